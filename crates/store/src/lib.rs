@@ -1,1 +1,56 @@
-//! placeholder
+//! # h5pom-store
+//!
+//! The object mapper of h5pom: Rust objects kept in sync with groups, attributes and datasets
+//! of an HDF5 file. No ECS here; see `h5pom-ecs` for the bevy_ecs bridge.
+//!
+//! | Rust | HDF5 |
+//! |---|---|
+//! | an [`Object`] | a group with a `loader-key` attribute (its type tag) |
+//! | a [`Scalar`] field | an attribute |
+//! | an array field (`ndarray`) | a chunked, resizable dataset |
+//! | a [`Shared`] reference | a sub-group, or a hard link when shared |
+//! | a list / dict field | a prefixed family (`x-count`, `x-0`, … / `x-<key>`) |
+//!
+//! The layout is specified in `docs/FORMAT.md`.
+
+mod array;
+mod attr;
+mod ctx;
+mod dtype;
+mod error;
+mod ffi;
+mod field;
+mod file;
+mod folder;
+mod generic;
+mod handle;
+mod list;
+mod name;
+mod object;
+mod scalar;
+mod schema;
+mod value;
+
+pub use array::{ArrayInfo, LazyArray, TARGET_CHUNK_BYTES, auto_chunk};
+pub use attr::TYPE_SUFFIX;
+pub use ctx::{LoadCtx, SaveCtx};
+pub use dtype::{Dtype, Element};
+pub use error::{Error, Result};
+pub use field::{Field, MAX_LIST_LEN, count_name, item_name};
+pub use file::{FORMAT_VERSION, FORMAT_VERSION_ATTR, File, Mode, WRITER_ATTR};
+pub use folder::{AnyObject, Entry, EntryKind, Folder};
+pub use generic::{Child, GenericObject, MAX_DEPTH};
+pub use handle::Handle;
+pub use list::{ListHandle, ListItem};
+pub use name::{MAX_NAME_LEN, RESERVED_PREFIX, is_valid_key, validate_field_name, validate_object_name};
+pub use object::{Object, Shared, SharedRead, SharedWrite, TAG_ATTR};
+pub use scalar::{Scalar, ScalarError};
+pub use schema::Schema;
+pub use value::Value;
+
+/// Re-exports of the libraries that appear in h5pom's API.
+pub mod reexports {
+    pub use chrono;
+    pub use hdf5;
+    pub use ndarray;
+}

@@ -1,0 +1,310 @@
+//! Attribute I/O: one [`Value`] per attribute, with h5pom's `None` and date encodings.
+//!
+//! Writing overwrites in place when the stored type and shape already match (one HDF5 call),
+//! and otherwise deletes and recreates the attribute.
+
+use chrono::{Datelike, NaiveDate, Timelike};
+use hdf5::types::{FloatSize, IntSize, TypeDescriptor, VarLenAscii, VarLenUnicode};
+use hdf5::{H5Type, Location};
+
+use crate::error::{Error, Hdf5ResultExt, Result};
+use crate::ffi::object as ffi;
+use crate::value::Value;
+
+/// Suffix of the companion attribute that marks `None` and dates: `<name>-type`.
+pub const TYPE_SUFFIX: &str = "-type";
+
+/// Where an attribute lives, for error messages.
+pub(crate) struct At<'a> {
+    pub(crate) loc: &'a Location,
+    pub(crate) path: &'a str,
+}
+
+impl At<'_> {
+    fn here(&self, name: &str) -> String {
+        format!("{}@{}", self.path, name)
+    }
+
+    /// Does the attribute exist?
+    pub(crate) fn exists(&self, name: &str) -> Result<bool> {
+        ffi::attr_exists(self.loc, name).ctx("check attribute", || self.here(name))
+    }
+
+    /// Deletes the attribute if it exists.
+    pub(crate) fn delete(&self, name: &str) -> Result<()> {
+        if self.exists(name)? {
+            self.loc
+                .delete_attr(name)
+                .ctx("delete attribute", || self.here(name))?;
+        }
+        Ok(())
+    }
+
+    /// Writes one value under `name`, with its `-type` marker when needed.
+    pub(crate) fn write_value(&self, name: &str, value: &Value) -> Result<()> {
+        let marker = match value {
+            Value::None => Some("None"),
+            Value::Date(_) => Some("date"),
+            Value::DateTime(_) => Some("datetime"),
+            _ => None,
+        };
+        match value {
+            Value::None => self.write_num(name, &0i64)?,
+            Value::Bool(v) => self.write_num(name, v)?,
+            Value::I8(v) => self.write_num(name, v)?,
+            Value::I16(v) => self.write_num(name, v)?,
+            Value::I32(v) => self.write_num(name, v)?,
+            Value::I64(v) => self.write_num(name, v)?,
+            Value::U8(v) => self.write_num(name, v)?,
+            Value::U16(v) => self.write_num(name, v)?,
+            Value::U32(v) => self.write_num(name, v)?,
+            Value::U64(v) => self.write_num(name, v)?,
+            Value::F32(v) => self.write_num(name, v)?,
+            Value::F64(v) => self.write_num(name, v)?,
+            Value::Str(s) => self.write_str(name, s)?,
+            Value::Date(d) => {
+                self.write_ints(name, &[i64::from(d.year()), d.month().into(), d.day().into()])?
+            }
+            Value::DateTime(t) => self.write_ints(
+                name,
+                &[
+                    i64::from(t.year()),
+                    t.month().into(),
+                    t.day().into(),
+                    t.hour().into(),
+                    t.minute().into(),
+                    t.second().into(),
+                    // Leap seconds (nanosecond >= 1e9) keep their microsecond count above 999_999.
+                    (t.nanosecond() / 1000).into(),
+                ],
+            )?,
+            Value::List(_) | Value::Unsupported(_) => {
+                return Err(Error::InvalidName {
+                    name: name.to_owned(),
+                    reason: "lists and unsupported values cannot be written as one attribute",
+                });
+            }
+        }
+        let type_name = format!("{name}{TYPE_SUFFIX}");
+        match marker {
+            Some(m) => self.write_str(&type_name, m),
+            None => self.delete(&type_name),
+        }
+    }
+
+    fn write_num<T: H5Type>(&self, name: &str, v: &T) -> Result<()> {
+        if self.exists(name)? {
+            let attr = self.loc.attr(name).ctx("open attribute", || self.here(name))?;
+            let same_type = attr
+                .dtype()
+                .and_then(|t| t.to_descriptor())
+                .map(|d| d == T::type_descriptor())
+                .unwrap_or(false);
+            if same_type && attr.is_scalar() {
+                return attr
+                    .write_scalar(v)
+                    .ctx("write attribute", || self.here(name));
+            }
+            drop(attr);
+            self.loc
+                .delete_attr(name)
+                .ctx("delete attribute", || self.here(name))?;
+        }
+        self.loc
+            .new_attr::<T>()
+            .create(name)
+            .and_then(|a| a.write_scalar(v))
+            .ctx("write attribute", || self.here(name))
+    }
+
+    fn write_str(&self, name: &str, s: &str) -> Result<()> {
+        let v: VarLenUnicode = s.parse().map_err(|_| Error::TypeMismatch {
+            path: self.path.to_owned(),
+            field: name.to_owned(),
+            expected: "a string without NUL bytes".into(),
+            found: "a string containing NUL".into(),
+        })?;
+        self.write_num(name, &v)
+    }
+
+    fn write_ints(&self, name: &str, v: &[i64]) -> Result<()> {
+        self.delete(name)?;
+        self.loc
+            .new_attr_builder()
+            .with_data(v)
+            .create(name)
+            .map(|_| ())
+            .ctx("write attribute", || self.here(name))
+    }
+
+    /// Reads the value stored under `name`; `Ok(None)` if there is no such attribute.
+    pub(crate) fn read_value(&self, name: &str) -> Result<Option<Value>> {
+        if !self.exists(name)? {
+            return Ok(None);
+        }
+        let type_name = format!("{name}{TYPE_SUFFIX}");
+        let marker = if self.exists(&type_name)? {
+            match self.read_plain(&type_name)? {
+                Value::Str(m) => Some(m),
+                other => {
+                    return Err(self.corrupt(&type_name, format!("type marker is {other}")));
+                }
+            }
+        } else {
+            None
+        };
+        let raw = self.read_plain(name)?;
+        Ok(Some(match marker.as_deref() {
+            None => raw,
+            Some("None") => Value::None,
+            Some("date") => self.decode_date(name, &raw)?,
+            Some("datetime") => self.decode_datetime(name, &raw)?,
+            Some(other) => return Err(self.corrupt(&type_name, format!("unknown type {other:?}"))),
+        }))
+    }
+
+    fn corrupt(&self, name: &str, reason: String) -> Error {
+        Error::Corrupt {
+            path: self.here(name),
+            reason,
+        }
+    }
+
+    fn ints(&self, name: &str, raw: &Value, n: usize) -> Result<Vec<i64>> {
+        let bad = || self.corrupt(name, format!("expected {n} integers, found {raw}"));
+        let Value::List(items) = raw else {
+            return Err(bad());
+        };
+        if items.len() != n {
+            return Err(bad());
+        }
+        items
+            .iter()
+            .map(|v| {
+                v.as_i128()
+                    .and_then(|i| i64::try_from(i).ok())
+                    .ok_or_else(bad)
+            })
+            .collect()
+    }
+
+    fn decode_date(&self, name: &str, raw: &Value) -> Result<Value> {
+        let v = self.ints(name, raw, 3)?;
+        date(&v)
+            .map(Value::Date)
+            .ok_or_else(|| self.corrupt(name, format!("invalid date {v:?}")))
+    }
+
+    fn decode_datetime(&self, name: &str, raw: &Value) -> Result<Value> {
+        let v = self.ints(name, raw, 7)?;
+        let t = date(&v[..3]).and_then(|d| {
+            let part = |i: usize| u32::try_from(v[i]).ok();
+            d.and_hms_micro_opt(part(3)?, part(4)?, part(5)?, part(6)?)
+        });
+        t.map(Value::DateTime)
+            .ok_or_else(|| self.corrupt(name, format!("invalid datetime {v:?}")))
+    }
+
+    /// Reads an attribute by its stored HDF5 type, without interpreting markers.
+    pub(crate) fn read_plain(&self, name: &str) -> Result<Value> {
+        let here = || self.here(name);
+        let attr = self.loc.attr(name).ctx("open attribute", here)?;
+        let desc = attr
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .ctx("read attribute type", here)?;
+        let shape = attr.shape();
+        let n: usize = shape.iter().product();
+        match shape.len() {
+            0 => {}
+            1 => {
+                if is_string(&desc) {
+                    return Ok(Value::Unsupported(format!("string array[{n}]")));
+                }
+                if n > 1 << 20 {
+                    return Ok(Value::Unsupported(format!("array[{n}]")));
+                }
+                let items = match desc {
+                    TypeDescriptor::Integer(_) => attr
+                        .read_raw::<i64>()
+                        .map(|v| v.into_iter().map(Value::I64).collect()),
+                    TypeDescriptor::Unsigned(_) => attr
+                        .read_raw::<u64>()
+                        .map(|v| v.into_iter().map(Value::U64).collect()),
+                    TypeDescriptor::Float(_) => attr
+                        .read_raw::<f64>()
+                        .map(|v| v.into_iter().map(Value::F64).collect()),
+                    TypeDescriptor::Boolean => attr
+                        .read_raw::<bool>()
+                        .map(|v| v.into_iter().map(Value::Bool).collect()),
+                    other => return Ok(Value::Unsupported(format!("{other}[{n}]"))),
+                };
+                return Ok(Value::List(items.ctx("read attribute", here)?));
+            }
+            d => return Ok(Value::Unsupported(format!("{d}-d array of {desc}"))),
+        }
+        let v = match desc {
+            TypeDescriptor::Integer(IntSize::U1) => attr.read_scalar::<i8>().map(Value::I8),
+            TypeDescriptor::Integer(IntSize::U2) => attr.read_scalar::<i16>().map(Value::I16),
+            TypeDescriptor::Integer(IntSize::U4) => attr.read_scalar::<i32>().map(Value::I32),
+            TypeDescriptor::Integer(IntSize::U8) => attr.read_scalar::<i64>().map(Value::I64),
+            TypeDescriptor::Unsigned(IntSize::U1) => attr.read_scalar::<u8>().map(Value::U8),
+            TypeDescriptor::Unsigned(IntSize::U2) => attr.read_scalar::<u16>().map(Value::U16),
+            TypeDescriptor::Unsigned(IntSize::U4) => attr.read_scalar::<u32>().map(Value::U32),
+            TypeDescriptor::Unsigned(IntSize::U8) => attr.read_scalar::<u64>().map(Value::U64),
+            TypeDescriptor::Float(FloatSize::U4) => attr.read_scalar::<f32>().map(Value::F32),
+            TypeDescriptor::Float(FloatSize::U8) => attr.read_scalar::<f64>().map(Value::F64),
+            TypeDescriptor::Boolean => attr.read_scalar::<bool>().map(Value::Bool),
+            TypeDescriptor::VarLenUnicode => attr
+                .read_scalar::<VarLenUnicode>()
+                .map(|s| Value::Str(s.as_str().to_owned())),
+            TypeDescriptor::VarLenAscii => attr
+                .read_scalar::<VarLenAscii>()
+                .map(|s| Value::Str(s.as_str().to_owned())),
+            TypeDescriptor::FixedAscii(_) | TypeDescriptor::FixedUnicode(_) => {
+                ffi::read_fixed_string_attr(self.loc, name).map(|bytes| {
+                    Value::Str(String::from_utf8_lossy(&bytes).into_owned())
+                })
+            }
+            other => Ok(Value::Unsupported(other.to_string())),
+        };
+        v.ctx("read attribute", here)
+    }
+}
+
+fn is_string(d: &TypeDescriptor) -> bool {
+    matches!(
+        d,
+        TypeDescriptor::FixedAscii(_)
+            | TypeDescriptor::FixedUnicode(_)
+            | TypeDescriptor::VarLenAscii
+            | TypeDescriptor::VarLenUnicode
+    )
+}
+
+fn date(v: &[i64]) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(
+        i32::try_from(v[0]).ok()?,
+        u32::try_from(v[1]).ok()?,
+        u32::try_from(v[2]).ok()?,
+    )
+}
+
+/// Converts a decoded value's error into the store's error for a field.
+pub(crate) fn scalar_error(path: &str, field: &str, e: crate::scalar::ScalarError) -> Error {
+    use crate::scalar::ScalarError;
+    match e {
+        ScalarError::Mismatch { expected, found } => Error::TypeMismatch {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            expected: expected.to_owned(),
+            found,
+        },
+        ScalarError::OutOfRange { expected, value } => Error::OutOfRange {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            expected,
+            value,
+        },
+    }
+}

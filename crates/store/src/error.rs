@@ -1,0 +1,189 @@
+//! The store's error type: every failure carries where it happened (file, object path, field).
+
+use std::path::PathBuf;
+
+/// A `Result` whose error is the store's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while mapping objects to and from an HDF5 file.
+///
+/// Variants carry structured context: the file path, the object's path inside the file
+/// (e.g. `/joe/friends-0`), the field name, and expected versus found types.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file does not exist.
+    #[error("file not found: {path}")]
+    FileNotFound {
+        /// The path that was opened.
+        path: PathBuf,
+    },
+    /// The file exists but is not an HDF5 file (or is damaged beyond opening).
+    #[error("not an HDF5 file (or unreadable): {path}: {reason}")]
+    NotHdf5 {
+        /// The path that was opened.
+        path: PathBuf,
+        /// What libhdf5 reported.
+        reason: String,
+    },
+    /// A file could not be created or opened for another reason.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The path that was opened.
+        path: PathBuf,
+        /// The HDF5 error.
+        source: hdf5::Error,
+    },
+    /// The file was written by a newer h5pom whose format this version cannot read.
+    #[error("{path}: format version {found} is newer than the newest this h5pom reads ({supported})")]
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+    /// A write was attempted on a file opened read-only.
+    #[error("the file is open read-only; cannot {op} at {path}")]
+    ReadOnly {
+        /// What was attempted.
+        op: &'static str,
+        /// The object path.
+        path: String,
+    },
+    /// An HDF5 call failed.
+    #[error("HDF5 failed to {op} at {path}: {source}")]
+    Hdf5 {
+        /// What was being done ("create group", "write attribute", …).
+        op: &'static str,
+        /// The object path in the file, with the field or attribute name if any.
+        path: String,
+        /// The HDF5 error.
+        source: hdf5::Error,
+    },
+    /// No object (group) at this path.
+    #[error("no object at {path}")]
+    NotFound {
+        /// The object path.
+        path: String,
+    },
+    /// An object already exists under this name and overwriting was not asked for.
+    #[error("an object already exists at {path}")]
+    AlreadyExists {
+        /// The object path.
+        path: String,
+    },
+    /// A name is not a valid HDF5 link name or h5pom field name.
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The offending name.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A dictionary key is outside `[A-Za-z0-9_]+`.
+    #[error("invalid key {key:?} for dict field {field:?} at {path}: keys must match [A-Za-z0-9_]+")]
+    InvalidKey {
+        /// The object path.
+        path: String,
+        /// The dict field.
+        field: String,
+        /// The offending key.
+        key: String,
+    },
+    /// A field required by the Rust type is absent from the file.
+    #[error("field {field:?} is missing at {path}")]
+    MissingField {
+        /// The object path.
+        path: String,
+        /// The field name.
+        field: String,
+    },
+    /// The stored value's type does not match the Rust field's type.
+    #[error("type mismatch for field {field:?} at {path}: expected {expected}, found {found}")]
+    TypeMismatch {
+        /// The object path.
+        path: String,
+        /// The field (attribute or dataset) name.
+        field: String,
+        /// What the Rust type needs.
+        expected: String,
+        /// What the file holds.
+        found: String,
+    },
+    /// An integer in the file does not fit the Rust field's type.
+    #[error("value {value} of field {field:?} at {path} does not fit in {expected}")]
+    OutOfRange {
+        /// The object path.
+        path: String,
+        /// The field name.
+        field: String,
+        /// The Rust type.
+        expected: &'static str,
+        /// The stored value.
+        value: String,
+    },
+    /// The group's type tag (`loader-key`) is not the one the Rust type expects.
+    #[error("object at {path} has type tag {found:?}, expected {expected:?}")]
+    WrongTag {
+        /// The object path.
+        path: String,
+        /// The tag of the requested Rust type.
+        expected: String,
+        /// The tag stored in the file (`None` if the group has no tag).
+        found: Option<String>,
+    },
+    /// Two types in one schema declare the same type tag.
+    #[error("type tag {tag:?} is declared by both {first} and {second}")]
+    DuplicateTag {
+        /// The tag.
+        tag: String,
+        /// The Rust type registered first.
+        first: &'static str,
+        /// The Rust type registered second.
+        second: &'static str,
+    },
+    /// The file's structure contradicts the h5pom layout (e.g. a negative list count).
+    #[error("corrupt h5pom layout at {path}: {reason}")]
+    Corrupt {
+        /// The object path (and field).
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An index outside a list's length.
+    #[error("index {index} out of bounds for list field {field:?} of length {len} at {path}")]
+    IndexOutOfBounds {
+        /// The object path.
+        path: String,
+        /// The list field.
+        field: String,
+        /// The index asked for.
+        index: usize,
+        /// The list's length.
+        len: usize,
+    },
+}
+
+impl Error {
+    pub(crate) fn hdf5(op: &'static str, path: impl Into<String>, source: hdf5::Error) -> Self {
+        Error::Hdf5 {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Attach an operation and a location to an HDF5 result.
+pub(crate) trait Hdf5ResultExt<T> {
+    /// Map an HDF5 error into [`Error::Hdf5`] with context.
+    fn ctx(self, op: &'static str, path: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Hdf5ResultExt<T> for hdf5::Result<T> {
+    fn ctx(self, op: &'static str, path: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::hdf5(op, path(), source))
+    }
+}

@@ -1,0 +1,7 @@
+//! All raw `hdf5-sys` calls of the store live under this module.
+//!
+//! Each function takes the library lock (`hdf5::sync::sync`), checks every return code into a
+//! `Result`, and never hands a raw id out: callers pass safe `hdf5` handles in and get plain
+//! Rust values back.
+
+pub(crate) mod object;

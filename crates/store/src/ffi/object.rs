@@ -1,0 +1,154 @@
+//! Raw calls the safe `hdf5` API lacks: existence checks without error-stack churn, renames,
+//! object tokens, and reading fixed-length strings of a length known only at run time.
+
+use std::ffi::CString;
+
+use hdf5::Location;
+use hdf5_sys::{h5a, h5i::hid_t, h5l, h5o, h5p::H5P_DEFAULT, h5t};
+
+/// The identity of an HDF5 object within its file (address or token), stable while it exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Token {
+    fileno: u64,
+    bytes: [u8; h5o::H5O_MAX_TOKEN_SIZE],
+}
+
+fn cstr(name: &str) -> hdf5::Result<CString> {
+    CString::new(name).map_err(|_| hdf5::Error::from("name contains a NUL byte"))
+}
+
+fn check(code: i32, what: &str) -> hdf5::Result<()> {
+    if code < 0 {
+        Err(hdf5::Error::from(format!("{what} failed")))
+    } else {
+        Ok(())
+    }
+}
+
+/// An HDF5 id closed on drop.
+struct Owned(hid_t);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is a valid id this wrapper owns (opened by this module and checked),
+        // closed exactly once; H5Idec_ref closes any id class.
+        unsafe {
+            hdf5_sys::h5i::H5Idec_ref(self.0);
+        }
+    }
+}
+
+/// Does `loc` carry an attribute named `name`?
+pub(crate) fn attr_exists(loc: &Location, name: &str) -> hdf5::Result<bool> {
+    let c = cstr(name)?;
+    hdf5::sync::sync(|| {
+        // SAFETY: `loc.id()` is a live location id held by `loc`; `c` is a NUL-terminated string
+        // that outlives the call.
+        let r = unsafe { h5a::H5Aexists(loc.id(), c.as_ptr()) };
+        check(r, "H5Aexists")?;
+        Ok(r > 0)
+    })
+}
+
+/// Does `loc` have a link named `name` (a direct child, not a path)?
+pub(crate) fn link_exists(loc: &Location, name: &str) -> hdf5::Result<bool> {
+    let c = cstr(name)?;
+    hdf5::sync::sync(|| {
+        // SAFETY: live location id, NUL-terminated name outliving the call, default access plist.
+        let r = unsafe { h5l::H5Lexists(loc.id(), c.as_ptr(), H5P_DEFAULT) };
+        check(r, "H5Lexists")?;
+        Ok(r > 0)
+    })
+}
+
+/// Renames attribute `from` to `to` on `loc`.
+pub(crate) fn rename_attr(loc: &Location, from: &str, to: &str) -> hdf5::Result<()> {
+    let (a, b) = (cstr(from)?, cstr(to)?);
+    hdf5::sync::sync(|| {
+        // SAFETY: live location id; both names NUL-terminated and alive for the call.
+        let r = unsafe { h5a::H5Arename(loc.id(), a.as_ptr(), b.as_ptr()) };
+        check(r, "H5Arename")
+    })
+}
+
+/// Renames link `from` to `to` inside the group `loc`.
+pub(crate) fn move_link(loc: &Location, from: &str, to: &str) -> hdf5::Result<()> {
+    let (a, b) = (cstr(from)?, cstr(to)?);
+    hdf5::sync::sync(|| {
+        // SAFETY: live location id used as both source and destination; names NUL-terminated and
+        // alive for the call; default property lists.
+        let r = unsafe {
+            h5l::H5Lmove(
+                loc.id(),
+                a.as_ptr(),
+                loc.id(),
+                b.as_ptr(),
+                H5P_DEFAULT,
+                H5P_DEFAULT,
+            )
+        };
+        check(r, "H5Lmove")
+    })
+}
+
+/// The token identifying the object `loc` refers to.
+pub(crate) fn token(loc: &Location) -> hdf5::Result<Token> {
+    hdf5::sync::sync(|| {
+        let mut info = std::mem::MaybeUninit::<h5o::H5O_info2_t>::uninit();
+        // SAFETY: live object id; `info` is a properly sized out-parameter that H5Oget_info3
+        // fills completely on success (checked before reading it).
+        let r = unsafe { h5o::H5Oget_info3(loc.id(), info.as_mut_ptr(), h5o::H5O_INFO_BASIC) };
+        check(r, "H5Oget_info3")?;
+        // SAFETY: the call succeeded, so `info` is initialized.
+        let info = unsafe { info.assume_init() };
+        // SAFETY: H5O_token_t is `#[repr(C)]` around exactly `[u8; H5O_MAX_TOKEN_SIZE]`.
+        let bytes: [u8; h5o::H5O_MAX_TOKEN_SIZE] = unsafe { std::mem::transmute(info.token) };
+        Ok(Token {
+            fileno: info.fileno as u64,
+            bytes,
+        })
+    })
+}
+
+/// Reads a fixed-length string attribute (any length, ASCII or UTF-8) as raw bytes,
+/// trailing NUL/space padding removed.
+pub(crate) fn read_fixed_string_attr(loc: &Location, name: &str) -> hdf5::Result<Vec<u8>> {
+    let c = cstr(name)?;
+    hdf5::sync::sync(|| {
+        // SAFETY: live location id, NUL-terminated name; the returned id is checked and owned.
+        let attr = unsafe { h5a::H5Aopen(loc.id(), c.as_ptr(), H5P_DEFAULT) };
+        if attr < 0 {
+            return Err(hdf5::Error::from("H5Aopen failed"));
+        }
+        let attr = Owned(attr);
+        // SAFETY: `attr.0` is a live attribute id; the returned type id is checked and owned.
+        let ty = unsafe { h5a::H5Aget_type(attr.0) };
+        if ty < 0 {
+            return Err(hdf5::Error::from("H5Aget_type failed"));
+        }
+        let ty = Owned(ty);
+        // SAFETY: live datatype id.
+        let is_var = unsafe { h5t::H5Tis_variable_str(ty.0) };
+        if is_var != 0 {
+            return Err(hdf5::Error::from("not a fixed-length string"));
+        }
+        // SAFETY: live datatype id.
+        let size = unsafe { h5t::H5Tget_size(ty.0) };
+        if size == 0 || size > (1 << 24) {
+            return Err(hdf5::Error::from("unreasonable string size"));
+        }
+        let space = loc.attr(name)?.space()?;
+        if space.size() != 1 {
+            return Err(hdf5::Error::from("not a scalar string"));
+        }
+        let mut buf = vec![0u8; size];
+        // SAFETY: `buf` holds exactly `size` bytes, the size of one element of the attribute's
+        // own (memory-compatible, fixed-length string) type; the dataspace has one element.
+        let r = unsafe { h5a::H5Aread(attr.0, ty.0, buf.as_mut_ptr().cast()) };
+        check(r, "H5Aread")?;
+        while matches!(buf.last(), Some(0) | Some(b' ')) {
+            buf.pop();
+        }
+        Ok(buf)
+    })
+}

@@ -1,0 +1,216 @@
+//! [`File`]: an HDF5 file opened through h5pom.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::attr::At;
+use crate::ctx::{Identity, lock};
+use crate::error::{Error, Hdf5ResultExt, Result};
+use crate::folder::Folder;
+use crate::schema::Schema;
+use crate::value::Value;
+
+/// The on-disk format version this build writes (see `docs/FORMAT.md`).
+pub const FORMAT_VERSION: u32 = 1;
+/// Root attribute holding the format version.
+pub const FORMAT_VERSION_ATTR: &str = "h5pom-format-version";
+/// Root attribute naming the writer (`h5pom-rs <version>`).
+pub const WRITER_ATTR: &str = "h5pom-writer";
+
+/// How a file is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Read only; the file must exist.
+    Read,
+    /// Read and write; the file must exist.
+    ReadWrite,
+    /// Read and write; created if missing (the original h5pom's default, mode `"a"`).
+    OpenOrCreate,
+    /// A new empty file; an existing one is truncated.
+    Create,
+}
+
+pub(crate) struct FileInner {
+    pub(crate) h5: hdf5::File,
+    pub(crate) path: PathBuf,
+    pub(crate) writable: bool,
+    pub(crate) schema: Schema,
+    pub(crate) identity: Mutex<Identity>,
+}
+
+/// An HDF5 file holding h5pom objects. Cheap to clone (a shared handle).
+#[derive(Clone)]
+pub struct File {
+    inner: Arc<FileInner>,
+}
+
+static IN_MEMORY_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Creates an in-memory HDF5 file (core driver, no backing store) with a process-unique name.
+pub(crate) fn in_memory_h5(prefix: &str) -> hdf5::Result<(hdf5::File, PathBuf)> {
+    let n = IN_MEMORY_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = format!("{prefix}-{}-{n}", std::process::id());
+    let f = hdf5::File::with_options()
+        .with_fapl(|p| p.core_filebacked(false))
+        .create(&name)?;
+    Ok((f, PathBuf::from(name)))
+}
+
+impl File {
+    /// Creates a new file (truncating an existing one).
+    pub fn create(path: impl AsRef<Path>, schema: Schema) -> Result<File> {
+        Self::open_with(path, Mode::Create, schema)
+    }
+
+    /// Opens an existing file for reading and writing.
+    pub fn open(path: impl AsRef<Path>, schema: Schema) -> Result<File> {
+        Self::open_with(path, Mode::ReadWrite, schema)
+    }
+
+    /// Opens an existing file read-only.
+    pub fn open_read_only(path: impl AsRef<Path>, schema: Schema) -> Result<File> {
+        Self::open_with(path, Mode::Read, schema)
+    }
+
+    /// A file in memory only (HDF5's core driver without backing store; h5pom's `IN_MEMORY`).
+    pub fn in_memory(schema: Schema) -> Result<File> {
+        let (h5, path) = in_memory_h5("h5pom-in-memory").map_err(|source| Error::Open {
+            path: PathBuf::from("<in-memory>"),
+            source,
+        })?;
+        Self::wrap(h5, path, true, schema)
+    }
+
+    /// Opens `path` in the given mode.
+    pub fn open_with(path: impl AsRef<Path>, mode: Mode, schema: Schema) -> Result<File> {
+        let path = path.as_ref().to_path_buf();
+        let exists = path.exists();
+        let needs_existing = matches!(mode, Mode::Read | Mode::ReadWrite);
+        if needs_existing && !exists {
+            return Err(Error::FileNotFound { path });
+        }
+        let result = match mode {
+            Mode::Read => hdf5::File::open(&path),
+            Mode::ReadWrite => hdf5::File::open_rw(&path),
+            Mode::OpenOrCreate => hdf5::File::append(&path),
+            Mode::Create => hdf5::File::create(&path),
+        };
+        let h5 = result.map_err(|source| {
+            if exists && mode != Mode::Create {
+                Error::NotHdf5 {
+                    path: path.clone(),
+                    reason: source.to_string(),
+                }
+            } else {
+                Error::Open {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })?;
+        Self::wrap(h5, path, mode != Mode::Read, schema)
+    }
+
+    fn wrap(h5: hdf5::File, path: PathBuf, writable: bool, schema: Schema) -> Result<File> {
+        let at = At { loc: &h5, path: "/" };
+        match at.read_value(FORMAT_VERSION_ATTR)? {
+            Some(v) => {
+                let found = v.as_i128().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| Error::Corrupt {
+                    path: format!("/@{FORMAT_VERSION_ATTR}"),
+                    reason: format!("format version is {v}"),
+                })?;
+                if found > FORMAT_VERSION {
+                    return Err(Error::UnsupportedFormat {
+                        path,
+                        found,
+                        supported: FORMAT_VERSION,
+                    });
+                }
+            }
+            // A new file, or one written by the original h5pom (format 0): stamp it on write.
+            None if writable => {
+                at.write_value(FORMAT_VERSION_ATTR, &Value::U32(FORMAT_VERSION))?;
+                at.write_value(WRITER_ATTR, &Value::Str(format!("h5pom-rs {}", env!("CARGO_PKG_VERSION"))))?;
+            }
+            None => {}
+        }
+        Ok(File {
+            inner: Arc::new(FileInner {
+                h5,
+                path,
+                writable,
+                schema,
+                identity: Mutex::new(Identity::default()),
+            }),
+        })
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> Folder {
+        Folder::new(self.inner.clone(), (*self.inner.h5).clone(), "/".into())
+    }
+
+    /// The path the file was opened with (a generated name for in-memory files).
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The schema the file was opened with.
+    pub fn schema(&self) -> &Schema {
+        &self.inner.schema
+    }
+
+    /// True if the file was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        !self.inner.writable
+    }
+
+    /// The format version recorded in the file (`None` for files of the original h5pom).
+    pub fn format_version(&self) -> Result<Option<u32>> {
+        let at = At {
+            loc: &self.inner.h5,
+            path: "/",
+        };
+        Ok(at
+            .read_value(FORMAT_VERSION_ATTR)?
+            .and_then(|v| v.as_i128())
+            .and_then(|n| u32::try_from(n).ok()))
+    }
+
+    /// Writes HDF5's buffers to disk.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.h5.flush().ctx("flush", || "/".into())
+    }
+
+    /// Forgets which in-memory [`Shared`](crate::Shared) objects correspond to which groups,
+    /// so that the next load reads fresh copies.
+    pub fn clear_identity_map(&self) {
+        lock(&self.inner).clear();
+    }
+
+    /// The underlying `hdf5` file, for what h5pom does not cover.
+    pub fn hdf5(&self) -> &hdf5::File {
+        &self.inner.h5
+    }
+
+    /// Flushes and closes this handle. The file closes when the last handle (including
+    /// folders and object handles) is dropped.
+    pub fn close(self) -> Result<()> {
+        if self.inner.writable {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("File")
+            .field("path", &self.inner.path)
+            .field("writable", &self.inner.writable)
+            .field("schema", &self.inner.schema)
+            .finish()
+    }
+}
