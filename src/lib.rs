@@ -1,1 +1,9 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+pub use h5pom_derive::Object;
+pub use h5pom_store::*;
+
+/// The traits most programs need in scope.
+pub mod prelude {
+    pub use h5pom_store::{Field, Object, Scalar};
+}

@@ -123,15 +123,20 @@ fn write_into<T: Element, D: Dimension>(ds: &Dataset, a: ArrayView<'_, T, D>) ->
 }
 
 /// Reads a whole dataset as `Array<T, D>`, checking dtype and rank first.
-pub(crate) fn read<T: Element, D: Dimension>(ds: &Dataset, path: &str, field: &str) -> Result<Array<T, D>> {
+pub(crate) fn read<T: Element, D: Dimension>(
+    ds: &Dataset,
+    path: &str,
+    field: &str,
+) -> Result<Array<T, D>> {
     check::<T, D>(ds, path, field)?;
     let here = || join(path, field);
     if ds.size() == 0 {
         let shape = IxDyn(&ds.shape());
-        let a = Array::<T, IxDyn>::from_shape_vec(shape, Vec::new()).map_err(|e| Error::Corrupt {
-            path: here(),
-            reason: e.to_string(),
-        })?;
+        let a =
+            Array::<T, IxDyn>::from_shape_vec(shape, Vec::new()).map_err(|e| Error::Corrupt {
+                path: here(),
+                reason: e.to_string(),
+            })?;
         return a.into_dimensionality::<D>().map_err(|e| Error::Corrupt {
             path: here(),
             reason: e.to_string(),
@@ -276,7 +281,10 @@ impl<T: Element, D: Dimension> LazyArray<T, D> {
     }
 }
 
-fn read_selection<T: Element, E: Dimension>(ds: &Dataset, sel: hdf5::Selection) -> hdf5::Result<Array<T, E>> {
+fn read_selection<T: Element, E: Dimension>(
+    ds: &Dataset,
+    sel: hdf5::Selection,
+) -> hdf5::Result<Array<T, E>> {
     ds.read_slice::<T, hdf5::Selection, E>(sel)
 }
 

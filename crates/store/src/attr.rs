@@ -62,9 +62,10 @@ impl At<'_> {
             Value::F32(v) => self.write_num(name, v)?,
             Value::F64(v) => self.write_num(name, v)?,
             Value::Str(s) => self.write_str(name, s)?,
-            Value::Date(d) => {
-                self.write_ints(name, &[i64::from(d.year()), d.month().into(), d.day().into()])?
-            }
+            Value::Date(d) => self.write_ints(
+                name,
+                &[i64::from(d.year()), d.month().into(), d.day().into()],
+            )?,
             Value::DateTime(t) => self.write_ints(
                 name,
                 &[
@@ -94,7 +95,10 @@ impl At<'_> {
 
     fn write_num<T: H5Type>(&self, name: &str, v: &T) -> Result<()> {
         if self.exists(name)? {
-            let attr = self.loc.attr(name).ctx("open attribute", || self.here(name))?;
+            let attr = self
+                .loc
+                .attr(name)
+                .ctx("open attribute", || self.here(name))?;
             let same_type = attr
                 .dtype()
                 .and_then(|t| t.to_descriptor())
@@ -262,9 +266,8 @@ impl At<'_> {
                 .read_scalar::<VarLenAscii>()
                 .map(|s| Value::Str(s.as_str().to_owned())),
             TypeDescriptor::FixedAscii(_) | TypeDescriptor::FixedUnicode(_) => {
-                ffi::read_fixed_string_attr(self.loc, name).map(|bytes| {
-                    Value::Str(String::from_utf8_lossy(&bytes).into_owned())
-                })
+                ffi::read_fixed_string_attr(self.loc, name)
+                    .map(|bytes| Value::Str(String::from_utf8_lossy(&bytes).into_owned()))
             }
             other => Ok(Value::Unsupported(other.to_string())),
         };

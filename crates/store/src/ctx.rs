@@ -32,7 +32,13 @@ struct Entry {
 }
 
 impl Identity {
-    fn register(&mut self, obj: Arc<dyn Any + Send + Sync>, addr: usize, token: Token, path: String) {
+    fn register(
+        &mut self,
+        obj: Arc<dyn Any + Send + Sync>,
+        addr: usize,
+        token: Token,
+        path: String,
+    ) {
         if let Some(old) = self.by_token.insert(token, addr) {
             if old != addr {
                 self.by_ptr.remove(&old);
@@ -130,8 +136,18 @@ pub struct LoadCtx<'a> {
 }
 
 impl<'a> SaveCtx<'a> {
-    pub(crate) fn new(file: &'a FileInner, group: Group, path: String, session: &'a mut SaveSession) -> Self {
-        SaveCtx { file, group, path, session }
+    pub(crate) fn new(
+        file: &'a FileInner,
+        group: Group,
+        path: String,
+        session: &'a mut SaveSession,
+    ) -> Self {
+        SaveCtx {
+            file,
+            group,
+            path,
+            session,
+        }
     }
 
     /// Writes one field.
@@ -161,7 +177,9 @@ impl<'a> SaveCtx<'a> {
     }
 
     pub(crate) fn unlink(&self, name: &str) -> Result<()> {
-        self.group.unlink(name).ctx("unlink", || join(&self.path, name))
+        self.group
+            .unlink(name)
+            .ctx("unlink", || join(&self.path, name))
     }
 
     /// Writes `obj` as the sub-group `link`: a hard link if the object is already in the file.
@@ -186,9 +204,16 @@ impl<'a> SaveCtx<'a> {
             self.unlink(link)?;
         }
         let path = join(&self.path, link);
-        let g = self.group.create_group(link).ctx("create group", || path.clone())?;
+        let g = self
+            .group
+            .create_group(link)
+            .ctx("create group", || path.clone())?;
         let token = ffi::token(&g).ctx("read object token", || path.clone())?;
-        At { loc: &g, path: &path }.write_value(TAG_ATTR, &Value::Str(O::TYPE_TAG.into()))?;
+        At {
+            loc: &g,
+            path: &path,
+        }
+        .write_value(TAG_ATTR, &Value::Str(O::TYPE_TAG.into()))?;
         self.session.visited.insert(addr, (path.clone(), token));
         lock(self.file).register(obj.erased(), addr, token, path.clone());
         let guard = obj.read();
@@ -216,8 +241,18 @@ impl<'a> SaveCtx<'a> {
 }
 
 impl<'a> LoadCtx<'a> {
-    pub(crate) fn new(file: &'a FileInner, group: Group, path: String, session: &'a mut LoadSession) -> Self {
-        LoadCtx { file, group, path, session }
+    pub(crate) fn new(
+        file: &'a FileInner,
+        group: Group,
+        path: String,
+        session: &'a mut LoadSession,
+    ) -> Self {
+        LoadCtx {
+            file,
+            group,
+            path,
+            session,
+        }
     }
 
     /// Reads one field; a missing field takes the type's missing value (`None`, empty) if it

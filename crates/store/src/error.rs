@@ -35,7 +35,9 @@ pub enum Error {
         source: hdf5::Error,
     },
     /// The file was written by a newer h5pom whose format this version cannot read.
-    #[error("{path}: format version {found} is newer than the newest this h5pom reads ({supported})")]
+    #[error(
+        "{path}: format version {found} is newer than the newest this h5pom reads ({supported})"
+    )]
     UnsupportedFormat {
         /// The file.
         path: PathBuf,
@@ -83,7 +85,9 @@ pub enum Error {
         reason: &'static str,
     },
     /// A dictionary key is outside `[A-Za-z0-9_]+`.
-    #[error("invalid key {key:?} for dict field {field:?} at {path}: keys must match [A-Za-z0-9_]+")]
+    #[error(
+        "invalid key {key:?} for dict field {field:?} at {path}: keys must match [A-Za-z0-9_]+"
+    )]
     InvalidKey {
         /// The object path.
         path: String,

@@ -105,7 +105,9 @@ impl<T: Element, D: Dimension> Field for LazyArray<T, D> {
         match (self.source_location(), other.source_location()) {
             (Some((p1, f1, _)), Some((p2, f2, _))) => p1 == p2 && f1 == f2,
             _ => match (self.get(), other.get()) {
-                (Ok(a), Ok(b)) => a.shape() == b.shape() && a.iter().zip(b.iter()).all(|(x, y)| x.same(y)),
+                (Ok(a), Ok(b)) => {
+                    a.shape() == b.shape() && a.iter().zip(b.iter()).all(|(x, y)| x.same(y))
+                }
                 _ => false,
             },
         }
@@ -252,7 +254,11 @@ impl<O: Object> Field for Vec<Shared<O>> {
 }
 
 /// Checks every key of a dict field before anything is written.
-fn check_keys<'k>(cx: &SaveCtx<'_>, name: &str, keys: impl Iterator<Item = &'k String>) -> Result<()> {
+fn check_keys<'k>(
+    cx: &SaveCtx<'_>,
+    name: &str,
+    keys: impl Iterator<Item = &'k String>,
+) -> Result<()> {
     for key in keys {
         if !is_valid_key(key) {
             return Err(Error::InvalidKey {
@@ -280,7 +286,10 @@ impl<S: Scalar> Field for BTreeMap<String, S> {
     fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
         check_keys(cx, name, self.keys())?;
         let at = cx.at();
-        let names = cx.group.attr_names().ctx("list attributes", || cx.path.clone())?;
+        let names = cx
+            .group
+            .attr_names()
+            .ctx("list attributes", || cx.path.clone())?;
         for key in dict_keys(&names, name) {
             if !self.contains_key(&key) {
                 let attr = format!("{name}-{key}");
@@ -294,19 +303,29 @@ impl<S: Scalar> Field for BTreeMap<String, S> {
         Ok(())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
-        let names = cx.group.attr_names().ctx("list attributes", || cx.path.clone())?;
+        let names = cx
+            .group
+            .attr_names()
+            .ctx("list attributes", || cx.path.clone())?;
         let at = cx.at();
         let mut out = BTreeMap::new();
         for key in dict_keys(&names, name) {
             let attr = format!("{name}-{key}");
             if let Some(v) = at.read_value(&attr)? {
-                out.insert(key, S::from_value(v).map_err(|e| scalar_error(&cx.path, &attr, e))?);
+                out.insert(
+                    key,
+                    S::from_value(v).map_err(|e| scalar_error(&cx.path, &attr, e))?,
+                );
             }
         }
         Ok(Some(out))
     }
     fn same(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().zip(other).all(|((k1, a), (k2, b))| k1 == k2 && a.same(b))
+        self.len() == other.len()
+            && self
+                .iter()
+                .zip(other)
+                .all(|((k1, a), (k2, b))| k1 == k2 && a.same(b))
     }
     fn if_missing() -> Option<Self> {
         Some(BTreeMap::new())
@@ -316,7 +335,10 @@ impl<S: Scalar> Field for BTreeMap<String, S> {
 impl<O: Object> Field for BTreeMap<String, Shared<O>> {
     fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
         check_keys(cx, name, self.keys())?;
-        let names = cx.group.member_names().ctx("list members", || cx.path.clone())?;
+        let names = cx
+            .group
+            .member_names()
+            .ctx("list members", || cx.path.clone())?;
         for key in dict_keys(&names, name) {
             if !self.contains_key(&key) {
                 cx.unlink(&format!("{name}-{key}"))?;
@@ -328,7 +350,10 @@ impl<O: Object> Field for BTreeMap<String, Shared<O>> {
         Ok(())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
-        let names = cx.group.member_names().ctx("list members", || cx.path.clone())?;
+        let names = cx
+            .group
+            .member_names()
+            .ctx("list members", || cx.path.clone())?;
         let mut out = BTreeMap::new();
         for key in dict_keys(&names, name) {
             if let Some(s) = cx.load_shared(&format!("{name}-{key}"))? {

@@ -114,13 +114,19 @@ impl File {
     }
 
     fn wrap(h5: hdf5::File, path: PathBuf, writable: bool, schema: Schema) -> Result<File> {
-        let at = At { loc: &h5, path: "/" };
+        let at = At {
+            loc: &h5,
+            path: "/",
+        };
         match at.read_value(FORMAT_VERSION_ATTR)? {
             Some(v) => {
-                let found = v.as_i128().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| Error::Corrupt {
-                    path: format!("/@{FORMAT_VERSION_ATTR}"),
-                    reason: format!("format version is {v}"),
-                })?;
+                let found = v
+                    .as_i128()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| Error::Corrupt {
+                        path: format!("/@{FORMAT_VERSION_ATTR}"),
+                        reason: format!("format version is {v}"),
+                    })?;
                 if found > FORMAT_VERSION {
                     return Err(Error::UnsupportedFormat {
                         path,
@@ -132,7 +138,10 @@ impl File {
             // A new file, or one written by the original h5pom (format 0): stamp it on write.
             None if writable => {
                 at.write_value(FORMAT_VERSION_ATTR, &Value::U32(FORMAT_VERSION))?;
-                at.write_value(WRITER_ATTR, &Value::Str(format!("h5pom-rs {}", env!("CARGO_PKG_VERSION"))))?;
+                at.write_value(
+                    WRITER_ATTR,
+                    &Value::Str(format!("h5pom-rs {}", env!("CARGO_PKG_VERSION"))),
+                )?;
             }
             None => {}
         }

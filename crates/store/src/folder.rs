@@ -6,7 +6,9 @@ use std::sync::Arc;
 use hdf5::Group;
 
 use crate::attr::At;
-use crate::ctx::{LoadCtx, LoadSession, SaveCtx, SaveSession, check_tag, load_shared_group, read_tag};
+use crate::ctx::{
+    LoadCtx, LoadSession, SaveCtx, SaveSession, check_tag, load_shared_group, read_tag,
+};
 use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::ffi::object as ffi;
 use crate::file::FileInner;
@@ -130,12 +132,26 @@ impl Folder {
         self.writable("insert", name)?;
         let path = join(&self.path, name);
         if self.contains(name)? {
-            self.group.unlink(name).ctx("replace object", || path.clone())?;
+            self.group
+                .unlink(name)
+                .ctx("replace object", || path.clone())?;
         }
-        let g = self.group.create_group(name).ctx("create group", || path.clone())?;
-        At { loc: &g, path: &path }.write_value(TAG_ATTR, &Value::Str(O::TYPE_TAG.into()))?;
+        let g = self
+            .group
+            .create_group(name)
+            .ctx("create group", || path.clone())?;
+        At {
+            loc: &g,
+            path: &path,
+        }
+        .write_value(TAG_ATTR, &Value::Str(O::TYPE_TAG.into()))?;
         let mut session = SaveSession::default();
-        obj.save_fields(&mut SaveCtx::new(&self.file, g.clone(), path.clone(), &mut session))?;
+        obj.save_fields(&mut SaveCtx::new(
+            &self.file,
+            g.clone(),
+            path.clone(),
+            &mut session,
+        ))?;
         Ok(Handle::new(self.file.clone(), g, path))
     }
 
@@ -144,7 +160,12 @@ impl Folder {
         validate_object_name(name)?;
         self.writable("insert", name)?;
         let mut session = SaveSession::default();
-        let mut cx = SaveCtx::new(&self.file, self.group.clone(), self.path.clone(), &mut session);
+        let mut cx = SaveCtx::new(
+            &self.file,
+            self.group.clone(),
+            self.path.clone(),
+            &mut session,
+        );
         cx.save_shared(name, obj)?;
         self.get(name)
     }
@@ -205,7 +226,10 @@ impl Folder {
         if !self.contains(name)? {
             return Err(Error::NotFound { path });
         }
-        let g = self.group.group(name).map_err(|_| Error::NotFound { path: path.clone() })?;
+        let g = self
+            .group
+            .group(name)
+            .map_err(|_| Error::NotFound { path: path.clone() })?;
         Ok((g, path))
     }
 
@@ -230,7 +254,10 @@ impl Folder {
 
     /// The entries, sorted by name, with their kinds and type tags.
     pub fn entries(&self) -> Result<Vec<Entry>> {
-        let names = self.group.member_names().ctx("list members", || self.path.clone())?;
+        let names = self
+            .group
+            .member_names()
+            .ctx("list members", || self.path.clone())?;
         let mut out = Vec::with_capacity(names.len());
         for name in names {
             let path = join(&self.path, &name);
@@ -251,7 +278,9 @@ impl Folder {
 
     /// The names of the entries, sorted.
     pub fn names(&self) -> Result<Vec<String>> {
-        self.group.member_names().ctx("list members", || self.path.clone())
+        self.group
+            .member_names()
+            .ctx("list members", || self.path.clone())
     }
 
     /// A sub-folder (any group, tagged or not).
@@ -268,7 +297,10 @@ impl Folder {
         }
         self.writable("create folder", name)?;
         let path = join(&self.path, name);
-        let g = self.group.create_group(name).ctx("create group", || path.clone())?;
+        let g = self
+            .group
+            .create_group(name)
+            .ctx("create group", || path.clone())?;
         Ok(Folder::new(self.file.clone(), g, path))
     }
 
@@ -294,13 +326,20 @@ impl Folder {
         check_attr_name(name)?;
         self.writable("delete attribute", name)?;
         self.at().delete(name)?;
-        self.at().delete(&format!("{name}{}", crate::attr::TYPE_SUFFIX))
+        self.at()
+            .delete(&format!("{name}{}", crate::attr::TYPE_SUFFIX))
     }
 
     /// The names of the folder's own attributes (format attributes `h5pom-*` excluded).
     pub fn attr_names(&self) -> Result<Vec<String>> {
-        let names = self.group.attr_names().ctx("list attributes", || self.path.clone())?;
-        Ok(names.into_iter().filter(|n| !n.starts_with(RESERVED_PREFIX)).collect())
+        let names = self
+            .group
+            .attr_names()
+            .ctx("list attributes", || self.path.clone())?;
+        Ok(names
+            .into_iter()
+            .filter(|n| !n.starts_with(RESERVED_PREFIX))
+            .collect())
     }
 }
 

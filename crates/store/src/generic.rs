@@ -71,7 +71,9 @@ impl GenericObject {
     /// Loads `group` and everything below it. Shared sub-groups appear once, then as
     /// [`Child::Link`]; cycles end there too.
     pub fn load(group: &Group, path: &str) -> Result<Self> {
-        let mut walk = Walk { seen: HashMap::new() };
+        let mut walk = Walk {
+            seen: HashMap::new(),
+        };
         if let Ok(t) = ffi::token(group) {
             walk.seen.insert(t, path.to_owned());
         }
@@ -80,7 +82,13 @@ impl GenericObject {
 }
 
 impl Walk {
-    fn child(&mut self, parent: &Group, parent_path: &str, name: &str, depth: usize) -> Result<Child> {
+    fn child(
+        &mut self,
+        parent: &Group,
+        parent_path: &str,
+        name: &str,
+        depth: usize,
+    ) -> Result<Child> {
         let path = join(parent_path, name);
         let Ok(g) = parent.group(name) else {
             return Ok(Child::Other {
@@ -89,10 +97,16 @@ impl Walk {
         };
         let token = ffi::token(&g).ctx("read object token", || path.clone())?;
         if let Some(first) = self.seen.get(&token) {
-            return Ok(Child::Link { path: first.clone() });
+            return Ok(Child::Link {
+                path: first.clone(),
+            });
         }
         self.seen.insert(token, path.clone());
-        Ok(Child::Object(Box::new(self.object(&g, &path, depth + 1)?)))
+        Ok(Child::Object(Box::new(self.object(
+            &g,
+            &path,
+            depth + 1,
+        )?)))
     }
 
     fn object(&mut self, g: &Group, path: &str, depth: usize) -> Result<GenericObject> {
@@ -119,7 +133,8 @@ impl Walk {
             match g.loc_type_by_name(&name) {
                 Ok(hdf5::LocationType::Dataset) => {
                     if let Ok(ds) = g.dataset(&name) {
-                        out.arrays.insert(name.clone(), info(&ds, &join(path, &name))?);
+                        out.arrays
+                            .insert(name.clone(), info(&ds, &join(path, &name))?);
                     }
                 }
                 Ok(hdf5::LocationType::Group) => {
@@ -193,7 +208,10 @@ impl Walk {
             };
             match name.split_once('-') {
                 Some((base, key)) if is_valid_key(base) && is_valid_key(key) => {
-                    out.dicts.entry(base.to_owned()).or_default().insert(key.to_owned(), value);
+                    out.dicts
+                        .entry(base.to_owned())
+                        .or_default()
+                        .insert(key.to_owned(), value);
                 }
                 _ => {
                     out.attrs.insert(name.clone(), value);
@@ -208,7 +226,10 @@ impl Walk {
             let child = self.child(g, path, name, depth)?;
             match name.split_once('-') {
                 Some((base, key)) if is_valid_key(base) && is_valid_key(key) => {
-                    out.object_dicts.entry(base.to_owned()).or_default().insert(key.to_owned(), child);
+                    out.object_dicts
+                        .entry(base.to_owned())
+                        .or_default()
+                        .insert(key.to_owned(), child);
                 }
                 _ => {
                     out.children.insert(name.clone(), child);

@@ -78,7 +78,12 @@ impl<O: Object> Handle<O> {
     /// Loads the whole object.
     pub fn load(&self) -> Result<O> {
         let mut session = LoadSession::default();
-        let r = O::load_fields(&mut LoadCtx::new(&self.file, self.group.clone(), self.path.clone(), &mut session));
+        let r = O::load_fields(&mut LoadCtx::new(
+            &self.file,
+            self.group.clone(),
+            self.path.clone(),
+            &mut session,
+        ));
         if r.is_err() {
             session.rollback(&self.file);
         }
@@ -89,14 +94,27 @@ impl<O: Object> Handle<O> {
     pub fn save(&self, obj: &O) -> Result<()> {
         self.writable("save")?;
         let mut session = SaveSession::default();
-        obj.save_fields(&mut SaveCtx::new(&self.file, self.group.clone(), self.path.clone(), &mut session))
+        obj.save_fields(&mut SaveCtx::new(
+            &self.file,
+            self.group.clone(),
+            self.path.clone(),
+            &mut session,
+        ))
     }
 
     /// Writes only the fields of `new` that differ from `old` (what the file holds).
     pub fn save_changed(&self, old: &O, new: &O) -> Result<()> {
         self.writable("save")?;
         let mut session = SaveSession::default();
-        new.save_changed(old, &mut SaveCtx::new(&self.file, self.group.clone(), self.path.clone(), &mut session))
+        new.save_changed(
+            old,
+            &mut SaveCtx::new(
+                &self.file,
+                self.group.clone(),
+                self.path.clone(),
+                &mut session,
+            ),
+        )
     }
 
     /// Loads the object, lets `f` change it, and writes back the fields that changed.
@@ -117,7 +135,13 @@ impl<O: Object> Handle<O> {
     pub fn get<F: Field>(&self, field: &str) -> Result<F> {
         self.check_field(field)?;
         let mut session = LoadSession::default();
-        let r = LoadCtx::new(&self.file, self.group.clone(), self.path.clone(), &mut session).field(field);
+        let r = LoadCtx::new(
+            &self.file,
+            self.group.clone(),
+            self.path.clone(),
+            &mut session,
+        )
+        .field(field);
         if r.is_err() {
             session.rollback(&self.file);
         }
@@ -129,7 +153,13 @@ impl<O: Object> Handle<O> {
         self.check_field(field)?;
         self.writable("write field")?;
         let mut session = SaveSession::default();
-        SaveCtx::new(&self.file, self.group.clone(), self.path.clone(), &mut session).field(field, value)
+        SaveCtx::new(
+            &self.file,
+            self.group.clone(),
+            self.path.clone(),
+            &mut session,
+        )
+        .field(field, value)
     }
 
     /// An array field, unread: its shape is known, and it can be read whole or sliced.
@@ -141,7 +171,12 @@ impl<O: Object> Handle<O> {
     /// items that move.
     pub fn list<T: ListItem>(&self, field: &str) -> Result<ListHandle<T>> {
         self.check_field(field)?;
-        Ok(ListHandle::new(self.file.clone(), self.group.clone(), self.path.clone(), field.to_owned()))
+        Ok(ListHandle::new(
+            self.file.clone(),
+            self.group.clone(),
+            self.path.clone(),
+            field.to_owned(),
+        ))
     }
 
     /// The object's group as an untyped folder (its attributes and children, by name).

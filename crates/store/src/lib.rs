@@ -42,7 +42,9 @@ pub use folder::{AnyObject, Entry, EntryKind, Folder};
 pub use generic::{Child, GenericObject, MAX_DEPTH};
 pub use handle::Handle;
 pub use list::{ListHandle, ListItem};
-pub use name::{MAX_NAME_LEN, RESERVED_PREFIX, is_valid_key, validate_field_name, validate_object_name};
+pub use name::{
+    MAX_NAME_LEN, RESERVED_PREFIX, is_valid_key, validate_field_name, validate_object_name,
+};
 pub use object::{Object, Shared, SharedRead, SharedWrite, TAG_ATTR};
 pub use scalar::{Scalar, ScalarError};
 pub use schema::Schema;

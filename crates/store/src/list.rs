@@ -142,8 +142,13 @@ impl<T: ListItem> ListHandle<T> {
     pub fn get(&self, index: usize) -> Result<T> {
         self.bounds(index, self.len()?)?;
         let mut session = LoadSession::default();
-        let r = LoadCtx::new(&self.file, self.group.clone(), self.path.clone(), &mut session)
-            .field::<T>(&item_name(&self.field, index));
+        let r = LoadCtx::new(
+            &self.file,
+            self.group.clone(),
+            self.path.clone(),
+            &mut session,
+        )
+        .field::<T>(&item_name(&self.field, index));
         if r.is_err() {
             session.rollback(&self.file);
         }
@@ -157,8 +162,13 @@ impl<T: ListItem> ListHandle<T> {
 
     fn write(&self, index: usize, value: &T) -> Result<()> {
         let mut session = SaveSession::default();
-        SaveCtx::new(&self.file, self.group.clone(), self.path.clone(), &mut session)
-            .field(&item_name(&self.field, index), value)
+        SaveCtx::new(
+            &self.file,
+            self.group.clone(),
+            self.path.clone(),
+            &mut session,
+        )
+        .field(&item_name(&self.field, index), value)
     }
 
     /// Replaces item `index`.
