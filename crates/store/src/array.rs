@@ -90,10 +90,11 @@ pub(crate) fn write<T: Element, D: Dimension>(
 ) -> Result<()> {
     let here = || join(path, name);
     if crate::ffi::object::link_exists(group, name).ctx("check link", here)? {
-        if let Ok(ds) = group.dataset(name) {
-            if check::<T, D>(&ds, path, name).is_ok() && ds.shape() == a.shape() {
-                return write_into(&ds, a).ctx("write dataset", here);
-            }
+        if let Ok(ds) = group.dataset(name)
+            && check::<T, D>(&ds, path, name).is_ok()
+            && ds.shape() == a.shape()
+        {
+            return write_into(&ds, a).ctx("write dataset", here);
         }
         group.unlink(name).ctx("replace dataset", here)?;
     }
@@ -248,13 +249,13 @@ impl<T: Element, D: Dimension> LazyArray<T, D> {
         hdf5::Error: From<S::Error>,
         E: Dimension,
     {
-        if let Some(s) = &self.source {
-            if self.data.get().is_none() {
-                return s
-                    .ds
-                    .read_slice::<T, S, E>(selection)
-                    .ctx("read slice", || join(&s.path, &s.field));
-            }
+        if let Some(s) = &self.source
+            && self.data.get().is_none()
+        {
+            return s
+                .ds
+                .read_slice::<T, S, E>(selection)
+                .ctx("read slice", || join(&s.path, &s.field));
         }
         let a = self.get()?;
         let sel: hdf5::Selection = selection.try_into().map_err(|e| Error::Corrupt {

@@ -39,10 +39,10 @@ impl Identity {
         token: Token,
         path: String,
     ) {
-        if let Some(old) = self.by_token.insert(token, addr) {
-            if old != addr {
-                self.by_ptr.remove(&old);
-            }
+        if let Some(old) = self.by_token.insert(token, addr)
+            && old != addr
+        {
+            self.by_ptr.remove(&old);
         }
         let weak = Arc::downgrade(&obj);
         self.by_ptr.insert(addr, Entry { weak, token, path });
@@ -189,16 +189,15 @@ impl<'a> SaveCtx<'a> {
             return self.ensure_link(link, &path, token);
         }
         let known = lock(self.file).by_addr(addr);
-        if let Some((token, path)) = known {
-            if let Ok(g) = self.file.h5.group(&path) {
-                if ffi::token(&g).ok() == Some(token) {
-                    self.session.visited.insert(addr, (path.clone(), token));
-                    self.ensure_link(link, &path, token)?;
-                    let guard = obj.read();
-                    let mut child = SaveCtx::new(self.file, g, path, self.session);
-                    return guard.save_fields(&mut child);
-                }
-            }
+        if let Some((token, path)) = known
+            && let Ok(g) = self.file.h5.group(&path)
+            && ffi::token(&g).ok() == Some(token)
+        {
+            self.session.visited.insert(addr, (path.clone(), token));
+            self.ensure_link(link, &path, token)?;
+            let guard = obj.read();
+            let mut child = SaveCtx::new(self.file, g, path, self.session);
+            return guard.save_fields(&mut child);
         }
         if self.link_exists(link)? {
             self.unlink(link)?;

@@ -65,7 +65,7 @@ pub enum AnyObject {
         value: Box<dyn Any + Send + Sync>,
     },
     /// Unknown or missing tag: the group's contents, untyped.
-    Generic(GenericObject),
+    Generic(Box<GenericObject>),
 }
 
 impl AnyObject {
@@ -101,6 +101,11 @@ impl std::fmt::Debug for AnyObject {
 impl Folder {
     pub(crate) fn new(file: Arc<FileInner>, group: Group, path: String) -> Self {
         Folder { file, group, path }
+    }
+
+    /// The underlying HDF5 group, for what h5pom does not cover.
+    pub fn hdf5_group(&self) -> &Group {
+        &self.group
     }
 
     /// This folder's path in the file (`/` for the root).
@@ -211,7 +216,7 @@ impl Folder {
                 value: r?,
             });
         }
-        GenericObject::load(&g, &path).map(AnyObject::Generic)
+        GenericObject::load(&g, &path).map(|g| AnyObject::Generic(Box::new(g)))
     }
 
     /// The contents of `name` as a generic object, whatever its tag.
@@ -231,6 +236,27 @@ impl Folder {
             .group(name)
             .map_err(|_| Error::NotFound { path: path.clone() })?;
         Ok((g, path))
+    }
+
+    /// Copies the object `name` of `src` (from any file) into this folder as `dst_name`, with
+    /// everything below it (HDF5's object copy, h5pom's `Duplicator`): attributes, datasets and
+    /// sub-groups byte for byte, and a group reached twice inside the copied tree (a shared
+    /// reference) stays one group with two hard links. Replaces an existing `dst_name`.
+    ///
+    /// For a typed copy that goes through Rust values instead, load from one folder and insert
+    /// into the other: sharing is kept there too, by the files' identity maps.
+    pub fn copy_from(&self, src: &Folder, name: &str, dst_name: &str) -> Result<()> {
+        validate_object_name(dst_name)?;
+        self.writable("copy", dst_name)?;
+        let (g, path) = src.open_group(name)?;
+        let dst = join(&self.path, dst_name);
+        if self.contains(dst_name)? {
+            self.group
+                .unlink(dst_name)
+                .ctx("replace object", || dst.clone())?;
+        }
+        g.copy_to(&self.group, dst_name)
+            .ctx("copy object", || format!("{path} -> {dst}"))
     }
 
     /// Removes the link `name` (the object's data is freed once no other link points to it).
@@ -254,10 +280,7 @@ impl Folder {
 
     /// The entries, sorted by name, with their kinds and type tags.
     pub fn entries(&self) -> Result<Vec<Entry>> {
-        let names = self
-            .group
-            .member_names()
-            .ctx("list members", || self.path.clone())?;
+        let names = self.names()?;
         let mut out = Vec::with_capacity(names.len());
         for name in names {
             let path = join(&self.path, &name);
@@ -278,9 +301,12 @@ impl Folder {
 
     /// The names of the entries, sorted.
     pub fn names(&self) -> Result<Vec<String>> {
-        self.group
+        let mut names = self
+            .group
             .member_names()
-            .ctx("list members", || self.path.clone())
+            .ctx("list members", || self.path.clone())?;
+        names.sort_unstable();
+        Ok(names)
     }
 
     /// A sub-folder (any group, tagged or not).

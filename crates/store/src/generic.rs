@@ -196,10 +196,10 @@ impl Walk {
             if used.contains(name) {
                 continue;
             }
-            if let Some(base) = name.strip_suffix(TYPE_SUFFIX) {
-                if attr_names.contains(base) {
-                    continue; // the marker of `base`
-                }
+            if let Some(base) = name.strip_suffix(TYPE_SUFFIX)
+                && attr_names.contains(base)
+            {
+                continue; // the marker of `base`
             }
             let value = match at.read_value(name) {
                 Ok(Some(v)) => v,

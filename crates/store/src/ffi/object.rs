@@ -104,7 +104,7 @@ pub(crate) fn token(loc: &Location) -> hdf5::Result<Token> {
         // SAFETY: H5O_token_t is `#[repr(C)]` around exactly `[u8; H5O_MAX_TOKEN_SIZE]`.
         let bytes: [u8; h5o::H5O_MAX_TOKEN_SIZE] = unsafe { std::mem::transmute(info.token) };
         Ok(Token {
-            fileno: info.fileno as u64,
+            fileno: info.fileno,
             bytes,
         })
     })
