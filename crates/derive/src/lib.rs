@@ -6,7 +6,10 @@
 //! `<Struct>Ext`), `#[h5pom(no_ext)]`.
 //!
 //! Field attributes: `#[h5pom(rename = "…")]`, `#[h5pom(default)]` (a field missing from the
-//! file takes `Default::default()`), `#[h5pom(skip)]` (not persisted; `Default` on load).
+//! file takes `Default::default()`), `#[h5pom(skip)]` (not persisted; `Default` on load),
+//! `#[h5pom(entity)]` (an external handle with `to_bits`/`try_from_bits`, stored as a
+//! persistent id through the context's reference map). Fields spelled `Entity` or
+//! `Option<Entity>` are treated as `entity` automatically.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
@@ -32,12 +35,65 @@ struct Container {
     ext: Option<Ident>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Stored through `h5pom::Field`.
+    Field,
+    /// An ECS `Entity` (or any type with `to_bits`/`try_from_bits`), stored as a persistent id.
+    Entity,
+    /// `Option<Entity>`.
+    OptEntity,
+}
+
 struct FieldSpec {
     ident: Ident,
     ty: Type,
     name: String,
     default: bool,
     skip: bool,
+    kind: Kind,
+}
+
+fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
+        _ => None,
+    }
+}
+
+/// The `T` of `Option<T>`, if `ty` is spelled as an `Option`.
+fn option_inner(ty: &Type) -> Option<&Type> {
+    let seg = last_segment(ty)?;
+    if seg.ident != "Option" {
+        return None;
+    }
+    match &seg.arguments {
+        syn::PathArguments::AngleBracketed(a) if a.args.len() == 1 => match a.args.first() {
+            Some(syn::GenericArgument::Type(t)) => Some(t),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn is_entity(ty: &Type) -> bool {
+    last_segment(ty).is_some_and(|s| s.ident == "Entity" && s.arguments.is_empty())
+}
+
+fn kind_of(ty: &Type, forced: bool) -> Kind {
+    if is_entity(ty) {
+        Kind::Entity
+    } else if option_inner(ty).is_some_and(is_entity) {
+        Kind::OptEntity
+    } else if forced {
+        if option_inner(ty).is_some() {
+            Kind::OptEntity
+        } else {
+            Kind::Entity
+        }
+    } else {
+        Kind::Field
+    }
 }
 
 fn is_valid_key(s: &str) -> bool {
@@ -100,7 +156,9 @@ fn fields(input: &DeriveInput) -> syn::Result<Vec<FieldSpec>> {
             ty: f.ty.clone(),
             default: false,
             skip: false,
+            kind: Kind::Field,
         };
+        let mut forced_entity = false;
         for attr in f.attrs.iter().filter(|a| a.path().is_ident("h5pom")) {
             attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("rename") {
@@ -110,12 +168,15 @@ fn fields(input: &DeriveInput) -> syn::Result<Vec<FieldSpec>> {
                     spec.default = true;
                 } else if meta.path.is_ident("skip") {
                     spec.skip = true;
+                } else if meta.path.is_ident("entity") {
+                    forced_entity = true;
                 } else {
-                    return Err(meta.error("expected `rename`, `default` or `skip`"));
+                    return Err(meta.error("expected `rename`, `default`, `skip` or `entity`"));
                 }
                 Ok(())
             })?;
         }
+        spec.kind = kind_of(&spec.ty, forced_entity);
         if !is_valid_key(&spec.name) {
             return Err(syn::Error::new(
                 f.span(),
@@ -149,10 +210,64 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     let (impl_g, ty_g, where_g) = input.generics.split_for_impl();
     let stored: Vec<&FieldSpec> = fields.iter().filter(|f| !f.skip).collect();
     let names: Vec<&str> = stored.iter().map(|f| f.name.as_str()).collect();
-    let idents: Vec<&Ident> = stored.iter().map(|f| &f.ident).collect();
+    let saves: Vec<Tokens> = stored
+        .iter()
+        .map(|f| {
+            let (ident, name) = (&f.ident, &f.name);
+            match f.kind {
+                Kind::Field => quote! { cx.field(#name, &self.#ident)?; },
+                Kind::Entity => quote! {
+                    cx.save_ref(#name, ::core::option::Option::Some(self.#ident.to_bits()))?;
+                },
+                Kind::OptEntity => quote! {
+                    cx.save_ref(#name, self.#ident.map(|e| e.to_bits()))?;
+                },
+            }
+        })
+        .collect();
+    let changed: Vec<Tokens> = stored
+        .iter()
+        .zip(&saves)
+        .map(|(f, save)| {
+            let ident = &f.ident;
+            match f.kind {
+                Kind::Field => quote! {
+                    if !#krate::Field::same(&self.#ident, &old.#ident) { #save }
+                },
+                Kind::Entity | Kind::OptEntity => quote! {
+                    if self.#ident != old.#ident { #save }
+                },
+            }
+        })
+        .collect();
 
     let loads = fields.iter().map(|f| {
-        let (ident, name) = (&f.ident, &f.name);
+        let (ident, name, ty) = (&f.ident, &f.name, &f.ty);
+        let dangling = quote! {
+            || #krate::Error::DanglingRef { path: cx.path().to_owned(), field: #name.to_owned() }
+        };
+        if !f.skip && f.kind == Kind::Entity {
+            return quote! {
+                #ident: {
+                    let bits = cx.load_ref(#name)?.ok_or_else(|| #krate::Error::MissingField {
+                        path: cx.path().to_owned(),
+                        field: #name.to_owned(),
+                    })?;
+                    <#ty>::try_from_bits(bits).ok_or_else(#dangling)?
+                }
+            };
+        }
+        if !f.skip && f.kind == Kind::OptEntity {
+            let inner = option_inner(ty).cloned().unwrap_or_else(|| ty.clone());
+            return quote! {
+                #ident: match cx.load_ref(#name)? {
+                    ::core::option::Option::None => ::core::option::Option::None,
+                    ::core::option::Option::Some(bits) => ::core::option::Option::Some(
+                        <#inner>::try_from_bits(bits).ok_or_else(#dangling)?
+                    ),
+                }
+            };
+        }
         if f.skip {
             quote! { #ident: ::core::default::Default::default() }
         } else if f.default {
@@ -167,15 +282,11 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             const TYPE_TAG: &'static str = #tag;
             const FIELDS: &'static [&'static str] = &[#(#names),*];
             fn save_fields(&self, cx: &mut #krate::SaveCtx<'_>) -> #krate::Result<()> {
-                #( cx.field(#names, &self.#idents)?; )*
+                #(#saves)*
                 ::core::result::Result::Ok(())
             }
             fn save_changed(&self, old: &Self, cx: &mut #krate::SaveCtx<'_>) -> #krate::Result<()> {
-                #(
-                    if !#krate::Field::same(&self.#idents, &old.#idents) {
-                        cx.field(#names, &self.#idents)?;
-                    }
-                )*
+                #(#changed)*
                 ::core::result::Result::Ok(())
             }
             fn load_fields(cx: &mut #krate::LoadCtx<'_>) -> #krate::Result<Self> {
@@ -192,7 +303,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             );
             let mut sigs = Vec::new();
             let mut bodies = Vec::new();
-            for f in &stored {
+            for f in stored.iter().filter(|f| f.kind == Kind::Field) {
                 let (name, fty) = (&f.name, &f.ty);
                 let getter = Ident::new(&f.ident.to_string(), Span::call_site());
                 let setter = format_ident!("set_{}", f.ident.to_string().trim_start_matches("r#"));

@@ -119,20 +119,66 @@ impl LoadSession {
     }
 }
 
-/// The group an object's fields are being written into.
-pub struct SaveCtx<'a> {
-    pub(crate) file: &'a FileInner,
-    pub(crate) group: Group,
-    pub(crate) path: String,
-    pub(crate) session: &'a mut SaveSession,
+/// Maps handles of another system (for example ECS entities, as `u64` bits) to the
+/// persistent ids stored in the file, and back. Installed by the layer that owns those handles
+/// (the ECS bridge); plain object graphs do not need it.
+pub trait RefMap {
+    /// The persistent id to store for the handle `bits`, or `None` if it cannot be stored
+    /// (the target is not persisted).
+    fn to_persistent(&self, bits: u64) -> Option<u64>;
+    /// The handle for a stored persistent id (creating or reserving it if needed).
+    fn from_persistent(&self, id: u64) -> Option<u64>;
 }
 
-/// The group an object's fields are being read from.
-pub struct LoadCtx<'a> {
+/// A flat row of values: the sink of an object whose fields are all scalars, for columnar
+/// (table) storage. Field `i` of the object lands in `values[i]`.
+#[derive(Debug, Default)]
+pub struct Row {
+    /// Field names, in the order the object writes them (filled by the first save only).
+    pub names: Vec<String>,
+    /// Values of the current row.
+    pub values: Vec<Value>,
+}
+
+pub(crate) struct GroupTarget<'a, S> {
     pub(crate) file: &'a FileInner,
     pub(crate) group: Group,
+    pub(crate) session: &'a mut S,
+}
+
+pub(crate) enum Target<'a, S, R> {
+    Group(GroupTarget<'a, S>),
+    Row(R),
+}
+
+/// Where an object's fields are being written: a group, or a row of a column table.
+pub struct SaveCtx<'a> {
+    pub(crate) target: Target<'a, SaveSession, &'a mut Row>,
     pub(crate) path: String,
-    pub(crate) session: &'a mut LoadSession,
+    prefix: Option<&'a str>,
+    refs: Option<&'a dyn RefMap>,
+}
+
+/// Where an object's fields are being read from: a group, or a row of a column table.
+pub struct LoadCtx<'a> {
+    pub(crate) target: Target<'a, LoadSession, RowRef<'a>>,
+    pub(crate) path: String,
+    prefix: Option<&'a str>,
+    refs: Option<&'a dyn RefMap>,
+}
+
+fn not_columnar(path: &str, field: &str) -> Error {
+    Error::NotColumnar {
+        path: path.to_owned(),
+        field: field.to_owned(),
+    }
+}
+
+fn full_name<'n>(prefix: Option<&str>, name: &'n str) -> std::borrow::Cow<'n, str> {
+    match prefix {
+        Some(p) => std::borrow::Cow::Owned(format!("{p}{name}")),
+        None => std::borrow::Cow::Borrowed(name),
+    }
 }
 
 impl<'a> SaveCtx<'a> {
@@ -143,16 +189,69 @@ impl<'a> SaveCtx<'a> {
         session: &'a mut SaveSession,
     ) -> Self {
         SaveCtx {
-            file,
-            group,
+            target: Target::Group(GroupTarget {
+                file,
+                group,
+                session,
+            }),
             path,
-            session,
+            prefix: None,
+            refs: None,
         }
+    }
+
+    /// A context that writes scalar fields into `row` (columnar storage). Any other kind of
+    /// field fails with [`Error::NotColumnar`].
+    pub fn row(row: &'a mut Row, path: String) -> Self {
+        SaveCtx {
+            target: Target::Row(row),
+            path,
+            prefix: None,
+            refs: None,
+        }
+    }
+
+    /// Prefix every field name with `prefix` (e.g. `"Health."`), so that several objects can
+    /// share one group without colliding.
+    pub fn with_prefix(mut self, prefix: &'a str) -> Self {
+        self.prefix = Some(prefix);
+        self
+    }
+
+    /// Install the map used by [`save_ref`](Self::save_ref).
+    pub fn with_refs(mut self, refs: &'a dyn RefMap) -> Self {
+        self.refs = Some(refs);
+        self
     }
 
     /// Writes one field.
     pub fn field<F: Field>(&mut self, name: &str, value: &F) -> Result<()> {
-        value.save(self, name)
+        match self.prefix {
+            Some(_) => {
+                let full = full_name(self.prefix, name).into_owned();
+                value.save(self, &full)
+            }
+            None => value.save(self, name),
+        }
+    }
+
+    /// Writes a reference to an external handle (an ECS entity) as its persistent id
+    /// (`u64` attribute; `None` for `Option` fields that are empty).
+    pub fn save_ref(&mut self, name: &str, bits: Option<u64>) -> Result<()> {
+        let id = match bits {
+            None => None,
+            Some(b) => {
+                let refs = self.refs.ok_or_else(|| Error::NoRefMap {
+                    path: self.path.clone(),
+                    field: name.to_owned(),
+                })?;
+                Some(refs.to_persistent(b).ok_or_else(|| Error::DanglingRef {
+                    path: self.path.clone(),
+                    field: name.to_owned(),
+                })?)
+            }
+        };
+        self.field(name, &id)
     }
 
     /// The object's path in the file.
@@ -160,50 +259,82 @@ impl<'a> SaveCtx<'a> {
         &self.path
     }
 
-    /// The object's HDF5 group, for custom [`Field`] implementations.
-    pub fn group(&self) -> &Group {
-        &self.group
+    /// The object's HDF5 group, for custom [`Field`] implementations (`None` in row mode).
+    pub fn group(&self) -> Option<&Group> {
+        match &self.target {
+            Target::Group(g) => Some(&g.group),
+            Target::Row(_) => None,
+        }
     }
 
-    pub(crate) fn at(&self) -> At<'_> {
-        At {
-            loc: &self.group,
+    pub(crate) fn grp(&self, field: &str) -> Result<&Group> {
+        self.group().ok_or_else(|| not_columnar(&self.path, field))
+    }
+
+    pub(crate) fn at(&self, field: &str) -> Result<At<'_>> {
+        Ok(At {
+            loc: self.grp(field)?,
             path: &self.path,
+        })
+    }
+
+    /// Stores one scalar value under `name` (an attribute, or the next value of the row).
+    pub(crate) fn put_value(&mut self, name: &str, v: Value) -> Result<()> {
+        match &mut self.target {
+            Target::Group(g) => At {
+                loc: &g.group,
+                path: &self.path,
+            }
+            .write_value(name, &v),
+            Target::Row(row) => {
+                if row.names.len() == row.values.len() {
+                    row.names.push(name.to_owned());
+                }
+                row.values.push(v);
+                Ok(())
+            }
         }
     }
 
     pub(crate) fn link_exists(&self, name: &str) -> Result<bool> {
-        ffi::link_exists(&self.group, name).ctx("check link", || join(&self.path, name))
+        ffi::link_exists(self.grp(name)?, name).ctx("check link", || join(&self.path, name))
     }
 
     pub(crate) fn unlink(&self, name: &str) -> Result<()> {
-        self.group
+        self.grp(name)?
             .unlink(name)
             .ctx("unlink", || join(&self.path, name))
     }
 
     /// Writes `obj` as the sub-group `link`: a hard link if the object is already in the file.
     pub(crate) fn save_shared<O: Object>(&mut self, link: &str, obj: &Shared<O>) -> Result<()> {
+        let refs = self.refs;
+        let Target::Group(t) = &mut self.target else {
+            return Err(not_columnar(&self.path, link));
+        };
         let addr = obj.addr();
-        if let Some((path, token)) = self.session.visited.get(&addr).cloned() {
-            return self.ensure_link(link, &path, token);
+        if let Some((path, token)) = t.session.visited.get(&addr).cloned() {
+            return ensure_link(&t.group, &self.path, link, &path, token);
         }
-        let known = lock(self.file).by_addr(addr);
+        let known = lock(t.file).by_addr(addr);
         if let Some((token, path)) = known
-            && let Ok(g) = self.file.h5.group(&path)
+            && let Ok(g) = t.file.h5.group(&path)
             && ffi::token(&g).ok() == Some(token)
         {
-            self.session.visited.insert(addr, (path.clone(), token));
-            self.ensure_link(link, &path, token)?;
+            t.session.visited.insert(addr, (path.clone(), token));
+            ensure_link(&t.group, &self.path, link, &path, token)?;
             let guard = obj.read();
-            let mut child = SaveCtx::new(self.file, g, path, self.session);
+            let mut child = SaveCtx::new(t.file, g, path, t.session);
+            child.refs = refs;
             return guard.save_fields(&mut child);
         }
-        if self.link_exists(link)? {
-            self.unlink(link)?;
+        if ffi::link_exists(&t.group, link).ctx("check link", || join(&self.path, link))? {
+            t.group
+                .unlink(link)
+                .ctx("unlink", || join(&self.path, link))?;
         }
         let path = join(&self.path, link);
-        let g = self
+        let g = t
             .group
             .create_group(link)
             .ctx("create group", || path.clone())?;
@@ -213,30 +344,34 @@ impl<'a> SaveCtx<'a> {
             path: &path,
         }
         .write_value(TAG_ATTR, &Value::Str(O::TYPE_TAG.into()))?;
-        self.session.visited.insert(addr, (path.clone(), token));
-        lock(self.file).register(obj.erased(), addr, token, path.clone());
+        t.session.visited.insert(addr, (path.clone(), token));
+        lock(t.file).register(obj.erased(), addr, token, path.clone());
         let guard = obj.read();
-        let mut child = SaveCtx::new(self.file, g, path, self.session);
+        let mut child = SaveCtx::new(t.file, g, path, t.session);
+        child.refs = refs;
         guard.save_fields(&mut child)
     }
+}
 
-    fn ensure_link(&self, link: &str, target: &str, token: Token) -> Result<()> {
-        if self.link_exists(link)? {
-            let same = self
-                .group
-                .group(link)
-                .ok()
-                .and_then(|g| ffi::token(&g).ok())
-                == Some(token);
-            if same {
-                return Ok(());
-            }
-            self.unlink(link)?;
+fn ensure_link(group: &Group, path: &str, link: &str, target: &str, token: Token) -> Result<()> {
+    if ffi::link_exists(group, link).ctx("check link", || join(path, link))? {
+        let same = group.group(link).ok().and_then(|g| ffi::token(&g).ok()) == Some(token);
+        if same {
+            return Ok(());
         }
-        self.group
-            .link_hard(target, link)
-            .ctx("create hard link", || join(&self.path, link))
+        group.unlink(link).ctx("unlink", || join(path, link))?;
     }
+    group
+        .link_hard(target, link)
+        .ctx("create hard link", || join(path, link))
+}
+
+/// A row being read: the names of the columns and this row's values (taken as read).
+pub struct RowRef<'a> {
+    /// Column names.
+    pub names: &'a [String],
+    /// This row's values, in column order.
+    pub values: &'a mut [Option<Value>],
 }
 
 impl<'a> LoadCtx<'a> {
@@ -247,28 +382,90 @@ impl<'a> LoadCtx<'a> {
         session: &'a mut LoadSession,
     ) -> Self {
         LoadCtx {
-            file,
-            group,
+            target: Target::Group(GroupTarget {
+                file,
+                group,
+                session,
+            }),
             path,
-            session,
+            prefix: None,
+            refs: None,
         }
+    }
+
+    /// A context that reads scalar fields from one row of a column table.
+    pub fn row(row: RowRef<'a>, path: String) -> Self {
+        LoadCtx {
+            target: Target::Row(row),
+            path,
+            prefix: None,
+            refs: None,
+        }
+    }
+
+    /// Takes the scalar value stored under `name` (`Ok(None)` if absent).
+    pub(crate) fn get_value(&mut self, name: &str) -> Result<Option<Value>> {
+        match &mut self.target {
+            Target::Group(g) => At {
+                loc: &g.group,
+                path: &self.path,
+            }
+            .read_value(name),
+            Target::Row(row) => Ok(row
+                .names
+                .iter()
+                .position(|n| n == name)
+                .and_then(|i| row.values.get_mut(i))
+                .and_then(Option::take)),
+        }
+    }
+
+    /// Prefix every field name with `prefix` (see [`SaveCtx::with_prefix`]).
+    pub fn with_prefix(mut self, prefix: &'a str) -> Self {
+        self.prefix = Some(prefix);
+        self
+    }
+
+    /// Install the map used by [`load_ref`](Self::load_ref).
+    pub fn with_refs(mut self, refs: &'a dyn RefMap) -> Self {
+        self.refs = Some(refs);
+        self
     }
 
     /// Reads one field; a missing field takes the type's missing value (`None`, empty) if it
     /// has one, and is an [`Error::MissingField`] otherwise.
     pub fn field<F: Field>(&mut self, name: &str) -> Result<F> {
-        match F::load(self, name)? {
+        let full = full_name(self.prefix, name).into_owned();
+        match F::load(self, &full)? {
             Some(v) => Ok(v),
             None => F::if_missing().ok_or_else(|| Error::MissingField {
                 path: self.path.clone(),
-                field: name.to_owned(),
+                field: full,
             }),
         }
     }
 
     /// Reads one field, taking `Default::default()` if the file lacks it (schema evolution).
     pub fn field_or_default<F: Field + Default>(&mut self, name: &str) -> Result<F> {
-        Ok(F::load(self, name)?.unwrap_or_default())
+        let full = full_name(self.prefix, name).into_owned();
+        Ok(F::load(self, &full)?.unwrap_or_default())
+    }
+
+    /// Reads a reference to an external handle written by [`SaveCtx::save_ref`]: the handle's
+    /// bits, `None` if the field holds `None`.
+    pub fn load_ref(&mut self, name: &str) -> Result<Option<u64>> {
+        let id: Option<u64> = self.field(name)?;
+        let Some(id) = id else { return Ok(None) };
+        let refs = self.refs.ok_or_else(|| Error::NoRefMap {
+            path: self.path.clone(),
+            field: name.to_owned(),
+        })?;
+        refs.from_persistent(id)
+            .map(Some)
+            .ok_or_else(|| Error::DanglingRef {
+                path: self.path.clone(),
+                field: name.to_owned(),
+            })
     }
 
     /// The object's path in the file.
@@ -276,20 +473,27 @@ impl<'a> LoadCtx<'a> {
         &self.path
     }
 
-    /// The object's HDF5 group, for custom [`Field`] implementations.
-    pub fn group(&self) -> &Group {
-        &self.group
-    }
-
-    pub(crate) fn at(&self) -> At<'_> {
-        At {
-            loc: &self.group,
-            path: &self.path,
+    /// The object's HDF5 group, for custom [`Field`] implementations (`None` in row mode).
+    pub fn group(&self) -> Option<&Group> {
+        match &self.target {
+            Target::Group(g) => Some(&g.group),
+            Target::Row(_) => None,
         }
     }
 
+    pub(crate) fn grp(&self, field: &str) -> Result<&Group> {
+        self.group().ok_or_else(|| not_columnar(&self.path, field))
+    }
+
+    pub(crate) fn at(&self, field: &str) -> Result<At<'_>> {
+        Ok(At {
+            loc: self.grp(field)?,
+            path: &self.path,
+        })
+    }
+
     pub(crate) fn link_exists(&self, name: &str) -> Result<bool> {
-        ffi::link_exists(&self.group, name).ctx("check link", || join(&self.path, name))
+        ffi::link_exists(self.grp(name)?, name).ctx("check link", || join(&self.path, name))
     }
 
     /// Reads the sub-group `link` as a shared object; `Ok(None)` if there is no such link.
@@ -297,14 +501,18 @@ impl<'a> LoadCtx<'a> {
         if !self.link_exists(link)? {
             return Ok(None);
         }
+        let refs = self.refs;
+        let Target::Group(t) = &mut self.target else {
+            return Err(not_columnar(&self.path, link));
+        };
         let path = join(&self.path, link);
-        let g = self.group.group(link).map_err(|_| Error::TypeMismatch {
+        let g = t.group.group(link).map_err(|_| Error::TypeMismatch {
             path: self.path.clone(),
             field: link.to_owned(),
             expected: format!("object {}", O::TYPE_TAG),
             found: "not a group".into(),
         })?;
-        load_shared_group(self.file, g, path, self.session).map(Some)
+        load_shared_group(t.file, g, path, t.session, refs).map(Some)
     }
 }
 
@@ -338,6 +546,7 @@ pub(crate) fn load_shared_group<O: Object>(
     g: Group,
     path: String,
     session: &mut LoadSession,
+    refs: Option<&dyn RefMap>,
 ) -> Result<Shared<O>> {
     let token = ffi::token(&g).ctx("read object token", || path.clone())?;
     let known = lock(file).by_token(token);
@@ -353,6 +562,7 @@ pub(crate) fn load_shared_group<O: Object>(
     lock(file).register(shared.erased(), shared.addr(), token, path.clone());
     session.registered.push(token);
     let mut cx = LoadCtx::new(file, g, path, session);
+    cx.refs = refs;
     let value = O::load_fields(&mut cx)?;
     shared.fill(value);
     Ok(shared)

@@ -156,6 +156,32 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A field that is not a scalar was written to or read from a column table row.
+    #[error("field {field:?} at {path} is not a scalar: it cannot be stored in a column table")]
+    NotColumnar {
+        /// The object path (or table).
+        path: String,
+        /// The field.
+        field: String,
+    },
+    /// An external reference (an ECS entity) was saved or loaded without a reference map.
+    #[error(
+        "field {field:?} at {path} holds an external reference but no reference map is installed"
+    )]
+    NoRefMap {
+        /// The object path.
+        path: String,
+        /// The field.
+        field: String,
+    },
+    /// An external reference points at something not persisted (or unknown on load).
+    #[error("field {field:?} at {path} refers to an entity that is not persisted")]
+    DanglingRef {
+        /// The object path.
+        path: String,
+        /// The field.
+        field: String,
+    },
     /// An index outside a list's length.
     #[error("index {index} out of bounds for list field {field:?} of length {len} at {path}")]
     IndexOutOfBounds {

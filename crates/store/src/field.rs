@@ -39,10 +39,10 @@ pub trait Field: Sized {
 
 impl<S: Scalar> Field for S {
     fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
-        cx.at().write_value(name, &self.to_value())
+        cx.put_value(name, self.to_value())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
-        match cx.at().read_value(name)? {
+        match cx.get_value(name)? {
             None => Ok(None),
             Some(v) => S::from_value(v)
                 .map(Some)
@@ -59,7 +59,7 @@ impl<S: Scalar> Field for S {
 
 impl<T: Element, D: Dimension> Field for Array<T, D> {
     fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
-        array::write(&cx.group, &cx.path, name, self.view())
+        array::write(cx.grp(name)?, &cx.path, name, self.view())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
         open_dataset(cx, name)?
@@ -75,7 +75,7 @@ fn open_dataset(cx: &LoadCtx<'_>, name: &str) -> Result<Option<hdf5::Dataset>> {
     if !cx.link_exists(name)? {
         return Ok(None);
     }
-    cx.group
+    cx.grp(name)?
         .dataset(name)
         .map(Some)
         .map_err(|_| Error::TypeMismatch {
@@ -89,12 +89,12 @@ fn open_dataset(cx: &LoadCtx<'_>, name: &str) -> Result<Option<hdf5::Dataset>> {
 impl<T: Element, D: Dimension> Field for LazyArray<T, D> {
     fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
         if let Some((path, field, ds)) = self.source_location() {
-            let same_file = ds.filename() == cx.group.filename();
+            let same_file = ds.filename() == cx.grp(name)?.filename();
             if same_file && path == cx.path && field == name {
                 return Ok(()); // unread and unmodified, saved where it came from
             }
         }
-        array::write(&cx.group, &cx.path, name, self.get()?.view())
+        array::write(cx.grp(name)?, &cx.path, name, self.get()?.view())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
         open_dataset(cx, name)?
@@ -180,7 +180,7 @@ pub(crate) fn write_count(at: &crate::attr::At<'_>, name: &str, n: usize) -> Res
 
 impl<S: Scalar> Field for Vec<S> {
     fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
-        let at = cx.at();
+        let at = cx.at(name)?;
         let old = read_count(&at, name).unwrap_or(None).unwrap_or(0);
         for (i, v) in self.iter().enumerate() {
             at.write_value(&item_name(name, i), &v.to_value())?;
@@ -193,7 +193,7 @@ impl<S: Scalar> Field for Vec<S> {
         write_count(&at, name, self.len())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
-        let at = cx.at();
+        let at = cx.at(name)?;
         let Some(n) = read_count(&at, name)? else {
             return Ok(None);
         };
@@ -218,7 +218,7 @@ impl<S: Scalar> Field for Vec<S> {
 
 impl<O: Object> Field for Vec<Shared<O>> {
     fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
-        let old = read_count(&cx.at(), name).unwrap_or(None).unwrap_or(0);
+        let old = read_count(&cx.at(name)?, name).unwrap_or(None).unwrap_or(0);
         for (i, v) in self.iter().enumerate() {
             cx.save_shared(&item_name(name, i), v)?;
         }
@@ -228,10 +228,10 @@ impl<O: Object> Field for Vec<Shared<O>> {
                 cx.unlink(&item)?;
             }
         }
-        write_count(&cx.at(), name, self.len())
+        write_count(&cx.at(name)?, name, self.len())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
-        let Some(n) = read_count(&cx.at(), name)? else {
+        let Some(n) = read_count(&cx.at(name)?, name)? else {
             return Ok(None);
         };
         let mut out = Vec::with_capacity(n.min(1024));
@@ -285,9 +285,9 @@ pub(crate) fn dict_keys(names: &[String], name: &str) -> Vec<String> {
 impl<S: Scalar> Field for BTreeMap<String, S> {
     fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
         check_keys(cx, name, self.keys())?;
-        let at = cx.at();
+        let at = cx.at(name)?;
         let names = cx
-            .group
+            .grp(name)?
             .attr_names()
             .ctx("list attributes", || cx.path.clone())?;
         for key in dict_keys(&names, name) {
@@ -304,10 +304,10 @@ impl<S: Scalar> Field for BTreeMap<String, S> {
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
         let names = cx
-            .group
+            .grp(name)?
             .attr_names()
             .ctx("list attributes", || cx.path.clone())?;
-        let at = cx.at();
+        let at = cx.at(name)?;
         let mut out = BTreeMap::new();
         for key in dict_keys(&names, name) {
             let attr = format!("{name}-{key}");
@@ -336,7 +336,7 @@ impl<O: Object> Field for BTreeMap<String, Shared<O>> {
     fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
         check_keys(cx, name, self.keys())?;
         let names = cx
-            .group
+            .grp(name)?
             .member_names()
             .ctx("list members", || cx.path.clone())?;
         for key in dict_keys(&names, name) {
@@ -351,7 +351,7 @@ impl<O: Object> Field for BTreeMap<String, Shared<O>> {
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
         let names = cx
-            .group
+            .grp(name)?
             .member_names()
             .ctx("list members", || cx.path.clone())?;
         let mut out = BTreeMap::new();

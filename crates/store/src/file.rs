@@ -156,6 +156,10 @@ impl File {
         })
     }
 
+    pub(crate) fn inner(&self) -> &FileInner {
+        &self.inner
+    }
+
     /// The root folder.
     pub fn root(&self) -> Folder {
         Folder::new(self.inner.clone(), (*self.inner.h5).clone(), "/".into())

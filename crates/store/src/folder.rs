@@ -193,7 +193,7 @@ impl Folder {
     pub fn load_shared<O: Object>(&self, name: &str) -> Result<Shared<O>> {
         let (g, path) = self.open_group(name)?;
         let mut session = LoadSession::default();
-        let r = load_shared_group::<O>(&self.file, g, path, &mut session);
+        let r = load_shared_group::<O>(&self.file, g, path, &mut session, None);
         if r.is_err() {
             session.rollback(&self.file);
         }

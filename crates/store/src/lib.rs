@@ -17,6 +17,7 @@ mod array;
 mod attr;
 mod ctx;
 mod dtype;
+mod embed;
 mod error;
 mod ffi;
 mod field;
@@ -33,8 +34,9 @@ mod value;
 
 pub use array::{ArrayInfo, LazyArray, TARGET_CHUNK_BYTES, auto_chunk};
 pub use attr::TYPE_SUFFIX;
-pub use ctx::{LoadCtx, SaveCtx};
+pub use ctx::{LoadCtx, RefMap, Row, RowRef, SaveCtx};
 pub use dtype::{Dtype, Element};
+pub use embed::{Embed, read_row, write_row};
 pub use error::{Error, Result};
 pub use field::{Field, MAX_LIST_LEN, count_name, item_name};
 pub use file::{FORMAT_VERSION, FORMAT_VERSION_ATTR, File, Mode, WRITER_ATTR};

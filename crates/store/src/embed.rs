@@ -1,0 +1,79 @@
+//! Entry points for layers built on the store (the ECS bridge): write an object's fields into
+//! a group it shares with others (under a name prefix), or into a row of a column table, with
+//! external references mapped through a [`RefMap`].
+
+use hdf5::Group;
+
+use crate::ctx::{LoadCtx, LoadSession, RefMap, Row, RowRef, SaveCtx, SaveSession};
+use crate::error::Result;
+use crate::file::File;
+use crate::object::Object;
+
+/// Options of [`File::write_fields`] and [`File::read_fields`].
+#[derive(Clone, Copy, Default)]
+pub struct Embed<'a> {
+    /// Prefix of every field name (e.g. `"Health."`).
+    pub prefix: Option<&'a str>,
+    /// Map for external references.
+    pub refs: Option<&'a dyn RefMap>,
+}
+
+impl File {
+    /// Writes every field of `obj` into `group` (at `path`), names prefixed as `embed` says.
+    /// No type tag is written: the group belongs to the caller.
+    pub fn write_fields<O: Object>(
+        &self,
+        group: &Group,
+        path: &str,
+        obj: &O,
+        embed: Embed<'_>,
+    ) -> Result<()> {
+        let mut session = SaveSession::default();
+        let mut cx = SaveCtx::new(self.inner(), group.clone(), path.to_owned(), &mut session);
+        if let Some(p) = embed.prefix {
+            cx = cx.with_prefix(p);
+        }
+        if let Some(r) = embed.refs {
+            cx = cx.with_refs(r);
+        }
+        obj.save_fields(&mut cx)
+    }
+
+    /// Reads an object written by [`write_fields`](Self::write_fields).
+    pub fn read_fields<O: Object>(&self, group: &Group, path: &str, embed: Embed<'_>) -> Result<O> {
+        let mut session = LoadSession::default();
+        let r = {
+            let mut cx = LoadCtx::new(self.inner(), group.clone(), path.to_owned(), &mut session);
+            if let Some(p) = embed.prefix {
+                cx = cx.with_prefix(p);
+            }
+            if let Some(r) = embed.refs {
+                cx = cx.with_refs(r);
+            }
+            O::load_fields(&mut cx)
+        };
+        if r.is_err() {
+            session.rollback(self.inner());
+        }
+        r
+    }
+}
+
+/// Appends `obj`'s fields to `row` (all fields must be scalars or external references).
+/// The first call also records the field names in `row.names`.
+pub fn write_row<O: Object>(obj: &O, row: &mut Row, refs: Option<&dyn RefMap>) -> Result<()> {
+    let mut cx = SaveCtx::row(row, O::TYPE_TAG.to_owned());
+    if let Some(r) = refs {
+        cx = cx.with_refs(r);
+    }
+    obj.save_fields(&mut cx)
+}
+
+/// Reads an object from one row of a column table.
+pub fn read_row<O: Object>(row: RowRef<'_>, refs: Option<&dyn RefMap>) -> Result<O> {
+    let mut cx = LoadCtx::row(row, O::TYPE_TAG.to_owned());
+    if let Some(r) = refs {
+        cx = cx.with_refs(r);
+    }
+    O::load_fields(&mut cx)
+}
