@@ -125,9 +125,9 @@ impl LoadSession {
 pub trait RefMap {
     /// The persistent id to store for the handle `bits`, or `None` if it cannot be stored
     /// (the target is not persisted).
-    fn to_persistent(&self, bits: u64) -> Option<u64>;
+    fn persistent_id(&self, bits: u64) -> Option<u64>;
     /// The handle for a stored persistent id (creating or reserving it if needed).
-    fn from_persistent(&self, id: u64) -> Option<u64>;
+    fn resolve(&self, id: u64) -> Option<u64>;
 }
 
 /// A flat row of values: the sink of an object whose fields are all scalars, for columnar
@@ -245,7 +245,7 @@ impl<'a> SaveCtx<'a> {
                     path: self.path.clone(),
                     field: name.to_owned(),
                 })?;
-                Some(refs.to_persistent(b).ok_or_else(|| Error::DanglingRef {
+                Some(refs.persistent_id(b).ok_or_else(|| Error::DanglingRef {
                     path: self.path.clone(),
                     field: name.to_owned(),
                 })?)
@@ -460,7 +460,7 @@ impl<'a> LoadCtx<'a> {
             path: self.path.clone(),
             field: name.to_owned(),
         })?;
-        refs.from_persistent(id)
+        refs.resolve(id)
             .map(Some)
             .ok_or_else(|| Error::DanglingRef {
                 path: self.path.clone(),
