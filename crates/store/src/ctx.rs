@@ -134,7 +134,8 @@ pub trait RefMap {
 /// (table) storage. Field `i` of the object lands in `values[i]`.
 #[derive(Debug, Default)]
 pub struct Row {
-    /// Field names, in the order the object writes them (filled by the first save only).
+    /// Field names, in the order the object writes them (filled by the first save into an
+    /// empty `names` only).
     pub names: Vec<String>,
     /// Values of the current row.
     pub values: Vec<Value>,
@@ -157,6 +158,8 @@ pub struct SaveCtx<'a> {
     pub(crate) path: String,
     prefix: Option<&'a str>,
     refs: Option<&'a dyn RefMap>,
+    /// Row mode: this is the first row, record the field names.
+    record_names: bool,
 }
 
 /// Where an object's fields are being read from: a group, or a row of a column table.
@@ -197,13 +200,16 @@ impl<'a> SaveCtx<'a> {
             path,
             prefix: None,
             refs: None,
+            record_names: false,
         }
     }
 
     /// A context that writes scalar fields into `row` (columnar storage). Any other kind of
     /// field fails with [`Error::NotColumnar`].
     pub fn row(row: &'a mut Row, path: String) -> Self {
+        let record_names = row.names.is_empty();
         SaveCtx {
+            record_names,
             target: Target::Row(row),
             path,
             prefix: None,
@@ -287,7 +293,7 @@ impl<'a> SaveCtx<'a> {
             }
             .write_value(name, &v),
             Target::Row(row) => {
-                if row.names.len() == row.values.len() {
+                if self.record_names {
                     row.names.push(name.to_owned());
                 }
                 row.values.push(v);

@@ -1,0 +1,74 @@
+//! The bridge's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while syncing a world with a file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EcsError {
+    /// A store-level failure without more specific context.
+    #[error(transparent)]
+    Store(#[from] h5pom_store::Error),
+    /// Writing or reading one component of one entity failed.
+    #[error("entity {entity} (persistent id), component {component}: {source}")]
+    Component {
+        /// The entity's persistent id.
+        entity: u64,
+        /// The component's type tag.
+        component: &'static str,
+        /// What went wrong.
+        #[source]
+        source: h5pom_store::Error,
+    },
+    /// Writing or reading a resource failed.
+    #[error("resource {resource}: {source}")]
+    Resource {
+        /// The resource's type tag.
+        resource: &'static str,
+        /// What went wrong.
+        #[source]
+        source: h5pom_store::Error,
+    },
+    /// A column table in the file is inconsistent, or a component cannot be stored as one.
+    #[error("table {component}: {reason}")]
+    Table {
+        /// The component's type tag.
+        component: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A type tag that cannot name an ECS component or resource.
+    #[error("invalid type tag {tag:?}: component and resource tags must match [A-Za-z0-9_]+")]
+    InvalidTag {
+        /// The tag.
+        tag: String,
+    },
+    /// Two registered types share a tag.
+    #[error("type tag {tag:?} is registered twice")]
+    DuplicateTag {
+        /// The tag.
+        tag: String,
+    },
+    /// A file-system operation (snapshot rename, fsync) failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file has no ECS layout (no `/ecs` group) or a newer one than this build reads.
+    #[error("{path}: {reason}")]
+    NotEcsFile {
+        /// The file.
+        path: PathBuf,
+        /// Why it was refused.
+        reason: String,
+    },
+}
+
+/// A `Result` with [`EcsError`].
+pub type Result<T, E = EcsError> = std::result::Result<T, E>;

@@ -1,0 +1,76 @@
+//! Persistent entity ids: stable across runs, never raw `Entity` bits.
+
+use std::collections::HashMap;
+
+use bevy_ecs::prelude::*;
+use h5pom_store::RefMap;
+
+/// Marks an entity as persisted. Only entities with this marker are written; removing it (or
+/// despawning the entity) deletes the entity from the file on the next flush.
+///
+/// To persist by another criterion, add and remove `Persist` from a system of your own.
+#[derive(Component, Clone, Copy, Debug, Default)]
+#[require(PersistentId)]
+pub struct Persist;
+
+/// The entity's id in the file, assigned on its first flush (`0` = not assigned yet) and kept
+/// across runs: reloading a file gives every entity its stored id back.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersistentId(pub u64);
+
+/// Both directions of the entity ↔ persistent-id map.
+#[derive(Debug, Default)]
+pub(crate) struct IdMap {
+    by_entity: HashMap<Entity, u64>,
+    by_id: HashMap<u64, Entity>,
+    /// The next id to hand out (ids start at 1).
+    pub(crate) next: u64,
+}
+
+impl IdMap {
+    pub(crate) fn new() -> Self {
+        IdMap {
+            next: 1,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn insert(&mut self, e: Entity, id: u64) {
+        self.by_entity.insert(e, id);
+        self.by_id.insert(id, e);
+        self.next = self.next.max(id + 1);
+    }
+
+    pub(crate) fn allocate(&mut self) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        id
+    }
+
+    pub(crate) fn remove_entity(&mut self, e: Entity) -> Option<u64> {
+        let id = self.by_entity.remove(&e)?;
+        self.by_id.remove(&id);
+        Some(id)
+    }
+
+    pub(crate) fn id(&self, e: Entity) -> Option<u64> {
+        self.by_entity.get(&e).copied()
+    }
+
+    pub(crate) fn entity(&self, id: u64) -> Option<Entity> {
+        self.by_id.get(&id).copied()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+}
+
+impl RefMap for IdMap {
+    fn persistent_id(&self, bits: u64) -> Option<u64> {
+        self.id(Entity::try_from_bits(bits)?)
+    }
+    fn resolve(&self, id: u64) -> Option<u64> {
+        self.entity(id).map(Entity::to_bits)
+    }
+}

@@ -1,0 +1,218 @@
+//! Reloading a file into a world, snapshots, and resuming a synced file.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+use bevy_ecs::prelude::*;
+use h5pom_store::reexports::hdf5::Group;
+use h5pom_store::{File, Schema};
+
+use crate::component::LoadCx;
+use crate::error::{EcsError, Result};
+use crate::ids::{IdMap, Persist, PersistentId};
+use crate::layout::*;
+use crate::registry::Registry;
+use crate::sync::{H5Sync, read_u64};
+
+/// What a load did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Entities spawned.
+    pub entities: usize,
+    /// Components inserted.
+    pub components: usize,
+    /// Resources inserted.
+    pub resources: usize,
+    /// The file's tick (completed flushes) when it was read.
+    pub tick: u64,
+    /// Entities whose stored id was taken in the world already and got a new one.
+    pub renumbered: usize,
+}
+
+fn not_ecs(file: &File, reason: impl Into<String>) -> EcsError {
+    EcsError::NotEcsFile {
+        path: file.path().to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// The groups of all entities in the file: (id, group, path).
+fn entity_groups(file: &File, ecs: &Group) -> Result<Vec<(u64, Group, String)>> {
+    let mut out = Vec::new();
+    if !ecs.link_exists(ENTITIES) {
+        return Ok(out);
+    }
+    let bad = |e: h5pom_store::reexports::hdf5::Error| not_ecs(file, e.to_string());
+    let entities = ecs.group(ENTITIES).map_err(bad)?;
+    for shard in entities.member_names().map_err(bad)? {
+        let sg = entities.group(&shard).map_err(bad)?;
+        for name in sg.member_names().map_err(bad)? {
+            let id: u64 = name
+                .parse()
+                .map_err(|_| not_ecs(file, format!("entity group name {name:?} is not an id")))?;
+            if shard_name(id) != shard {
+                return Err(not_ecs(file, format!("entity {id} is in shard {shard}")));
+            }
+            let g = sg.group(&name).map_err(bad)?;
+            out.push((id, g, entity_path(id)));
+        }
+    }
+    Ok(out)
+}
+
+impl Registry {
+    /// Loads the persisted world in `path` into `world`: spawns its entities (with [`Persist`]
+    /// and their [`PersistentId`]), inserts their components with every `Entity` reference and
+    /// the hierarchy remapped to the new entities, and inserts the resources. Works on an empty
+    /// world or alongside existing entities (a stored id already in use gets a new one).
+    pub fn load(&self, world: &mut World, path: impl AsRef<Path>) -> Result<LoadReport> {
+        self.validate()?;
+        let file = File::open_read_only(path.as_ref(), Schema::new())?;
+        self.load_file(world, &file).map(|(report, _)| report)
+    }
+
+    pub(crate) fn load_file(&self, world: &mut World, file: &File) -> Result<(LoadReport, IdMap)> {
+        let root = file
+            .hdf5()
+            .group("/")
+            .map_err(|e| not_ecs(file, e.to_string()))?;
+        if !root.link_exists(ECS_GROUP) {
+            return Err(not_ecs(file, "no /ecs group: not written by h5pom-ecs"));
+        }
+        let ecs = root
+            .group(ECS_GROUP)
+            .map_err(|e| not_ecs(file, e.to_string()))?;
+        match read_u64(&ecs, LAYOUT_VERSION_ATTR) {
+            Some(v) if v <= u64::from(LAYOUT_VERSION) => {}
+            Some(v) => {
+                return Err(not_ecs(
+                    file,
+                    format!("ECS layout version {v} is newer than {LAYOUT_VERSION}"),
+                ));
+            }
+            None => return Err(not_ecs(file, "no ECS layout version")),
+        }
+        let (comps, res) = self.instantiate();
+        let groups = entity_groups(file, &ecs)?;
+        let mut ids: BTreeSet<u64> = groups.iter().map(|g| g.0).collect();
+        for c in &comps {
+            ids.extend(c.table_ids(&ecs)?);
+        }
+        if ids.contains(&0) {
+            return Err(not_ecs(file, "entity id 0 is reserved"));
+        }
+        // Ids already used in the world (loading alongside existing entities).
+        let mut used: HashSet<u64> = world
+            .query_filtered::<&PersistentId, With<Persist>>()
+            .iter(world)
+            .map(|p| p.0)
+            .collect();
+        let mut next = used.iter().chain(ids.iter()).max().copied().unwrap_or(0) + 1;
+        next = next.max(read_u64(&ecs, NEXT_ID_ATTR).unwrap_or(1));
+        let mut renumbered = 0;
+        let live_ids: Vec<u64> = ids
+            .iter()
+            .map(|&id| {
+                if used.insert(id) {
+                    id
+                } else {
+                    renumbered += 1;
+                    next += 1;
+                    next - 1
+                }
+            })
+            .collect();
+        let entities: Vec<Entity> = world
+            .spawn_batch(live_ids.iter().map(|&id| (Persist, PersistentId(id))))
+            .collect();
+        let mut by_file = IdMap::new();
+        let mut live = IdMap::new();
+        for ((&fid, &lid), &e) in ids.iter().zip(&live_ids).zip(&entities) {
+            by_file.insert(e, fid);
+            live.insert(e, lid);
+        }
+        live.next = live.next.max(next);
+        let cx = LoadCx {
+            file,
+            ecs: &ecs,
+            ids: &by_file,
+            groups: &groups,
+        };
+        let mut report = LoadReport {
+            entities: entities.len(),
+            tick: read_u64(&ecs, TICK_ATTR).unwrap_or(0),
+            renumbered,
+            ..Default::default()
+        };
+        for c in &comps {
+            report.components += c.load(world, &cx)?;
+        }
+        for r in &res {
+            if r.load(world, &cx)? {
+                report.resources += 1;
+            }
+        }
+        Ok((report, live))
+    }
+
+    /// Writes the whole persisted world to `path`, atomically: the file is written under a
+    /// temporary name next to `path`, synced to disk, then renamed over `path`, so a crash
+    /// never leaves a half-written file under the target name.
+    pub fn snapshot(&self, world: &mut World, path: impl AsRef<Path>) -> Result<crate::FlushStats> {
+        let path = path.as_ref();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        let io = |op: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |source| EcsError::Io {
+                op,
+                path: p,
+                source,
+            }
+        };
+        let stats = {
+            let mut sync = H5Sync::create(&tmp, self)?;
+            let r = sync.flush_all(world);
+            drop(sync);
+            match r {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            }
+        };
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io("sync", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(io("rename to", path))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io("sync", dir))?;
+        }
+        Ok(stats)
+    }
+}
+
+impl H5Sync {
+    /// Loads the world stored in `path` (a snapshot or a synced file) into `world`, then keeps
+    /// syncing into the same file: the next flush writes only what changes from here on.
+    pub fn resume(
+        world: &mut World,
+        path: impl AsRef<Path>,
+        registry: &Registry,
+    ) -> Result<(Self, LoadReport)> {
+        registry.validate()?;
+        let path = path.as_ref();
+        let file = File::open(path, Schema::new())?;
+        let (report, ids) = registry.load_file(world, &file)?;
+        let mut sync = H5Sync::with_file(file, path.to_path_buf(), registry)?;
+        sync.ids = ids;
+        sync.resumed(world, report.tick);
+        Ok((sync, report))
+    }
+}

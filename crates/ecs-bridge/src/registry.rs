@@ -1,0 +1,140 @@
+//! [`Registry`]: which components and resources are persisted, and how.
+
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use h5pom_store::{Object, is_valid_key};
+
+use crate::component::{ComponentSync, GroupSync, ResSync, ResourceSync, TableSync};
+use crate::error::{EcsError, Result};
+use crate::hierarchy::{CHILD_OF_TAG, HierarchySync};
+
+type CompFactory = Arc<dyn Fn() -> Box<dyn ComponentSync> + Send + Sync>;
+type ResFactory = Arc<dyn Fn() -> Box<dyn ResourceSync> + Send + Sync>;
+/// Fresh sync state for every registered type.
+pub(crate) type Syncs = (Vec<Box<dyn ComponentSync>>, Vec<Box<dyn ResourceSync>>);
+
+/// How a component type is laid out in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Storage {
+    /// In each entity's group: scalar fields as attributes `<Tag>.<field>`, arrays as
+    /// datasets, references as persistent ids. Any field kind. Each changed component costs
+    /// about one HDF5 call per field.
+    Group,
+    /// In the column table `/ecs/tables/<Tag>`: one dataset per field, one row per entity,
+    /// rewritten whole when any instance changed. Scalar fields only; for components with
+    /// thousands of instances (a flush costs about the same for 1 or 100,000 changed rows).
+    Table,
+}
+
+/// The persisted component and resource types (h5pom's schema, for a world).
+///
+/// ```
+/// # use bevy_ecs::prelude::*;
+/// # #[derive(Component, h5pom_derive::Object)] #[h5pom(crate = "h5pom_store")] struct Position { x: f64, y: f64 }
+/// # #[derive(Component, h5pom_derive::Object)] #[h5pom(crate = "h5pom_store")] struct Name { name: String }
+/// # #[derive(Resource, h5pom_derive::Object)] #[h5pom(crate = "h5pom_store")] struct Clock { t: f64 }
+/// let registry = h5pom_ecs::Registry::new()
+///     .component::<Name>()       // one group per entity
+///     .table::<Position>()       // a column table
+///     .resource::<Clock>()
+///     .hierarchy();              // ChildOf links
+/// ```
+#[derive(Clone, Default)]
+pub struct Registry {
+    pub(crate) comps: Vec<(&'static str, CompFactory)>,
+    pub(crate) res: Vec<(&'static str, ResFactory)>,
+    pub(crate) errors: Vec<String>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn check(&mut self, tag: &'static str) {
+        if !is_valid_key(tag) {
+            self.errors.push(tag.to_owned());
+        }
+    }
+
+    /// Persists component `C` in each entity's group ([`Storage::Group`]).
+    pub fn component<C: Component + Object>(self) -> Self {
+        self.component_as::<C>(Storage::Group)
+    }
+
+    /// Persists component `C` in a column table ([`Storage::Table`]).
+    pub fn table<C: Component + Object>(self) -> Self {
+        self.component_as::<C>(Storage::Table)
+    }
+
+    /// Persists component `C` with the given storage.
+    pub fn component_as<C: Component + Object>(mut self, storage: Storage) -> Self {
+        self.check(C::TYPE_TAG);
+        let f: CompFactory = match storage {
+            Storage::Group => Arc::new(|| Box::new(GroupSync::<C>::new())),
+            Storage::Table => Arc::new(|| Box::new(TableSync::<C>::new())),
+        };
+        self.comps.push((C::TYPE_TAG, f));
+        self
+    }
+
+    /// Persists resource `R` as the group `/ecs/resources/<Tag>`.
+    pub fn resource<R: Resource + Object>(mut self) -> Self {
+        self.check(R::TYPE_TAG);
+        self.res
+            .push((R::TYPE_TAG, Arc::new(|| Box::new(ResSync::<R>::new()))));
+        self
+    }
+
+    /// Persists the parent/child hierarchy (`ChildOf`, and so `Children`) between persisted
+    /// entities.
+    pub fn hierarchy(mut self) -> Self {
+        self.comps
+            .push((CHILD_OF_TAG, Arc::new(|| Box::new(HierarchySync::new()))));
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if let Some(tag) = self.errors.first() {
+            return Err(EcsError::InvalidTag { tag: tag.clone() });
+        }
+        let mut tags: Vec<&str> = self
+            .comps
+            .iter()
+            .map(|c| c.0)
+            .chain(self.res.iter().map(|r| r.0))
+            .collect();
+        tags.sort_unstable();
+        if let Some(w) = tags.windows(2).find(|w| w[0] == w[1]) {
+            return Err(EcsError::DuplicateTag {
+                tag: w[0].to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn instantiate(&self) -> Syncs {
+        (
+            self.comps.iter().map(|(_, f)| f()).collect(),
+            self.res.iter().map(|(_, f)| f()).collect(),
+        )
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field(
+                "components",
+                &self.comps.iter().map(|c| c.0).collect::<Vec<_>>(),
+            )
+            .field(
+                "resources",
+                &self.res.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
