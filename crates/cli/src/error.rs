@@ -35,6 +35,16 @@ impl fmt::Display for CliError {
             CliError::Store(h5pom_store::Error::NotFound { path }) => {
                 write!(f, "no such path in the file: {path}")
             }
+            CliError::Store(h5pom_store::Error::NotHdf5 { path, reason })
+                if reason.contains("unable to lock file") =>
+            {
+                write!(
+                    f,
+                    "cannot open {}: it is locked, probably open for writing in another \
+                     process (HDF5_USE_FILE_LOCKING=FALSE reads it anyway, at your own risk)",
+                    path.display()
+                )
+            }
             CliError::Store(e) => write!(f, "{e}"),
             CliError::Hdf5 { path, op, source } => write!(f, "cannot {op} at {path}: {source}"),
             CliError::NoSuchPath(path) => write!(f, "no such path in the file: {path}"),
