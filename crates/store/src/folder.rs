@@ -225,6 +225,16 @@ impl Folder {
         GenericObject::load(&g, &path)
     }
 
+    /// This folder's own contents as a generic object: by [`GenericObject::load`] if the group
+    /// has a type tag (it is an object), by [`GenericObject::load_folder`] otherwise (the root,
+    /// or a plain folder). A `loader-key` that is not a string counts as a tag.
+    pub fn load_generic_self(&self) -> Result<GenericObject> {
+        match read_tag(&self.group, &self.path) {
+            Ok(None) => GenericObject::load_folder(&self.group, &self.path),
+            _ => GenericObject::load(&self.group, &self.path),
+        }
+    }
+
     pub(crate) fn open_group(&self, name: &str) -> Result<(Group, String)> {
         validate_object_name(name)?;
         let path = join(&self.path, name);

@@ -71,17 +71,29 @@ impl GenericObject {
     /// Loads `group` and everything below it. Shared sub-groups appear once, then as
     /// [`Child::Link`]; cycles end there too.
     pub fn load(group: &Group, path: &str) -> Result<Self> {
-        let mut walk = Walk {
-            seen: HashMap::new(),
-        };
-        if let Ok(t) = ffi::token(group) {
-            walk.seen.insert(t, path.to_owned());
-        }
-        walk.object(group, path, 0)
+        Walk::starting_at(group, path).object(group, path, 0, false)
+    }
+
+    /// Loads `group` as a folder (the root, or a group made by
+    /// [`Folder::create_folder`](crate::Folder::create_folder)): its own entries are taken by
+    /// name, without reassembling prefixed families (`x-count`, `x-0`, `x-<key>`), since a
+    /// folder's entries are object names, not fields. Everything below is loaded as by
+    /// [`load`](Self::load).
+    pub fn load_folder(group: &Group, path: &str) -> Result<Self> {
+        Walk::starting_at(group, path).object(group, path, 0, true)
     }
 }
 
 impl Walk {
+    /// A walk that has seen `group` (so links back to it, cycles, end there).
+    fn starting_at(group: &Group, path: &str) -> Self {
+        let mut seen = HashMap::new();
+        if let Ok(t) = ffi::token(group) {
+            seen.insert(t, path.to_owned());
+        }
+        Walk { seen }
+    }
+
     fn child(
         &mut self,
         parent: &Group,
@@ -106,10 +118,18 @@ impl Walk {
             &g,
             &path,
             depth + 1,
+            false,
         )?)))
     }
 
-    fn object(&mut self, g: &Group, path: &str, depth: usize) -> Result<GenericObject> {
+    /// Loads one group; `folder` takes its entries by name instead of reassembling families.
+    fn object(
+        &mut self,
+        g: &Group,
+        path: &str,
+        depth: usize,
+        folder: bool,
+    ) -> Result<GenericObject> {
         if depth > MAX_DEPTH {
             return Err(Error::Corrupt {
                 path: path.to_owned(),
@@ -153,7 +173,10 @@ impl Walk {
         let mut used: BTreeSet<String> = BTreeSet::new();
         let mut used_groups: BTreeSet<String> = BTreeSet::new();
         // Lists: `x-count` plus items.
-        for cname in attr_names.iter().filter(|n| n.ends_with("-count")) {
+        for cname in attr_names
+            .iter()
+            .filter(|n| !folder && n.ends_with("-count"))
+        {
             let base = &cname[..cname.len() - "-count".len()];
             if !is_valid_key(base) {
                 continue;
@@ -206,7 +229,7 @@ impl Walk {
                 Ok(None) => continue,
                 Err(e) => Value::Unsupported(format!("unreadable: {e}")),
             };
-            match name.split_once('-') {
+            match name.split_once('-').filter(|_| !folder) {
                 Some((base, key)) if is_valid_key(base) && is_valid_key(key) => {
                     out.dicts
                         .entry(base.to_owned())
@@ -224,7 +247,7 @@ impl Walk {
                 continue;
             }
             let child = self.child(g, path, name, depth)?;
-            match name.split_once('-') {
+            match name.split_once('-').filter(|_| !folder) {
                 Some((base, key)) if is_valid_key(base) && is_valid_key(key) => {
                     out.object_dicts
                         .entry(base.to_owned())

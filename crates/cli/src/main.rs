@@ -1,0 +1,111 @@
+//! `h5pom`: the inspector of h5pom files.
+//!
+//! `h5pom ls FILE [PATH]` lists the entries of a group; `h5pom dump FILE [PATH]` prints the
+//! objects below PATH, loaded without the Rust types that wrote them (as
+//! [`h5pom_store::GenericObject`]s), as an indented tree or, with `--json`, as one JSON document
+//! (shape in `docs/FORMAT-inspector.md`).
+//!
+//! Exit status: 0 on success, 1 when the file or PATH cannot be read (message on stderr,
+//! prefixed `h5pom: `), 2 for bad arguments.
+
+mod dump;
+mod error;
+mod json;
+mod ls;
+mod target;
+mod values;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+use crate::values::Limit;
+
+/// Inspect h5pom files (HDF5 files of Rust or Python h5pom objects) without their types.
+#[derive(Parser, Debug)]
+#[command(name = "h5pom", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the entries of a group: name, kind, type tag, and dtype and shape of datasets.
+    Ls {
+        /// The HDF5 file.
+        file: PathBuf,
+        /// The group (or dataset) to list, e.g. `/cloud`.
+        #[arg(default_value = "/")]
+        path: String,
+    },
+    /// Print the objects below PATH, as a tree or as JSON.
+    Dump {
+        /// The HDF5 file.
+        file: PathBuf,
+        /// The object, folder or dataset to print, e.g. `/cloud`.
+        #[arg(default_value = "/")]
+        path: String,
+        /// Print one JSON document instead of a tree (shape: docs/FORMAT-inspector.md).
+        #[arg(long)]
+        json: bool,
+        /// Also print dataset values, row-major: the first 100 per dataset, or the first N
+        /// with `--values=N`, or all with `--values=all`.
+        #[arg(long, value_name = "N|all", num_args = 0..=1, require_equals = true,
+              default_missing_value = "100")]
+        values: Option<Limit>,
+    },
+}
+
+fn run(cli: Cli) -> Result<String, CliError> {
+    match cli.command {
+        Command::Ls { file, path } => {
+            let file = target::open(&file)?;
+            ls::render(&file, &target::resolve(&file, &path)?)
+        }
+        Command::Dump {
+            file: file_path,
+            path,
+            json,
+            values,
+        } => {
+            let file = target::open(&file_path)?;
+            let target = target::resolve(&file, &path)?;
+            let loaded = dump::Loaded::load(&file, &target, values)?;
+            Ok(if json {
+                json::render(&file_path, &file, &loaded)?
+            } else {
+                dump::render(&loaded)
+            })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(out) => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(out.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                // `h5pom dump … | head`: the reader went away; not an error of ours.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => fail(&CliError::Io(e)),
+            }
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &CliError) -> ExitCode {
+    let msg = e.to_string().replace(['\n', '\r'], " ");
+    // Nothing sensible is left to do if stderr is gone too.
+    let _ = writeln!(std::io::stderr(), "h5pom: {msg}");
+    ExitCode::FAILURE
+}
