@@ -1220,3 +1220,47 @@ fn type_mismatches_across_languages_are_typed_errors() {
         "data",
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 5. A program that spawns a tool while a file is open must not leak the file into the tool.
+
+#[test]
+fn a_closed_file_is_readable_while_a_child_spawned_during_its_life_runs() {
+    let dir = temp_dir();
+    let path = dir.path().join("child.h5");
+    let file = File::create(&path, schema()).expect("create");
+    let l = leaf(11, "eleven");
+    file.root().insert_shared("leaf", &l).expect("insert");
+    // Spawned the plain way (no fd hygiene of ours) while the file is open: with libhdf5's
+    // default `open(2)` the child would inherit the descriptor and its `flock`.
+    let mut child = std::process::Command::new("sleep")
+        .arg("20")
+        .spawn()
+        .expect("spawn sleep");
+    file.close().expect("close");
+    drop(l);
+    let mut m = Manifest::default();
+    let manifest = Json::obj([
+        ("format_version", Json::int(h5pom::FORMAT_VERSION)),
+        (
+            "root",
+            GroupSpec::new(None)
+                .link("leaf", m.shared(&leaf(11, "eleven"), "/leaf"))
+                .build(),
+        ),
+    ]);
+    let manifest_path = dir.path().join("child.json");
+    std::fs::write(&manifest_path, manifest.to_string()).expect("write manifest");
+    let (status, out) = common::run(common::py_command(
+        "check_rust_file.py",
+        [&path, &manifest_path],
+    ));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        status.success(),
+        "h5py could not read a closed h5pom file while a child process spawned during its \
+         life was running:\n{}",
+        out.stderr
+    );
+}

@@ -93,7 +93,9 @@ fn describe(cmd: &Command) -> String {
 /// libhdf5 opens files without `O_CLOEXEC`, so a child spawned while another test thread has a
 /// file open inherits that descriptor, and with it the file's `flock`: the child then holds the
 /// lock after the test closed the file, and h5py in the next child fails with "unable to lock
-/// file". The child marks every inherited descriptor above stderr close-on-exec before `exec`.
+/// file". h5pom's `File` marks its descriptors close-on-exec once opened; this also covers files
+/// the tests open with `hdf5` directly and the instant between `open(2)` and that marking. The
+/// child marks every inherited descriptor above stderr close-on-exec before `exec`.
 fn no_inherited_fds(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the child between fork and exec and only calls `getrlimit`
