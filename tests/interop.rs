@@ -1010,6 +1010,24 @@ fn edit_world(path: &Path, w: &mut World) {
     file.close().expect("close");
 }
 
+/// Edits the original's file through h5pom: a setter over a fixed-length-marked `None`, a list
+/// item removed from under its fixed-length `-type` marker, an object inserted at the front of
+/// a list whose items are hard-linked elsewhere.
+fn edit_legacy(path: &Path) {
+    use h5pom::ListHandle;
+    let file = File::open(path, legacy_schema()).expect("open legacy read-write");
+    let joe = file.root().get::<Person>("joe").expect("joe");
+    joe.set_middle_name(Some("Q".to_owned()))
+        .expect("set middle name");
+    let scores: ListHandle<Option<f64>> = joe.list("scores").expect("scores");
+    scores.remove(0).expect("remove score");
+    let friends: ListHandle<Shared<Pet>> = joe.list("friends").expect("friends");
+    friends
+        .insert(0, &Shared::new(pet("Nemo", "fish")))
+        .expect("insert friend");
+    file.close().expect("close");
+}
+
 /// `h5dump <path>` succeeds and mentions every string of `expect`.
 fn h5dump_shows(path: &Path, expect: &[&str]) {
     let out = run_h5dump(path, &[]);
@@ -1094,6 +1112,32 @@ fn h5dump_opens_every_file_including_one_edited_in_place() {
             "DATASET \"position\"",
         ],
     );
+    // The original's file edited in place by h5pom: still plain HDF5, and now stamped.
+    edit_legacy(&legacy);
+    h5dump_shows(
+        &legacy,
+        &[
+            "ATTRIBUTE \"h5pom-format-version\"",
+            "GROUP \"friends-2\"",
+            "\"Nemo\"",
+            "ATTRIBUTE \"middle_name\"",
+        ],
+    );
+    let file = File::open_read_only(&legacy, legacy_schema()).expect("reopen legacy");
+    assert_eq!(
+        file.format_version().expect("version"),
+        Some(h5pom::FORMAT_VERSION)
+    );
+    let joe = file.root().load::<Person>("joe").expect("load edited joe");
+    let names: Vec<String> = joe.friends.iter().map(|p| p.read().name.clone()).collect();
+    assert_eq!(names, ["Nemo", "Rex", "Tom"]);
+    assert!(Shared::ptr_eq(&joe.favourite, &joe.friends[2]));
+    assert!(Shared::ptr_eq(&joe.pets["rex"], &joe.friends[1]));
+    assert_eq!(joe.middle_name.as_deref(), Some("Q"));
+    assert_eq!(joe.scores, vec![None, Some(-2.25)]);
+    drop(joe);
+    drop(file);
+
     let mismatch = write_mismatch(dir.path());
     h5dump_shows(&mismatch, &["GROUP \"f64_for_f32\"", "H5T_IEEE_F64LE"]);
 }
