@@ -9,6 +9,8 @@
     reason = "each test crate uses a different subset of the helpers"
 )]
 
+pub(crate) mod manifest;
+
 use std::ffi::OsStr;
 use std::fmt::{self, Write as _};
 use std::os::unix::fs::PermissionsExt;
