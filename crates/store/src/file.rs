@@ -110,6 +110,11 @@ impl File {
                 }
             }
         })?;
+        // Keep the descriptor (and its lock) out of child processes spawned while it is open.
+        crate::ffi::file::set_cloexec(&h5).map_err(|source| Error::Open {
+            path: path.clone(),
+            source,
+        })?;
         Self::wrap(h5, path, mode != Mode::Read, schema)
     }
 

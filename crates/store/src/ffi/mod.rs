@@ -4,4 +4,5 @@
 //! `Result`, and never hands a raw id out: callers pass safe `hdf5` handles in and get plain
 //! Rust values back.
 
+pub(crate) mod file;
 pub(crate) mod object;

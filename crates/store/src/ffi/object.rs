@@ -17,7 +17,7 @@ fn cstr(name: &str) -> hdf5::Result<CString> {
     CString::new(name).map_err(|_| hdf5::Error::from("name contains a NUL byte"))
 }
 
-fn check(code: i32, what: &str) -> hdf5::Result<()> {
+pub(super) fn check(code: i32, what: &str) -> hdf5::Result<()> {
     if code < 0 {
         Err(hdf5::Error::from(format!("{what} failed")))
     } else {
@@ -26,7 +26,7 @@ fn check(code: i32, what: &str) -> hdf5::Result<()> {
 }
 
 /// An HDF5 id closed on drop.
-struct Owned(hid_t);
+pub(super) struct Owned(pub(super) hid_t);
 
 impl Drop for Owned {
     fn drop(&mut self) {

@@ -1,0 +1,59 @@
+//! File-level raw calls: keeping an open file's descriptor out of child processes.
+
+use std::ffi::c_void;
+
+use hdf5_sys::{h5f, h5fd, h5p};
+
+use super::object::{Owned, check};
+
+/// Marks the descriptor of a file opened with HDF5's default POSIX driver (`sec2`)
+/// close-on-exec. Files on other drivers (in-memory `core`, …) are left alone.
+///
+/// libhdf5 opens files without `O_CLOEXEC`: a child process spawned while the file is open
+/// (`h5dump`, a Python script) would inherit the descriptor, and with it the file's `flock`,
+/// keeping the file locked for other readers after h5pom closed it.
+#[cfg(unix)]
+pub(crate) fn set_cloexec(file: &hdf5::File) -> hdf5::Result<()> {
+    hdf5::sync::sync(|| {
+        // SAFETY: `file.id()` is a live file id; the returned property list id is checked and
+        // owned.
+        let fapl = unsafe { h5f::H5Fget_access_plist(file.id()) };
+        if fapl < 0 {
+            return Err(hdf5::Error::from("H5Fget_access_plist failed"));
+        }
+        let fapl = Owned(fapl);
+        // SAFETY: live property list id. The driver id is not owned by the caller.
+        let driver = unsafe { h5p::H5Pget_driver(fapl.0) };
+        // The library is initialized (a file is open), so the driver id global is set.
+        if driver < 0 || driver != *h5fd::H5FD_SEC2 {
+            return Ok(());
+        }
+        let mut handle: *mut c_void = std::ptr::null_mut();
+        // SAFETY: live file id, default property list, `handle` a valid out-pointer.
+        let r = unsafe { h5f::H5Fget_vfd_handle(file.id(), h5p::H5P_DEFAULT, &mut handle) };
+        check(r, "H5Fget_vfd_handle")?;
+        if handle.is_null() {
+            return Err(hdf5::Error::from("H5Fget_vfd_handle returned no handle"));
+        }
+        // SAFETY: for the sec2 driver the VFD handle points to the file's `int` descriptor,
+        // which stays valid while the file is open (it is, for the duration of this call).
+        let fd = unsafe { *handle.cast::<libc::c_int>() };
+        // SAFETY: `fcntl` with F_GETFD/F_SETFD only reads and sets descriptor flags of `fd`,
+        // a descriptor HDF5 holds open.
+        let ok = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) >= 0
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(hdf5::Error::from("fcntl(FD_CLOEXEC) failed"))
+        }
+    })
+}
+
+/// Not needed where child processes do not inherit handles by default.
+#[cfg(not(unix))]
+pub(crate) fn set_cloexec(_file: &hdf5::File) -> hdf5::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! Helpers shared by the integration tests: the reference tools (Python with h5py, h5dump),
+//! temporary directories, and a minimal JSON writer for expectation files.
+//!
+//! The reference tools are required, never optional: a test that cannot find them fails and
+//! says how to install them (`make test` runs `scripts/setup.sh`, which creates `.venv`).
+
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different subset of the helpers"
+)]
+
+pub(crate) mod manifest;
+
+use std::ffi::OsStr;
+use std::fmt::{self, Write as _};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Where the Python scripts of the tests live.
+pub(crate) fn py_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("py")
+}
+
+fn is_executable(p: &Path) -> bool {
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The Python interpreter with h5py and numpy: `$H5POM_PYTHON`. Panics if unusable.
+pub(crate) fn python() -> PathBuf {
+    let Some(p) = std::env::var_os("H5POM_PYTHON").filter(|p| !p.is_empty()) else {
+        panic!(
+            "H5POM_PYTHON is not set: the interop tests need Python with h5py; \
+             run `make test` (it installs .venv)"
+        );
+    };
+    let p = PathBuf::from(p);
+    // `.cargo/config.toml` sets a path relative to the workspace root.
+    let p = if p.is_relative() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+    } else {
+        p
+    };
+    assert!(
+        is_executable(&p),
+        "H5POM_PYTHON={} is not an executable file: run `make test` (it installs .venv)",
+        p.display()
+    );
+    p
+}
+
+/// The `h5dump` tool: `$H5DUMP` if set, else the first `h5dump` on `PATH`. Panics if missing.
+pub(crate) fn h5dump() -> PathBuf {
+    if let Some(p) = std::env::var_os("H5DUMP").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(
+            is_executable(&p),
+            "H5DUMP={} is not an executable file: run `make test` (it installs hdf5-tools)",
+            p.display()
+        );
+        return p;
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("h5dump"))
+        .find(|p| is_executable(p))
+        .unwrap_or_else(|| {
+            panic!("h5dump not found on PATH: run `make test` (it installs Debian's hdf5-tools)")
+        })
+}
+
+/// Output of a tool that succeeded.
+pub(crate) struct Ran {
+    /// Standard output.
+    pub(crate) stdout: String,
+    /// Standard error.
+    pub(crate) stderr: String,
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Keeps the HDF5 files this process has open out of `cmd`'s child.
+///
+/// libhdf5 opens files without `O_CLOEXEC`, so a child spawned while another test thread has a
+/// file open inherits that descriptor, and with it the file's `flock`: the child then holds the
+/// lock after the test closed the file, and h5py in the next child fails with "unable to lock
+/// file". h5pom's `File` marks its descriptors close-on-exec once opened; this also covers files
+/// the tests open with `hdf5` directly and the instant between `open(2)` and that marking. The
+/// child marks every inherited descriptor above stderr close-on-exec before `exec`.
+fn no_inherited_fds(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only calls `getrlimit`
+    // and `fcntl`, which are async-signal-safe; it allocates nothing and takes no locks.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                lim.rlim_cur.min(1 << 16) as libc::c_int
+            } else {
+                1024
+            };
+            for fd in 3..max {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                    libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Runs `cmd` to completion (with [`no_inherited_fds`]) and returns its status and output.
+pub(crate) fn run(mut cmd: Command) -> (std::process::ExitStatus, Ran) {
+    no_inherited_fds(&mut cmd);
+    let what = describe(&cmd);
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{what}`: {e}"));
+    let ran = Ran {
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    (status, ran)
+}
+
+/// Runs `cmd` and panics, showing its output, unless it exits with status 0.
+pub(crate) fn run_ok(cmd: Command) -> Ran {
+    let what = describe(&cmd);
+    let (status, ran) = run(cmd);
+    assert!(
+        status.success(),
+        "`{what}` failed ({status})\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        tail(&ran.stdout),
+        tail(&ran.stderr)
+    );
+    ran
+}
+
+/// The last 200 lines of `s` (tool output can be long; the end is what explains a failure).
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    let skip = lines.len().saturating_sub(200);
+    let mut out = if skip > 0 {
+        format!("[… {skip} lines …]\n")
+    } else {
+        String::new()
+    };
+    out.push_str(&lines[skip..].join("\n"));
+    out
+}
+
+/// The command running `tests/py/<script>` with `args` under [`python`].
+pub(crate) fn py_command<I, S>(script: &str, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let path = py_dir().join(script);
+    assert!(path.is_file(), "missing test script {}", path.display());
+    let mut cmd = Command::new(python());
+    cmd.arg(path).args(args);
+    cmd
+}
+
+/// Runs `tests/py/<script>` with `args` under [`python`]; panics with its output on failure.
+pub(crate) fn run_py<I, S>(script: &str, args: I) -> Ran
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    run_ok(py_command(script, args))
+}
+
+/// Runs `h5dump <args> <file>`; panics with its output unless it exits with status 0.
+pub(crate) fn run_h5dump(file: &Path, args: &[&str]) -> Ran {
+    let mut cmd = Command::new(h5dump());
+    cmd.args(args).arg(file);
+    run_ok(cmd)
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub(crate) fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("h5pom-test-")
+        .tempdir()
+        .expect("create a temporary directory")
+}
+
+/// A JSON value, enough to hand expectations to the Python scripts.
+#[derive(Clone, Debug)]
+pub(crate) enum Json {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer (every Rust integer fits; floats are passed as their bits).
+    Int(i128),
+    /// A string.
+    Str(String),
+    /// An array.
+    Arr(Vec<Json>),
+    /// An object, keys in insertion order.
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    /// An object from `(key, value)` pairs.
+    pub(crate) fn obj<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Json)>) -> Json {
+        Json::Obj(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// A string.
+    pub(crate) fn str(s: impl Into<String>) -> Json {
+        Json::Str(s.into())
+    }
+
+    /// An integer.
+    pub(crate) fn int(i: impl Into<i128>) -> Json {
+        Json::Int(i.into())
+    }
+
+    /// An array of integers.
+    pub(crate) fn ints<T: Into<i128>>(v: impl IntoIterator<Item = T>) -> Json {
+        Json::Arr(v.into_iter().map(|i| Json::Int(i.into())).collect())
+    }
+}
+
+fn write_json_str(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    f.write_char('"')?;
+    for c in s.chars() {
+        match c {
+            '"' => f.write_str("\\\"")?,
+            '\\' => f.write_str("\\\\")?,
+            c if u32::from(c) < 0x20 => write!(f, "\\u{:04x}", u32::from(c))?,
+            c => f.write_char(c)?,
+        }
+    }
+    f.write_char('"')
+}
+
+impl fmt::Display for Json {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Json::Null => f.write_str("null"),
+            Json::Bool(b) => write!(f, "{b}"),
+            Json::Int(i) => write!(f, "{i}"),
+            Json::Str(s) => write_json_str(f, s),
+            Json::Arr(items) => {
+                f.write_char('[')?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_char(',')?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_char(']')
+            }
+            Json::Obj(pairs) => {
+                f.write_char('{')?;
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_char(',')?;
+                    }
+                    write_json_str(f, k)?;
+                    write!(f, ":{v}")?;
+                }
+                f.write_char('}')
+            }
+        }
+    }
+}
