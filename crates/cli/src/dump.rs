@@ -104,7 +104,7 @@ fn sub_objects(obj: &GenericObject) -> impl Iterator<Item = &Child> {
 }
 
 /// The tree as text: one line per attribute, list, dict, dataset and sub-object, indented by
-/// two spaces per level. Format described in `docs/FORMAT-inspector.md`.
+/// two spaces per level. Format described in `docs/FORMAT.md ("The inspector's output")`.
 pub(crate) fn render(l: &Loaded) -> String {
     let mut out = Text::default();
     match &l.root {

@@ -1,4 +1,4 @@
-//! `h5pom dump --json`: the tree as one JSON document (`docs/FORMAT-inspector.md`).
+//! `h5pom dump --json`: the tree as one JSON document (`docs/FORMAT.md ("The inspector's output")`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -126,7 +126,7 @@ fn array(info: &ArrayInfo, sample: Option<&Sample>) -> Json {
     Json::Object(m)
 }
 
-/// One scalar, typed: see "Values" in `docs/FORMAT-inspector.md`.
+/// One scalar, typed: see "Values" in `docs/FORMAT.md ("The inspector's output")`.
 pub(crate) fn value(v: &Value) -> Json {
     match v {
         Value::None => Json::Null,

@@ -3,7 +3,7 @@
 //! `h5pom ls FILE [PATH]` lists the entries of a group; `h5pom dump FILE [PATH]` prints the
 //! objects below PATH, loaded without the Rust types that wrote them (as
 //! [`h5pom_store::GenericObject`]s), as an indented tree or, with `--json`, as one JSON document
-//! (shape in `docs/FORMAT-inspector.md`).
+//! (shape in `docs/FORMAT.md ("The inspector's output")`).
 //!
 //! Exit status: 0 on success, 1 when the file or PATH cannot be read (message on stderr,
 //! prefixed `h5pom: `), 2 for bad arguments.
@@ -49,7 +49,7 @@ enum Command {
         /// The object, folder or dataset to print, e.g. `/cloud`.
         #[arg(default_value = "/")]
         path: String,
-        /// Print one JSON document instead of a tree (shape: docs/FORMAT-inspector.md).
+        /// Print one JSON document instead of a tree (shape: docs/FORMAT.md ("The inspector's output")).
         #[arg(long)]
         json: bool,
         /// Also print dataset values, row-major: the first 100 per dataset, or the first N
