@@ -3,6 +3,9 @@
 pub use h5pom_derive::Object;
 pub use h5pom_store::*;
 
+/// The bevy_ecs bridge (`h5pom-ecs`).
+pub use h5pom_ecs as ecs;
+
 /// The traits most programs need in scope.
 pub mod prelude {
     pub use h5pom_store::{Field, Object, Scalar};

@@ -1,0 +1,131 @@
+//! ECS bridge measurements (issue: idle tick, 10k changed scalars, 1M-entity snapshot/reload).
+//!
+//! `cargo bench --bench ecs` prints timings and rates; `H5POM_BENCH_N=...` scales the big case.
+
+use std::time::{Duration, Instant};
+
+use bevy_ecs::prelude::*;
+use h5pom::ecs::{H5Sync, Persist, Registry};
+
+#[derive(Component, h5pom::Object, Clone, Copy)]
+struct Position {
+    x: f64,
+    y: f64,
+}
+
+#[derive(Component, h5pom::Object, Clone, Copy)]
+struct Health {
+    hp: f32,
+    level: u32,
+}
+
+#[derive(Component, h5pom::Object, Clone, Copy)]
+struct Flags {
+    alive: bool,
+    team: i64,
+}
+
+fn spawn(world: &mut World, n: usize) {
+    world.spawn_batch((0..n).map(|i| {
+        (
+            Persist,
+            Position { x: i as f64, y: -(i as f64) },
+            Health { hp: 100.0, level: (i % 50) as u32 },
+            Flags { alive: true, team: (i % 4) as i64 },
+        )
+    }));
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn flush(world: &mut World) -> h5pom::ecs::FlushStats {
+    let s = world.resource_scope(|w, mut s: Mut<H5Sync>| s.flush_now(w)).expect("flush");
+    world.clear_trackers();
+    s
+}
+
+fn tables() -> Registry {
+    Registry::new().table::<Position>().table::<Health>().table::<Flags>()
+}
+
+fn groups() -> Registry {
+    Registry::new().component::<Position>().component::<Health>().component::<Flags>()
+}
+
+fn idle_and_changed(label: &str, registry: &Registry, n: usize, changed: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut world = World::new();
+    world.insert_resource(H5Sync::create(dir.path().join("b.h5"), registry).unwrap());
+    spawn(&mut world, n);
+    let t = Instant::now();
+    flush(&mut world);
+    let first = t.elapsed();
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let s = flush(&mut world);
+        idle.push(t.elapsed());
+        assert!(!s.wrote);
+    }
+    let mut busy = Vec::new();
+    for round in 0..5 {
+        let mut q = world.query::<&mut Health>();
+        for (i, mut h) in q.iter_mut(&mut world).enumerate() {
+            if i < changed {
+                h.hp -= 1.0 + round as f32;
+            }
+        }
+        let t = Instant::now();
+        let s = flush(&mut world);
+        busy.push(t.elapsed());
+        assert!(s.wrote);
+    }
+    println!(
+        "{label:<6} {n:>8} entities: first flush {:>9.1?}  idle tick {:>9.1?}  {changed} changed Health: {:>9.1?}",
+        first,
+        median(idle),
+        median(busy)
+    );
+}
+
+fn snapshot_reload(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snap.h5");
+    let mut world = World::new();
+    spawn(&mut world, n);
+    let t = Instant::now();
+    tables().snapshot(&mut world, &path).unwrap();
+    let snap = t.elapsed();
+    let mut again = World::new();
+    let t = Instant::now();
+    let report = tables().load(&mut again, &path).unwrap();
+    let load = t.elapsed();
+    assert_eq!(report.entities, n);
+    let mb = std::fs::metadata(&path).unwrap().len() as f64 / 1e6;
+    println!(
+        "tables {n:>8} entities x 3 components: snapshot {:>8.1?} ({:>5.2} M entities/s), reload {:>8.1?} ({:>5.2} M entities/s), file {mb:.1} MB",
+        snap,
+        n as f64 / snap.as_secs_f64() / 1e6,
+        load,
+        n as f64 / load.as_secs_f64() / 1e6
+    );
+}
+
+fn main() {
+    // `cargo test --benches` runs bench targets with --bench absent: keep that quick.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let big: usize = std::env::var("H5POM_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    if quick {
+        idle_and_changed("tables", &tables(), 1_000, 100);
+        snapshot_reload(1_000);
+        return;
+    }
+    println!("h5pom-ecs benchmarks (release; medians)");
+    idle_and_changed("tables", &tables(), 100_000, 10_000);
+    idle_and_changed("groups", &groups(), 10_000, 10_000);
+    idle_and_changed("groups", &groups(), 100_000, 10_000);
+    snapshot_reload(big);
+}
