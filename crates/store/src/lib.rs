@@ -1,1 +1,4 @@
 //! placeholder
+
+mod ffi;
+pub mod pipeline;
