@@ -437,3 +437,113 @@ fn dcpl_filters_match_h5py_registration() {
         assert_eq!(ds.space().unwrap().maxdims(), vec![None]);
     }
 }
+
+/// Interop with h5py + hdf5plugin, when `H5POM_PYTHON` names a Python that has them (the
+/// Makefile sets it to the project's .venv); skipped otherwise.
+#[test]
+fn h5py_hdf5plugin_interop() {
+    let Ok(py) = std::env::var("H5POM_PYTHON") else {
+        eprintln!("skipped: H5POM_PYTHON not set");
+        return;
+    };
+    let probe = std::process::Command::new(&py)
+        .args(["-c", "import h5py, hdf5plugin"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: {py} lacks h5py/hdf5plugin");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours.h5");
+    let theirs = dir.path().join("theirs.h5");
+    let a = Array::from_shape_fn((301, 257), |(i, j)| ((i * 257 + j) as f32 * 0.01).sin());
+    let b = Array::from_shape_fn(70_001, |i| (i as i64 % 977) - 400);
+    let cases = [
+        ("deflate", Filters::deflate(1)),
+        ("lz4", Filters::lz4()),
+        ("zstd", Filters::zstd(1)),
+        (
+            "lz4_noshuf",
+            Filters {
+                shuffle: false,
+                codec: Codec::Lz4,
+            },
+        ),
+        (
+            "shuf",
+            Filters {
+                shuffle: true,
+                codec: Codec::None,
+            },
+        ),
+        ("plain", Filters::none()),
+    ];
+    {
+        let f = hdf5::File::create(&ours).unwrap();
+        let mut p = Pipeline::new(Concurrency::Threads(2));
+        for (name, filters) in cases {
+            let o = ArrayOptions {
+                filters,
+                chunk: Some(vec![64, 100]),
+            };
+            p.write(&f, &format!("a_{name}"), a.view(), &o).unwrap();
+            p.write(
+                &f,
+                &format!("b_{name}"),
+                b.view(),
+                &ArrayOptions::with_filters(filters),
+            )
+            .unwrap();
+        }
+    }
+    let script = r#"
+import sys, h5py, hdf5plugin, numpy as np
+ours, theirs = sys.argv[1], sys.argv[2]
+i, j = np.meshgrid(np.arange(301), np.arange(257), indexing="ij")
+a = np.sin(((i * 257 + j).astype(np.float32)) * np.float32(0.01)).astype(np.float32)
+b = (np.arange(70001, dtype=np.int64) % 977) - 400
+with h5py.File(ours, "r") as f:
+    for name in ["deflate", "lz4", "zstd", "lz4_noshuf", "shuf", "plain"]:
+        assert f["a_" + name].dtype == np.float32
+        np.testing.assert_allclose(f["a_" + name][()], a, rtol=1e-6, atol=1e-6)
+        assert (f["b_" + name][()] == b).all(), name
+        assert f["a_" + name].maxshape == (None, None)
+with h5py.File(theirs, "w") as f:
+    f.create_dataset("lz4", data=b, chunks=(10000,), **hdf5plugin.LZ4())
+    f.create_dataset("zstd", data=b, chunks=(10000,), shuffle=True, **hdf5plugin.Zstd(clevel=5))
+    f.create_dataset("gzip", data=a, chunks=(50, 50), shuffle=True, compression="gzip")
+print("ok")
+"#;
+    let out = std::process::Command::new(&py)
+        .args([
+            "-c",
+            script,
+            ours.to_str().unwrap(),
+            theirs.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = hdf5::File::open(&theirs).unwrap();
+    let p = Pipeline::default();
+    assert_eq!(
+        p.read::<i64, ndarray::Ix1>(&f.dataset("lz4").unwrap())
+            .unwrap(),
+        b
+    );
+    assert_eq!(
+        p.read::<i64, ndarray::Ix1>(&f.dataset("zstd").unwrap())
+            .unwrap(),
+        b
+    );
+    let g: ndarray::Array2<f32> = p.read(&f.dataset("gzip").unwrap()).unwrap();
+    assert!(
+        g.iter()
+            .zip(a.iter())
+            .all(|(x, y)| (x - y).abs() <= 1e-6 * y.abs().max(1.0))
+    );
+}
