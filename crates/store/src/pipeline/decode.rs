@@ -162,9 +162,9 @@ fn grid_index(grid: &Grid, offset: &[u64]) -> Option<usize> {
         return None;
     }
     let mut idx = 0usize;
-    for d in 0..offset.len() {
-        let (o, c, s) = (offset[d] as usize, grid.chunk[d], grid.shape[d]);
-        if o >= s || o % c != 0 {
+    for ((&o, &c), &s) in offset.iter().zip(&grid.chunk).zip(&grid.shape) {
+        let o = o as usize;
+        if o >= s || !o.is_multiple_of(c) {
             return None;
         }
         idx = idx * s.div_ceil(c) + o / c;
