@@ -28,6 +28,7 @@ mod handle;
 mod list;
 mod name;
 mod object;
+pub mod pipeline;
 mod scalar;
 mod schema;
 mod value;

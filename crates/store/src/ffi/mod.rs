@@ -4,5 +4,6 @@
 //! `Result`, and never hands a raw id out: callers pass safe `hdf5` handles in and get plain
 //! Rust values back.
 
+pub(crate) mod chunk;
 pub(crate) mod file;
 pub(crate) mod object;

@@ -1,0 +1,435 @@
+//! The write side: jobs, dataset preparation (create / replace / reuse) and chunk encoding.
+
+use std::time::{Duration, Instant};
+
+use hdf5::filters::Filter;
+use hdf5::{Dataset, Group};
+use ndarray::{ArrayView, Dimension};
+
+use super::chunking::{Grid, auto_chunk, contiguous_range, for_each_run};
+use super::codec::ensure_len;
+use super::dtype::{Dtype, Element, as_bytes};
+use super::error::{PipelineError, PipelineResult};
+use super::options::{ArrayOptions, Codec};
+use super::shuffle::shuffle;
+use super::{Pipeline, Scratch};
+use crate::ffi::chunk::{self as ffi, DcplFilter, NewLayout};
+
+/// HDF5 refuses chunks of 4 GiB or more.
+const MAX_CHUNK_BYTES: u64 = (1 << 32) - 1;
+
+/// Owned, type-erased element storage (a C-order copy of a non-standard-layout view).
+trait OwnedBytes: Send + Sync {
+    fn bytes(&self) -> &[u8];
+}
+
+impl<T: Element> OwnedBytes for Vec<T> {
+    fn bytes(&self) -> &[u8] {
+        as_bytes(self)
+    }
+}
+
+enum JobData<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Box<dyn OwnedBytes + 'a>),
+}
+
+/// One array to write: destination, type-erased C-order data, dtype, shape and options.
+///
+/// Jobs of different element types and ranks can share one [`Pipeline::write_many`] call.
+pub struct WriteJob<'a> {
+    group: &'a Group,
+    name: &'a str,
+    data: JobData<'a>,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    opts: &'a ArrayOptions,
+}
+
+impl<'a> WriteJob<'a> {
+    /// A job writing `view` to dataset `name` of `group`.
+    ///
+    /// A standard-layout (C-contiguous) view is borrowed without copying; any other layout
+    /// (strided, Fortran order, negative strides) is copied once into C order here.
+    pub fn new<T: Element, D: Dimension>(
+        group: &'a Group,
+        name: &'a str,
+        view: ArrayView<'a, T, D>,
+        opts: &'a ArrayOptions,
+    ) -> Self {
+        let shape = view.shape().to_vec();
+        let data = match view.to_slice() {
+            Some(s) => JobData::Borrowed(as_bytes(s)),
+            None => JobData::Owned(Box::new(view.iter().copied().collect::<Vec<T>>())),
+        };
+        Self {
+            group,
+            name,
+            data,
+            dtype: T::DTYPE,
+            shape,
+            opts,
+        }
+    }
+
+    /// The array's bytes in C order.
+    fn bytes(&self) -> &[u8] {
+        match &self.data {
+            JobData::Borrowed(b) => b,
+            JobData::Owned(o) => o.bytes(),
+        }
+    }
+
+    /// Dataset name.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// Element type.
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    /// Array shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn invalid(&self, reason: impl Into<String>) -> PipelineError {
+        PipelineError::InvalidOptions {
+            dataset: self.name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What a [`Pipeline::write_many`] call did.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct WriteStats {
+    /// Datasets written.
+    pub datasets: usize,
+    /// Chunks encoded and written with `H5Dwrite_chunk` (plain writes count none).
+    pub chunks: usize,
+    /// Bytes of array data given (unpadded).
+    pub bytes_in: u64,
+    /// Bytes handed to HDF5 (compressed chunk sizes, padding included; plain data as is).
+    pub bytes_stored: u64,
+    /// Time the writer spent inside HDF5 write calls.
+    pub write_time: Duration,
+}
+
+impl WriteStats {
+    /// Compression ratio `bytes_in / bytes_stored` (1.0 when nothing was stored).
+    pub fn ratio(&self) -> f64 {
+        if self.bytes_stored == 0 {
+            1.0
+        } else {
+            self.bytes_in as f64 / self.bytes_stored as f64
+        }
+    }
+}
+
+/// How a prepared job is written.
+pub(crate) enum Kind {
+    /// One `H5Dwrite` of the whole array through HDF5 (no filters, or rank 0).
+    Plain,
+    /// Chunks encoded by the pipeline and written with `H5Dwrite_chunk`.
+    Encoded,
+}
+
+/// A job whose dataset exists with the right shape, dtype, chunking and filters.
+pub(crate) struct Prepared<'j> {
+    pub(crate) ds: Dataset,
+    pub(crate) kind: Kind,
+    /// Borrowed from the job: only `Sync` data, shared with encoder threads.
+    pub(crate) spec: EncodeSpec<'j>,
+}
+
+/// Everything an encoder thread needs about one job.
+pub(crate) struct EncodeSpec<'j> {
+    pub(crate) name: &'j str,
+    pub(crate) bytes: &'j [u8],
+    pub(crate) dtype: Dtype,
+    pub(crate) elem: usize,
+    pub(crate) grid: Grid,
+    pub(crate) shuffle: bool,
+    pub(crate) codec: Codec,
+}
+
+fn hdf5_filters(filters: &[DcplFilter]) -> Vec<Filter> {
+    filters
+        .iter()
+        .map(|f| match f {
+            DcplFilter::Shuffle => Filter::Shuffle,
+            DcplFilter::Deflate(l) => Filter::Deflate(*l as u8),
+            DcplFilter::Optional { id, cd_values } => Filter::User(*id, cd_values.clone()),
+        })
+        .collect()
+}
+
+/// Validates the job's options and returns its chunk shape (empty for rank 0).
+fn chunk_shape(job: &WriteJob<'_>) -> PipelineResult<Vec<usize>> {
+    job.opts
+        .filters
+        .codec
+        .validate()
+        .map_err(|r| job.invalid(r))?;
+    let elem = job.dtype.size();
+    if job.shape.is_empty() {
+        return Ok(Vec::new());
+    }
+    let chunk = match &job.opts.chunk {
+        None => auto_chunk(&job.shape, elem),
+        Some(c) => {
+            if c.len() != job.shape.len() {
+                return Err(job.invalid(format!(
+                    "chunk {c:?} has rank {}, the array has rank {}",
+                    c.len(),
+                    job.shape.len()
+                )));
+            }
+            if c.contains(&0) {
+                return Err(job.invalid(format!("chunk {c:?} has a zero-length axis")));
+            }
+            c.clone()
+        }
+    };
+    let bytes = chunk
+        .iter()
+        .try_fold(elem as u64, |acc, &c| acc.checked_mul(c as u64));
+    if bytes.is_none_or(|b| b > MAX_CHUNK_BYTES) {
+        return Err(job.invalid(format!("chunk {chunk:?} is 4 GiB or larger")));
+    }
+    Ok(chunk)
+}
+
+/// Opens `name` if it can be reused as is (after a resize if only the shape differs).
+fn reusable(
+    job: &WriteJob<'_>,
+    chunk: &[usize],
+    filters: &[Filter],
+) -> PipelineResult<Option<Dataset>> {
+    if !job.group.link_exists(job.name) {
+        return Ok(None);
+    }
+    let ds = job.group.dataset(job.name)?;
+    let native = job.dtype.datatype()?;
+    let same_type = ds.dtype()? == native;
+    let same_layout = if job.shape.is_empty() {
+        ds.ndim() == 0 && !ds.is_chunked()
+    } else {
+        ds.ndim() == job.shape.len()
+            && ds.chunk().as_deref() == Some(chunk)
+            && ds.filters() == filters
+    };
+    if !(same_type && same_layout) {
+        return Ok(None);
+    }
+    if ds.shape() != job.shape && ds.resize(job.shape.as_slice()).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(ds))
+}
+
+/// Creates, replaces or reuses the job's dataset.
+pub(crate) fn prepare<'j>(job: &'j WriteJob<'_>) -> PipelineResult<Prepared<'j>> {
+    let chunk = chunk_shape(job)?;
+    let elem = job.dtype.size();
+    let bytes = job.bytes();
+    let expected_len = job.shape.iter().try_fold(elem, |a, &s| a.checked_mul(s));
+    if expected_len != Some(bytes.len()) {
+        return Err(job.invalid("array data does not match its shape"));
+    }
+    let rank0 = job.shape.is_empty();
+    let dcpl_filters = if rank0 {
+        Vec::new()
+    } else {
+        job.opts.filters.dcpl_filters()
+    };
+    let filters = hdf5_filters(&dcpl_filters);
+    let ds = match reusable(job, &chunk, &filters)? {
+        Some(ds) => ds,
+        None => {
+            if job.group.link_exists(job.name) {
+                job.group.unlink(job.name)?;
+            }
+            let layout = if rank0 {
+                NewLayout::Scalar
+            } else {
+                NewLayout::Chunked {
+                    chunk: &chunk,
+                    filters: &dcpl_filters,
+                }
+            };
+            let dtype = job.dtype.datatype()?;
+            ffi::create_dataset(job.group, job.name, &dtype, &job.shape, &layout)?
+        }
+    };
+    let kind = if rank0 || job.opts.filters.is_plain() {
+        Kind::Plain
+    } else {
+        Kind::Encoded
+    };
+    let grid = if rank0 {
+        Grid::new(&[], &[])
+    } else {
+        Grid::new(&job.shape, &chunk)
+    };
+    let spec = EncodeSpec {
+        name: job.name,
+        bytes,
+        dtype: job.dtype,
+        elem,
+        grid,
+        shuffle: job.opts.filters.shuffle,
+        codec: job.opts.filters.codec,
+    };
+    Ok(Prepared { ds, kind, spec })
+}
+
+/// Encodes chunk `idx` of `spec` into `out`; returns the encoded length.
+pub(crate) fn encode_chunk(
+    spec: &EncodeSpec<'_>,
+    idx: usize,
+    scratch: &mut Scratch,
+    out: &mut Vec<u8>,
+) -> PipelineResult<usize> {
+    let grid = &spec.grid;
+    let offset = grid.offset(idx);
+    let cbytes = grid.chunk_elems() * spec.elem;
+    let Scratch {
+        codec,
+        gather,
+        shuf,
+        ..
+    } = scratch;
+    let src: &[u8] = match contiguous_range(&grid.shape, &grid.chunk, &offset, spec.elem) {
+        Some(r) => &spec.bytes[r],
+        None => {
+            ensure_len(gather, cbytes);
+            let buf = &mut gather[..cbytes];
+            if offset
+                .iter()
+                .zip(&grid.chunk)
+                .zip(&grid.shape)
+                .any(|((&o, &c), &s)| o as usize + c > s)
+            {
+                buf.fill(0); // edge chunk: HDF5 stores full-size chunks, padding included
+            }
+            for_each_run(&grid.shape, &grid.chunk, &offset, spec.elem, |a, c, n| {
+                buf[c..c + n].copy_from_slice(&spec.bytes[a..a + n]);
+            });
+            buf
+        }
+    };
+    let res = match (spec.shuffle, spec.codec) {
+        (true, Codec::None) => {
+            ensure_len(out, cbytes);
+            shuffle(src, &mut out[..cbytes], spec.elem);
+            Ok(cbytes)
+        }
+        (true, c) => {
+            ensure_len(shuf, cbytes);
+            shuffle(src, &mut shuf[..cbytes], spec.elem);
+            codec.compress(c, &shuf[..cbytes], out)
+        }
+        (false, c) => codec.compress(c, src, out),
+    };
+    res.map_err(|reason| PipelineError::Encode {
+        dataset: spec.name.to_owned(),
+        codec: spec.codec.name(),
+        chunk: offset,
+        reason,
+    })
+}
+
+/// An encoded chunk on its way to the writer.
+pub(crate) struct Encoded {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) len: usize,
+}
+
+impl Pipeline {
+    /// Writes many arrays in one parallel pass over all their chunks (e.g. a flush of many
+    /// dirty arrays).
+    ///
+    /// Each dataset is created, or replaced when its dtype, rank, chunk shape or filters
+    /// differ, or reused in place (resized if only the shape differs). Datasets are chunked
+    /// with every axis unlimited, filters registered exactly as h5py/hdf5plugin do. Chunks of
+    /// all jobs are encoded on the pool and written in order by the calling thread with
+    /// `H5Dwrite_chunk`, overlapping the encoding of the following chunks. Unfiltered arrays
+    /// take one `H5Dwrite` without any copy.
+    pub fn write_many(&mut self, jobs: &[WriteJob<'_>]) -> PipelineResult<WriteStats> {
+        let this: &Pipeline = self;
+        this.check_pool()?;
+        let prepared = jobs
+            .iter()
+            .map(prepare)
+            .collect::<PipelineResult<Vec<_>>>()?;
+        let mut stats = WriteStats {
+            datasets: prepared.len(),
+            ..WriteStats::default()
+        };
+        let mut tasks: Vec<(usize, usize)> = Vec::new();
+        for (j, p) in prepared.iter().enumerate() {
+            stats.bytes_in += p.spec.bytes.len() as u64;
+            if matches!(p.kind, Kind::Encoded) {
+                tasks.extend((0..p.spec.grid.len()).map(|c| (j, c)));
+            }
+        }
+        let specs: Vec<&EncodeSpec<'_>> = prepared.iter().map(|p| &p.spec).collect();
+        let mut write_time = Duration::ZERO;
+        let mut bytes_stored = 0u64;
+        let plain = || -> PipelineResult<()> {
+            for p in prepared.iter().filter(|p| matches!(p.kind, Kind::Plain)) {
+                let t = Instant::now();
+                let mem_type = p.spec.dtype.datatype()?;
+                ffi::write_all(&p.ds, &mem_type, p.spec.bytes)?;
+                write_time += t.elapsed();
+                bytes_stored += p.spec.bytes.len() as u64;
+            }
+            Ok(())
+        };
+        let produce = |i: usize, scratch: &mut Scratch| -> PipelineResult<Encoded> {
+            let (j, c) = tasks[i];
+            let mut buf = this.take_buf();
+            match encode_chunk(specs[j], c, scratch, &mut buf) {
+                Ok(len) => Ok(Encoded { buf, len }),
+                Err(e) => {
+                    this.put_buf(buf);
+                    Err(e)
+                }
+            }
+        };
+        let mut chunk_time = Duration::ZERO;
+        let mut chunk_bytes = 0u64;
+        let consume = |i: usize, enc: Encoded| -> PipelineResult<()> {
+            let (j, c) = tasks[i];
+            let p = &prepared[j];
+            let offset = p.spec.grid.offset(c);
+            let t = Instant::now();
+            ffi::write_chunk(&p.ds, &offset, 0, &enc.buf[..enc.len])?;
+            chunk_time += t.elapsed();
+            chunk_bytes += enc.len as u64;
+            this.put_buf(enc.buf);
+            Ok(())
+        };
+        this.run_ordered(tasks.len(), plain, produce, consume)?;
+        stats.chunks = tasks.len();
+        stats.bytes_stored = bytes_stored + chunk_bytes;
+        stats.write_time = write_time + chunk_time;
+        Ok(stats)
+    }
+
+    /// Writes one array (see [`write_many`](Self::write_many)).
+    pub fn write<T: Element, D: Dimension>(
+        &mut self,
+        group: &Group,
+        name: &str,
+        a: ArrayView<'_, T, D>,
+        opts: &ArrayOptions,
+    ) -> PipelineResult<WriteStats> {
+        self.write_many(&[WriteJob::new(group, name, a, opts)])
+    }
+}
