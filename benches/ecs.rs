@@ -29,9 +29,18 @@ fn spawn(world: &mut World, n: usize) {
     world.spawn_batch((0..n).map(|i| {
         (
             Persist,
-            Position { x: i as f64, y: -(i as f64) },
-            Health { hp: 100.0, level: (i % 50) as u32 },
-            Flags { alive: true, team: (i % 4) as i64 },
+            Position {
+                x: i as f64,
+                y: -(i as f64),
+            },
+            Health {
+                hp: 100.0,
+                level: (i % 50) as u32,
+            },
+            Flags {
+                alive: true,
+                team: (i % 4) as i64,
+            },
         )
     }));
 }
@@ -42,17 +51,25 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn flush(world: &mut World) -> h5pom::ecs::FlushStats {
-    let s = world.resource_scope(|w, mut s: Mut<H5Sync>| s.flush_now(w)).expect("flush");
+    let s = world
+        .resource_scope(|w, mut s: Mut<H5Sync>| s.flush_now(w))
+        .expect("flush");
     world.clear_trackers();
     s
 }
 
 fn tables() -> Registry {
-    Registry::new().table::<Position>().table::<Health>().table::<Flags>()
+    Registry::new()
+        .table::<Position>()
+        .table::<Health>()
+        .table::<Flags>()
 }
 
 fn groups() -> Registry {
-    Registry::new().component::<Position>().component::<Health>().component::<Flags>()
+    Registry::new()
+        .component::<Position>()
+        .component::<Health>()
+        .component::<Flags>()
 }
 
 fn idle_and_changed(label: &str, registry: &Registry, n: usize, changed: usize) {
@@ -117,7 +134,10 @@ fn snapshot_reload(n: usize) {
 fn main() {
     // `cargo test --benches` runs bench targets with --bench absent: keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let big: usize = std::env::var("H5POM_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let big: usize = std::env::var("H5POM_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     if quick {
         idle_and_changed("tables", &tables(), 1_000, 100);
         snapshot_reload(1_000);

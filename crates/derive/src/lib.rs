@@ -7,7 +7,9 @@
 //!
 //! Field attributes: `#[h5pom(rename = "…")]`, `#[h5pom(default)]` (a field missing from the
 //! file takes `Default::default()`), `#[h5pom(skip)]` (not persisted; `Default` on load),
-//! `#[h5pom(entity)]` (an external handle with `to_bits`/`try_from_bits`, stored as a
+//! `#[h5pom(compression = "lz4")]` (array options of the field: `none`, `deflate[:1-9]`,
+//! `lz4`, `zstd[:LEVEL]`; the file's default otherwise), `#[h5pom(chunk = "64,3")]` (its chunk
+//! shape), `#[h5pom(entity)]` (an external handle with `to_bits`/`try_from_bits`, stored as a
 //! persistent id through the context's reference map). Fields spelled `Entity` or
 //! `Option<Entity>` are treated as `entity` automatically.
 
@@ -52,6 +54,10 @@ struct FieldSpec {
     default: bool,
     skip: bool,
     kind: Kind,
+    /// `#[h5pom(compression = "…")]`: array options of this field.
+    compression: Option<String>,
+    /// `#[h5pom(chunk = "a,b,c")]`: chunk shape of this field.
+    chunk: Option<Vec<usize>>,
 }
 
 fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
@@ -93,6 +99,21 @@ fn kind_of(ty: &Type, forced: bool) -> Kind {
         }
     } else {
         Kind::Field
+    }
+}
+
+fn valid_compression(s: &str) -> bool {
+    let (name, level) = match s.split_once(':') {
+        Some((n, l)) => (n, Some(l)),
+        None => (s, None),
+    };
+    match (name, level) {
+        ("none" | "lz4", None) => true,
+        ("deflate" | "gzip", None) => true,
+        ("deflate" | "gzip", Some(l)) => l.parse::<u8>().is_ok_and(|l| (1..=9).contains(&l)),
+        ("zstd", None) => true,
+        ("zstd", Some(l)) => l.parse::<i32>().is_ok(),
+        _ => false,
     }
 }
 
@@ -157,6 +178,8 @@ fn fields(input: &DeriveInput) -> syn::Result<Vec<FieldSpec>> {
             default: false,
             skip: false,
             kind: Kind::Field,
+            compression: None,
+            chunk: None,
         };
         let mut forced_entity = false;
         for attr in f.attrs.iter().filter(|a| a.path().is_ident("h5pom")) {
@@ -170,8 +193,29 @@ fn fields(input: &DeriveInput) -> syn::Result<Vec<FieldSpec>> {
                     spec.skip = true;
                 } else if meta.path.is_ident("entity") {
                     forced_entity = true;
+                } else if meta.path.is_ident("compression") {
+                    let v: LitStr = meta.value()?.parse()?;
+                    if !valid_compression(&v.value()) {
+                        return Err(syn::Error::new(
+                            v.span(),
+                            "expected none, deflate[:1-9], lz4 or zstd[:LEVEL]",
+                        ));
+                    }
+                    spec.compression = Some(v.value());
+                } else if meta.path.is_ident("chunk") {
+                    let v: LitStr = meta.value()?.parse()?;
+                    let dims: Option<Vec<usize>> = v
+                        .value()
+                        .split(',')
+                        .map(|d| d.trim().parse::<usize>().ok().filter(|&n| n > 0))
+                        .collect();
+                    spec.chunk = Some(dims.ok_or_else(|| {
+                        syn::Error::new(v.span(), "expected positive integers separated by commas")
+                    })?);
                 } else {
-                    return Err(meta.error("expected `rename`, `default`, `skip` or `entity`"));
+                    return Err(meta.error(
+                        "expected `rename`, `default`, `skip`, `entity`, `compression` or `chunk`",
+                    ));
                 }
                 Ok(())
             })?;
@@ -215,6 +259,17 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         .map(|f| {
             let (ident, name) = (&f.ident, &f.name);
             match f.kind {
+                Kind::Field if f.compression.is_some() || f.chunk.is_some() => {
+                    let spec = match &f.compression {
+                        Some(c) => quote! { ::core::option::Option::Some(#c) },
+                        None => quote! { ::core::option::Option::None },
+                    };
+                    let chunk = match &f.chunk {
+                        Some(c) => quote! { ::core::option::Option::Some(&[#(#c),*][..]) },
+                        None => quote! { ::core::option::Option::None },
+                    };
+                    quote! { cx.field_with(#name, &self.#ident, #spec, #chunk)?; }
+                }
                 Kind::Field => quote! { cx.field(#name, &self.#ident)?; },
                 Kind::Entity => quote! {
                     cx.save_ref(#name, ::core::option::Option::Some(self.#ident.to_bits()))?;
@@ -281,11 +336,11 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         impl #impl_g #krate::Object for #ty #ty_g #where_g {
             const TYPE_TAG: &'static str = #tag;
             const FIELDS: &'static [&'static str] = &[#(#names),*];
-            fn save_fields(&self, cx: &mut #krate::SaveCtx<'_>) -> #krate::Result<()> {
+            fn save_fields<'h5pom_d>(&'h5pom_d self, cx: &mut #krate::SaveCtx<'_, 'h5pom_d>) -> #krate::Result<()> {
                 #(#saves)*
                 ::core::result::Result::Ok(())
             }
-            fn save_changed(&self, old: &Self, cx: &mut #krate::SaveCtx<'_>) -> #krate::Result<()> {
+            fn save_changed<'h5pom_d>(&'h5pom_d self, old: &Self, cx: &mut #krate::SaveCtx<'_, 'h5pom_d>) -> #krate::Result<()> {
                 #(#changed)*
                 ::core::result::Result::Ok(())
             }

@@ -6,7 +6,9 @@ use bevy_ecs::lifecycle::RemovedComponents;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemState;
 use h5pom_store::reexports::hdf5::Group;
-use h5pom_store::{Embed, File, Object, Row, RowRef, TAG_ATTR, read_row, write_row};
+use h5pom_store::{
+    DeferredArrays, Embed, File, Object, Row, RowRef, TAG_ATTR, read_row, write_row,
+};
 
 use crate::error::{EcsError, Result};
 use crate::ids::{IdMap, Persist};
@@ -54,7 +56,14 @@ pub(crate) trait ComponentSync: Send + Sync {
     /// The table must be rewritten (an entity stopped being persisted).
     fn mark_dirty(&mut self);
     /// Writes what changed since the last flush.
-    fn flush(&mut self, world: &mut World, cx: &FlushCx<'_>) -> Result<TypeFlush>;
+    /// Writes what changed since the last flush; arrays go to `sink`, to be written by one
+    /// parallel pass with every other type's arrays.
+    fn flush<'w>(
+        &mut self,
+        world: &'w World,
+        cx: &FlushCx<'_>,
+        sink: &mut DeferredArrays<'w>,
+    ) -> Result<TypeFlush>;
     /// After a load into a synced world: what is in the world now is what the file holds, so
     /// nothing counts as changed.
     fn loaded(&mut self, world: &mut World);
@@ -92,6 +101,14 @@ fn comp_err(tag: &'static str, id: u64) -> impl Fn(h5pom_store::Error) -> EcsErr
         entity: id,
         component: tag,
         source,
+    }
+}
+
+/// Sync state is created in `drain_removed`/`init` (with `&mut World`) before any flush.
+pub(crate) fn uninit() -> EcsError {
+    EcsError::Table {
+        component: "sync".into(),
+        reason: "flush before the sync state was initialized".into(),
     }
 }
 
@@ -163,7 +180,12 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
         self.removed.clear();
     }
 
-    fn flush(&mut self, world: &mut World, cx: &FlushCx<'_>) -> Result<TypeFlush> {
+    fn flush<'w>(
+        &mut self,
+        world: &'w World,
+        cx: &FlushCx<'_>,
+        sink: &mut DeferredArrays<'w>,
+    ) -> Result<TypeFlush> {
         let mut out = TypeFlush::default();
         // Components removed from entities that are still persisted.
         for e in std::mem::take(&mut self.removed) {
@@ -188,7 +210,7 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
         }
         let prefix = self.prefix.clone();
         let full = cx.full;
-        let q = self.queries(world);
+        let q = self.q.as_mut().ok_or_else(uninit)?;
         let dirty: Vec<Entity> = if full {
             q.all
                 .get(world)
@@ -233,7 +255,7 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
                     })?;
             }
             cx.file
-                .write_fields(
+                .write_fields_deferred(
                     &g,
                     &path,
                     c,
@@ -241,6 +263,7 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
                         prefix: Some(&prefix),
                         refs: Some(cx.ids),
                     },
+                    sink,
                 )
                 .map_err(&err)?;
             out.written += 1;
@@ -347,8 +370,13 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
         self.dirty = false;
     }
 
-    fn flush(&mut self, world: &mut World, cx: &FlushCx<'_>) -> Result<TypeFlush> {
-        let q = self.q.get_or_insert_with(|| Queries::new(world));
+    fn flush<'w>(
+        &mut self,
+        world: &'w World,
+        cx: &FlushCx<'_>,
+        _sink: &mut DeferredArrays<'w>,
+    ) -> Result<TypeFlush> {
+        let q = self.q.as_mut().ok_or_else(uninit)?;
         let changed = q
             .changed
             .get(world)
@@ -414,7 +442,8 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
 
 /// The sync of one resource type.
 pub(crate) trait ResourceSync: Send + Sync {
-    fn flush(&mut self, world: &mut World, cx: &FlushCx<'_>) -> Result<bool>;
+    fn init(&mut self, world: &mut World);
+    fn flush(&mut self, world: &World, cx: &FlushCx<'_>) -> Result<bool>;
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<bool>;
 }
 
@@ -442,8 +471,12 @@ fn res_err(tag: &'static str) -> impl Fn(h5pom_store::Error) -> EcsError {
 }
 
 impl<R: Resource + Object> ResourceSync for ResSync<R> {
-    fn flush(&mut self, world: &mut World, cx: &FlushCx<'_>) -> Result<bool> {
-        let state = self.state.get_or_insert_with(|| SystemState::new(world));
+    fn init(&mut self, world: &mut World) {
+        self.state.get_or_insert_with(|| SystemState::new(world));
+    }
+
+    fn flush(&mut self, world: &World, cx: &FlushCx<'_>) -> Result<bool> {
+        let state = self.state.as_mut().ok_or_else(uninit)?;
         let res = state.get(world).map_err(query_err)?;
         let folder = cx.file.root();
         match res {

@@ -63,14 +63,13 @@ impl ComponentSync for HierarchySync {
         self.dirty = false;
     }
 
-    fn flush(&mut self, world: &mut World, cx: &FlushCx<'_>) -> Result<TypeFlush> {
-        let q = self.q.get_or_insert_with(|| {
-            (
-                SystemState::new(world),
-                SystemState::new(world),
-                SystemState::new(world),
-            )
-        });
+    fn flush<'w>(
+        &mut self,
+        world: &'w World,
+        cx: &FlushCx<'_>,
+        _sink: &mut h5pom_store::DeferredArrays<'w>,
+    ) -> Result<TypeFlush> {
+        let q = self.q.as_mut().ok_or_else(crate::component::uninit)?;
         let err = |e: bevy_ecs::system::SystemParamValidationError| EcsError::Table {
             component: CHILD_OF_TAG.into(),
             reason: e.to_string(),

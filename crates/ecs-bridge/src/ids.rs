@@ -61,6 +61,13 @@ impl IdMap {
         self.by_id.get(&id).copied()
     }
 
+    /// All ids, sorted.
+    pub(crate) fn sorted_ids(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.by_id.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
     }

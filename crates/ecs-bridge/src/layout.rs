@@ -8,6 +8,9 @@ pub const ENTITIES: &str = "entities";
 pub const TABLES: &str = "tables";
 /// Resources, one group each: `/ecs/resources/<Tag>`.
 pub const RESOURCES: &str = "resources";
+/// Dataset `/ecs/index`: the persistent ids of all persisted entities (`uint64`, sorted), so
+/// that entities without stored components survive a reload too.
+pub const INDEX: &str = "index";
 /// Attribute on `/ecs`: the number of completed flushes (the tick the file is at).
 pub const TICK_ATTR: &str = "tick";
 /// Attribute on `/ecs`: the next persistent id to hand out.

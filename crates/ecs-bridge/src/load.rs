@@ -95,6 +95,13 @@ impl Registry {
         let (comps, res) = self.instantiate();
         let groups = entity_groups(file, &ecs)?;
         let mut ids: BTreeSet<u64> = groups.iter().map(|g| g.0).collect();
+        if ecs.link_exists(INDEX) {
+            let index: Vec<u64> = ecs
+                .dataset(INDEX)
+                .and_then(|d| d.read_raw())
+                .map_err(|e| not_ecs(file, format!("bad /ecs/index: {e}")))?;
+            ids.extend(index);
+        }
         for c in &comps {
             ids.extend(c.table_ids(&ecs)?);
         }

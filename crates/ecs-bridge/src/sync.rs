@@ -7,7 +7,7 @@ use bevy_ecs::lifecycle::RemovedComponents;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemState;
 use h5pom_store::reexports::hdf5::{self, Group};
-use h5pom_store::{File, Schema, TAG_ATTR};
+use h5pom_store::{DeferredArrays, File, Schema, TAG_ATTR};
 
 use crate::component::{ComponentSync, FlushCx, ResourceSync};
 use crate::error::{EcsError, Result};
@@ -42,6 +42,10 @@ pub struct FlushStats {
     pub despawned: usize,
     /// Entities persisted for the first time.
     pub spawned: usize,
+    /// Bytes of array data written (before compression).
+    pub array_bytes: usize,
+    /// Bytes of array data stored (after compression).
+    pub arrays_stored: u64,
     /// False if nothing was dirty: no HDF5 call was made.
     pub wrote: bool,
     /// Wall time of the flush.
@@ -218,6 +222,9 @@ impl H5Sync {
         for c in &mut self.comps {
             c.drain_removed(world);
         }
+        for r in &mut self.res {
+            r.init(world);
+        }
     }
 
     fn flush_inner(&mut self, world: &mut World, full: bool) -> Result<FlushStats> {
@@ -278,19 +285,35 @@ impl H5Sync {
             full,
             entity_group: &entity_group,
         };
+        // Every component type's arrays are collected, then written in one parallel pass.
+        let world: &World = world;
+        let mut arrays = DeferredArrays::new();
         for c in &mut self.comps {
-            let f = c.flush(world, &cx)?;
+            let f = c.flush(world, &cx, &mut arrays)?;
             stats.components += f.written;
             stats.removed += f.removed;
             stats.tables += f.tables;
+        }
+        stats.array_bytes = arrays.bytes();
+        if !arrays.is_empty() {
+            let w = self.file.write_deferred(arrays)?;
+            stats.arrays_stored = w.bytes_stored;
         }
         for r in &mut self.res {
             if r.flush(world, &cx)? {
                 stats.resources += 1;
             }
         }
+        if full || stats.spawned + stats.despawned > 0 {
+            crate::table::write_column(&ecs, INDEX, INDEX, &self.ids.sorted_ids())?;
+        }
         stats.wrote = full
-            || stats.components + stats.removed + stats.tables + stats.resources + stats.despawned
+            || stats.components
+                + stats.removed
+                + stats.tables
+                + stats.resources
+                + stats.despawned
+                + stats.spawned
                 > 0;
         if stats.wrote {
             self.flushes += 1;

@@ -70,7 +70,12 @@ fn spec() -> impl Strategy<Value = Spec> {
     let text = "[a-zA-Z0-9 éü✓]{0,12}";
     (
         proptest::option::of((text, any::<u32>(), proptest::option::of(text))),
-        proptest::option::of((any::<u64>(), any::<u32>(), proptest::option::of(any::<i16>()), any::<bool>())),
+        proptest::option::of((
+            any::<u64>(),
+            any::<u32>(),
+            proptest::option::of(any::<i16>()),
+            any::<bool>(),
+        )),
         proptest::option::of((any::<usize>(), proptest::option::of(any::<usize>()))),
         proptest::option::of((
             proptest::collection::vec(any::<u32>(), 0..20),
@@ -79,7 +84,13 @@ fn spec() -> impl Strategy<Value = Spec> {
         )),
         proptest::option::of(any::<usize>()),
     )
-        .prop_map(|(person, pos, follows, blob, parent)| Spec { person, pos, follows, blob, parent })
+        .prop_map(|(person, pos, follows, blob, parent)| Spec {
+            person,
+            pos,
+            follows,
+            blob,
+            parent,
+        })
 }
 
 fn build(world: &mut World, specs: &[Spec]) {
@@ -87,13 +98,25 @@ fn build(world: &mut World, specs: &[Spec]) {
     for (i, s) in specs.iter().enumerate() {
         let mut e = world.entity_mut(es[i]);
         if let Some((name, age, nick)) = &s.person {
-            e.insert(Person { name: name.clone(), age: *age, nick: nick.clone() });
+            e.insert(Person {
+                name: name.clone(),
+                age: *age,
+                nick: nick.clone(),
+            });
         }
         if let Some((x, y, tag, on)) = s.pos {
-            e.insert(Pos { x: f64::from_bits(x), y: f32::from_bits(y), tag, on });
+            e.insert(Pos {
+                x: f64::from_bits(x),
+                y: f32::from_bits(y),
+                tag,
+                on,
+            });
         }
         if let Some((t, b)) = s.follows {
-            e.insert(Follows { target: es[t % es.len()], backup: b.map(|b| es[b % es.len()]) });
+            e.insert(Follows {
+                target: es[t % es.len()],
+                backup: b.map(|b| es[b % es.len()]),
+            });
         }
         if let Some((data, counts, labels)) = &s.blob {
             e.insert(Blob {
@@ -111,22 +134,30 @@ fn build(world: &mut World, specs: &[Spec]) {
 
 /// The world in terms of persistent ids, floats as bits: comparable across worlds.
 fn canonical(world: &mut World) -> Vec<String> {
-    let ids: std::collections::HashMap<Entity, u64> =
-        world.query::<(Entity, &PersistentId)>().iter(world).map(|(e, p)| (e, p.0)).collect();
+    let ids: std::collections::HashMap<Entity, u64> = world
+        .query::<(Entity, &PersistentId)>()
+        .iter(world)
+        .map(|(e, p)| (e, p.0))
+        .collect();
     let mut out: Vec<String> = Vec::new();
-    let mut q = world.query::<(
+    // Resources are entities too in bevy 0.20: look at persisted entities only.
+    let mut q = world.query_filtered::<(
         Entity,
         Option<&Person>,
         Option<&Pos>,
         Option<&Follows>,
         Option<&Blob>,
         Option<&ChildOf>,
-    )>();
+    ), With<Persist>>();
     for (e, person, pos, follows, blob, child_of) in q.iter(world) {
         let pos = pos.map(|p| (p.x.to_bits(), p.y.to_bits(), p.tag, p.on));
         let follows = follows.map(|f| (ids[&f.target], f.backup.map(|b| ids[&b])));
         let blob = blob.map(|b| {
-            (b.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), b.counts.to_vec(), b.labels.clone())
+            (
+                b.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                b.counts.to_vec(),
+                b.labels.clone(),
+            )
         });
         out.push(format!(
             "{} {:?} {:?} {:?} {:?} {:?}",

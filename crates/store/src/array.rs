@@ -3,36 +3,12 @@
 use std::sync::OnceLock;
 
 use hdf5::{Dataset, Group};
-use ndarray::{Array, ArrayView, Dimension, IxDyn};
+use ndarray::{Array, ArrayView, Dimension};
 
-use crate::dtype::{Dtype, Element};
 use crate::error::{Error, Hdf5ResultExt, Result};
+use crate::file::FileInner;
 use crate::name::join;
-
-/// Target size of one chunk when h5pom picks the chunk shape.
-pub const TARGET_CHUNK_BYTES: usize = 1 << 20;
-
-/// The chunk shape h5pom uses for an array of this shape and element size.
-///
-/// Rule: keep the trailing axes whole and split the leading axes, so that one chunk holds about
-/// [`TARGET_CHUNK_BYTES`] (1 MiB); every chunk dimension is at least 1, also for zero-length axes.
-pub fn auto_chunk(shape: &[usize], elem_size: usize) -> Vec<usize> {
-    let mut chunk: Vec<usize> = shape.iter().map(|&n| n.max(1)).collect();
-    let mut budget = (TARGET_CHUNK_BYTES / elem_size.max(1)).max(1);
-    // Walk from the last axis: take whole axes while they fit, then a slice of the next one.
-    for i in (0..chunk.len()).rev() {
-        if chunk[i] <= budget {
-            budget /= chunk[i];
-        } else {
-            chunk[i] = budget.max(1);
-            for c in chunk.iter_mut().take(i) {
-                *c = 1;
-            }
-            break;
-        }
-    }
-    chunk
-}
+use crate::pipeline::{ArrayOptions, Dtype, Element, PipelineError, WriteJob};
 
 /// Shape and dtype of a stored array, read from the dataset's metadata only.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,70 +56,149 @@ pub(crate) fn check<T: Element, D: Dimension>(ds: &Dataset, path: &str, field: &
     Ok(())
 }
 
-/// Writes `a` as dataset `name` in `group`: in place if a dataset of the same dtype and shape is
-/// there, otherwise replacing whatever the name held.
+fn pipeline_err(path: &str, name: &str) -> impl Fn(PipelineError) -> Error {
+    let here = join(path, name);
+    move |source| Error::Pipeline {
+        path: here.clone(),
+        source: Box::new(source),
+    }
+}
+
+/// Writes `a` as dataset `name` in `group` through the file's array pipeline: in place if the
+/// dataset has the same dtype and filters, resized if only the shape changed, replaced
+/// otherwise.
 pub(crate) fn write<T: Element, D: Dimension>(
+    file: &FileInner,
     group: &Group,
     path: &str,
     name: &str,
     a: ArrayView<'_, T, D>,
+    opts: Option<&ArrayOptions>,
 ) -> Result<()> {
-    let here = || join(path, name);
-    if crate::ffi::object::link_exists(group, name).ctx("check link", here)? {
-        if let Ok(ds) = group.dataset(name)
-            && check::<T, D>(&ds, path, name).is_ok()
-            && ds.shape() == a.shape()
-        {
-            return write_into(&ds, a).ctx("write dataset", here);
+    let default;
+    let opts = match opts {
+        Some(o) => o,
+        None => {
+            default = file.array_options();
+            &default
         }
-        group.unlink(name).ctx("replace dataset", here)?;
-    }
-    let builder = group.new_dataset::<T>();
-    let ds = if a.ndim() == 0 {
-        // HDF5 cannot chunk a scalar dataspace: rank-0 arrays are stored contiguous.
-        builder.shape(()).create(name)
-    } else {
-        builder
-            .shape(a.shape().iter().map(|&n| (n, None)).collect::<Vec<_>>())
-            .chunk(auto_chunk(a.shape(), T::DTYPE.size()))
-            .create(name)
-    }
-    .ctx("create dataset", here)?;
-    write_into(&ds, a).ctx("write dataset", here)
+    };
+    file.pipeline()
+        .write(group, name, a, opts)
+        .map(|_| ())
+        .map_err(pipeline_err(path, name))
 }
 
-fn write_into<T: Element, D: Dimension>(ds: &Dataset, a: ArrayView<'_, T, D>) -> hdf5::Result<()> {
-    if a.is_empty() {
-        return Ok(());
-    }
-    if a.is_standard_layout() {
-        ds.write(a)
-    } else {
-        ds.write(&a.as_standard_layout())
-    }
-}
-
-/// Reads a whole dataset as `Array<T, D>`, checking dtype and rank first.
+/// Reads a whole dataset as `Array<T, D>`, checking dtype and rank first; chunks are decoded
+/// in parallel by the pipeline (which also reads LZ4 and Zstd, which libhdf5 lacks).
 pub(crate) fn read<T: Element, D: Dimension>(
+    file: Option<&FileInner>,
     ds: &Dataset,
     path: &str,
     field: &str,
 ) -> Result<Array<T, D>> {
     check::<T, D>(ds, path, field)?;
-    let here = || join(path, field);
-    if ds.size() == 0 {
-        let shape = IxDyn(&ds.shape());
-        let a =
-            Array::<T, IxDyn>::from_shape_vec(shape, Vec::new()).map_err(|e| Error::Corrupt {
-                path: here(),
-                reason: e.to_string(),
-            })?;
-        return a.into_dimensionality::<D>().map_err(|e| Error::Corrupt {
-            path: here(),
-            reason: e.to_string(),
+    let r = match file {
+        Some(f) => f.pipeline().read::<T, D>(ds),
+        None => {
+            crate::pipeline::Pipeline::new(crate::pipeline::Concurrency::Serial).read::<T, D>(ds)
+        }
+    };
+    r.map_err(pipeline_err(path, field))
+}
+
+/// An array that waits in a save to be written by one parallel pass with many others.
+pub(crate) struct Deferred<'d> {
+    pub(crate) group: Group,
+    pub(crate) path: String,
+    pub(crate) name: String,
+    pub(crate) bytes: std::borrow::Cow<'d, [u8]>,
+    pub(crate) dtype: Dtype,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) opts: ArrayOptions,
+}
+
+/// Arrays collected by saves made with a deferral sink (see [`Embed`](crate::Embed)), written
+/// together by [`File::write_deferred`](crate::File::write_deferred).
+#[derive(Default)]
+pub struct DeferredArrays<'d> {
+    pub(crate) items: Vec<Deferred<'d>>,
+}
+
+impl<'d> DeferredArrays<'d> {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of arrays waiting.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True if nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Total bytes waiting (before compression).
+    pub fn bytes(&self) -> usize {
+        self.items.iter().map(|d| d.bytes.len()).sum()
+    }
+
+    pub(crate) fn push<T: Element, D: Dimension>(
+        &mut self,
+        group: &Group,
+        path: &str,
+        name: &str,
+        a: ArrayView<'d, T, D>,
+        opts: ArrayOptions,
+    ) {
+        let shape = a.shape().to_vec();
+        let bytes = match a.to_slice() {
+            Some(s) => std::borrow::Cow::Borrowed(crate::pipeline::as_bytes(s)),
+            None => {
+                let v: Vec<T> = a.iter().copied().collect();
+                std::borrow::Cow::Owned(crate::pipeline::as_bytes(&v).to_vec())
+            }
+        };
+        self.items.push(Deferred {
+            group: group.clone(),
+            path: path.to_owned(),
+            name: name.to_owned(),
+            bytes,
+            dtype: T::DTYPE,
+            shape,
+            opts,
         });
     }
-    ds.read::<T, D>().ctx("read dataset", here)
+
+    /// Writes everything in one parallel pass of `file`'s pipeline.
+    pub(crate) fn write(self, file: &FileInner) -> Result<crate::pipeline::WriteStats> {
+        let jobs: Vec<WriteJob<'_>> = self
+            .items
+            .iter()
+            .map(|d| {
+                WriteJob::from_bytes(
+                    &d.group,
+                    &d.name,
+                    &d.bytes,
+                    d.dtype,
+                    d.shape.clone(),
+                    &d.opts,
+                )
+            })
+            .collect();
+        file.pipeline()
+            .write_many(&jobs)
+            .map_err(|source| Error::Pipeline {
+                path: match self.items.as_slice() {
+                    [one] => join(&one.path, &one.name),
+                    _ => format!("{} arrays", self.items.len()),
+                },
+                source: Box::new(source),
+            })
+    }
 }
 
 /// An array field read on first access.
@@ -208,7 +263,7 @@ impl<T: Element, D: Dimension> LazyArray<T, D> {
 
     fn read_source(&self) -> Result<Array<T, D>> {
         match &self.source {
-            Some(s) => read(&s.ds, &s.path, &s.field),
+            Some(s) => read(None, &s.ds, &s.path, &s.field),
             None => Err(Error::Corrupt {
                 path: String::new(),
                 reason: "LazyArray without data or source".into(),
@@ -266,8 +321,11 @@ impl<T: Element, D: Dimension> LazyArray<T, D> {
         // semantics exactly; simpler and rarer than re-implementing every selection kind.
         let (scratch, _) =
             crate::file::in_memory_h5("h5pom-scratch").ctx("create scratch file", String::new)?;
-        write(&scratch, "/", "a", a.view())?;
-        let ds = scratch.dataset("a").ctx("open scratch", String::new)?;
+        let ds = scratch
+            .new_dataset_builder()
+            .with_data(&a.as_standard_layout())
+            .create("a")
+            .ctx("write scratch", String::new)?;
         read_selection::<T, E>(&ds, sel).ctx("read slice", String::new)
     }
 
@@ -294,26 +352,6 @@ impl<T: Element + std::fmt::Debug, D: Dimension> std::fmt::Debug for LazyArray<T
         match self.data.get() {
             Some(a) => write!(f, "LazyArray({a:?})"),
             None => write!(f, "LazyArray(unread, shape {:?})", self.shape()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::auto_chunk;
-
-    #[test]
-    fn chunk_rule() {
-        assert_eq!(auto_chunk(&[10], 4), vec![10]);
-        assert_eq!(auto_chunk(&[0, 3], 4), vec![1, 3]);
-        assert_eq!(auto_chunk(&[1 << 24], 4), vec![1 << 18]);
-        assert_eq!(auto_chunk(&[1 << 20, 3], 4), vec![(1 << 18) / 3, 3]);
-        let c = auto_chunk(&[100, 1000, 1000], 8);
-        assert_eq!(c, vec![1, 131, 1000]);
-        for shape in [vec![], vec![5, 0, 7], vec![3; 6]] {
-            let c = auto_chunk(&shape, 8);
-            assert!(c.iter().all(|&x| x >= 1));
-            assert_eq!(c.len(), shape.len());
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, PoisonError, Weak};
 
 use hdf5::Group;
 
+use crate::array::DeferredArrays;
 use crate::attr::At;
 use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::ffi::object::{self as ffi, Token};
@@ -14,7 +15,9 @@ use crate::field::Field;
 use crate::file::FileInner;
 use crate::name::join;
 use crate::object::{Object, Shared, TAG_ATTR};
+use crate::pipeline::{ArrayOptions, Element};
 use crate::value::Value;
+use ndarray::{ArrayView, Dimension};
 
 /// The file-wide identity map: which in-memory [`Shared`] object is which HDF5 group.
 ///
@@ -153,13 +156,17 @@ pub(crate) enum Target<'a, S, R> {
 }
 
 /// Where an object's fields are being written: a group, or a row of a column table.
-pub struct SaveCtx<'a> {
+pub struct SaveCtx<'a, 'd> {
     pub(crate) target: Target<'a, SaveSession, &'a mut Row>,
     pub(crate) path: String,
     prefix: Option<&'a str>,
     refs: Option<&'a dyn RefMap>,
     /// Row mode: this is the first row, record the field names.
     record_names: bool,
+    /// Arrays are collected here (to be written in one parallel pass) instead of written.
+    deferred: Option<&'a mut DeferredArrays<'d>>,
+    /// Array options of the field being written (`#[h5pom(compression = "…")]`).
+    field_opts: Option<ArrayOptions>,
 }
 
 /// Where an object's fields are being read from: a group, or a row of a column table.
@@ -184,7 +191,7 @@ fn full_name<'n>(prefix: Option<&str>, name: &'n str) -> std::borrow::Cow<'n, st
     }
 }
 
-impl<'a> SaveCtx<'a> {
+impl<'a, 'd> SaveCtx<'a, 'd> {
     pub(crate) fn new(
         file: &'a FileInner,
         group: Group,
@@ -201,6 +208,8 @@ impl<'a> SaveCtx<'a> {
             prefix: None,
             refs: None,
             record_names: false,
+            deferred: None,
+            field_opts: None,
         }
     }
 
@@ -214,6 +223,8 @@ impl<'a> SaveCtx<'a> {
             path,
             prefix: None,
             refs: None,
+            deferred: None,
+            field_opts: None,
         }
     }
 
@@ -230,8 +241,69 @@ impl<'a> SaveCtx<'a> {
         self
     }
 
+    /// Collect array fields into `sink` instead of writing them (see
+    /// [`File::write_deferred`](crate::File::write_deferred)).
+    pub fn with_deferred(mut self, sink: &'a mut DeferredArrays<'d>) -> Self {
+        self.deferred = Some(sink);
+        self
+    }
+
+    /// Writes one field whose arrays use the options `spec` (`"lz4"`, `"zstd:3"`,
+    /// `"deflate:6"`, `"none"`) and, if given, the chunk shape `chunk`.
+    pub fn field_with<F: Field>(
+        &mut self,
+        name: &str,
+        value: &'d F,
+        spec: Option<&str>,
+        chunk: Option<&[usize]>,
+    ) -> Result<()> {
+        let mut opts = match spec {
+            Some(spec) => ArrayOptions::with_filters(spec.parse().map_err(|reason| {
+                Error::InvalidOptions {
+                    path: join(&self.path, name),
+                    reason,
+                }
+            })?),
+            None => self.default_array_options(),
+        };
+        opts.chunk = chunk.map(<[usize]>::to_vec);
+        self.field_opts = Some(opts);
+        let r = self.field(name, value);
+        self.field_opts = None;
+        r
+    }
+
+    fn default_array_options(&self) -> ArrayOptions {
+        match &self.target {
+            Target::Group(g) => g.file.array_options(),
+            Target::Row(_) => ArrayOptions::default(),
+        }
+    }
+
+    /// Writes an array field: now, or into the deferral sink.
+    pub(crate) fn save_array<T: Element, D: Dimension>(
+        &mut self,
+        name: &str,
+        a: ArrayView<'d, T, D>,
+    ) -> Result<()> {
+        let Target::Group(t) = &self.target else {
+            return Err(not_columnar(&self.path, name));
+        };
+        let opts = match &self.field_opts {
+            Some(o) => o.clone(),
+            None => t.file.array_options(),
+        };
+        match &mut self.deferred {
+            Some(sink) => {
+                sink.push(&t.group, &self.path, name, a, opts);
+                Ok(())
+            }
+            None => crate::array::write(t.file, &t.group, &self.path, name, a, Some(&opts)),
+        }
+    }
+
     /// Writes one field.
-    pub fn field<F: Field>(&mut self, name: &str, value: &F) -> Result<()> {
+    pub fn field<F: Field>(&mut self, name: &str, value: &'d F) -> Result<()> {
         match self.prefix {
             Some(_) => {
                 let full = full_name(self.prefix, name).into_owned();
@@ -257,7 +329,8 @@ impl<'a> SaveCtx<'a> {
                 })?)
             }
         };
-        self.field(name, &id)
+        let full = full_name(self.prefix, name).into_owned();
+        self.put_value(&full, crate::Scalar::to_value(&id))
     }
 
     /// The object's path in the file.
@@ -436,6 +509,13 @@ impl<'a> LoadCtx<'a> {
     pub fn with_refs(mut self, refs: &'a dyn RefMap) -> Self {
         self.refs = Some(refs);
         self
+    }
+
+    pub(crate) fn file(&self) -> Option<&FileInner> {
+        match &self.target {
+            Target::Group(g) => Some(g.file),
+            Target::Row(_) => None,
+        }
     }
 
     /// Reads one field; a missing field takes the type's missing value (`None`, empty) if it

@@ -4,6 +4,7 @@
 
 use hdf5::Group;
 
+use crate::array::DeferredArrays;
 use crate::ctx::{LoadCtx, LoadSession, RefMap, Row, RowRef, SaveCtx, SaveSession};
 use crate::error::Result;
 use crate::file::File;
@@ -30,6 +31,29 @@ impl File {
     ) -> Result<()> {
         let mut session = SaveSession::default();
         let mut cx = SaveCtx::new(self.inner(), group.clone(), path.to_owned(), &mut session);
+        if let Some(p) = embed.prefix {
+            cx = cx.with_prefix(p);
+        }
+        if let Some(r) = embed.refs {
+            cx = cx.with_refs(r);
+        }
+        obj.save_fields(&mut cx)
+    }
+
+    /// Like [`write_fields`](Self::write_fields), but array fields are collected into `sink`
+    /// (borrowing `obj`'s arrays, no copy) to be written by one parallel pass of
+    /// [`write_deferred`](Self::write_deferred) together with other objects' arrays.
+    pub fn write_fields_deferred<'d, O: Object>(
+        &self,
+        group: &Group,
+        path: &str,
+        obj: &'d O,
+        embed: Embed<'_>,
+        sink: &mut DeferredArrays<'d>,
+    ) -> Result<()> {
+        let mut session = SaveSession::default();
+        let mut cx = SaveCtx::new(self.inner(), group.clone(), path.to_owned(), &mut session)
+            .with_deferred(sink);
         if let Some(p) = embed.prefix {
             cx = cx.with_prefix(p);
         }

@@ -182,6 +182,23 @@ pub enum Error {
         /// The field.
         field: String,
     },
+    /// The array pipeline failed (encoding, decoding, or writing chunks).
+    #[error("array {path}: {source}")]
+    Pipeline {
+        /// The dataset path.
+        path: String,
+        /// What went wrong.
+        #[source]
+        source: Box<crate::pipeline::PipelineError>,
+    },
+    /// Array options given as text (`#[h5pom(compression = "…")]`) do not parse.
+    #[error("invalid array options for {path}: {reason}")]
+    InvalidOptions {
+        /// The field.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// An index outside a list's length.
     #[error("index {index} out of bounds for list field {field:?} of length {len} at {path}")]
     IndexOutOfBounds {

@@ -7,10 +7,10 @@ use ndarray::{Array, Dimension};
 use crate::array::{self, LazyArray};
 use crate::attr::{TYPE_SUFFIX, scalar_error};
 use crate::ctx::{LoadCtx, SaveCtx};
-use crate::dtype::Element;
 use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::name::{is_valid_key, join};
 use crate::object::{Object, Shared};
+use crate::pipeline::Element;
 use crate::scalar::Scalar;
 
 /// A field of an [`Object`]: knows how to write itself under a name in a group and read back.
@@ -26,7 +26,7 @@ use crate::scalar::Scalar;
 /// | `BTreeMap<String, Shared<O>>` | sub-groups `name-<key>` |
 pub trait Field: Sized {
     /// Writes the value under `name`.
-    fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()>;
+    fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()>;
     /// Reads the value stored under `name`; `Ok(None)` if the file has nothing there.
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>>;
     /// True if writing `self` where `other` is stored would change nothing.
@@ -38,7 +38,7 @@ pub trait Field: Sized {
 }
 
 impl<S: Scalar> Field for S {
-    fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
+    fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
         cx.put_value(name, self.to_value())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
@@ -58,12 +58,12 @@ impl<S: Scalar> Field for S {
 }
 
 impl<T: Element, D: Dimension> Field for Array<T, D> {
-    fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
-        array::write(cx.grp(name)?, &cx.path, name, self.view())
+    fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
+        cx.save_array(name, self.view())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
         open_dataset(cx, name)?
-            .map(|ds| array::read(&ds, &cx.path, name))
+            .map(|ds| array::read(cx.file(), &ds, &cx.path, name))
             .transpose()
     }
     fn same(&self, other: &Self) -> bool {
@@ -87,14 +87,14 @@ fn open_dataset(cx: &LoadCtx<'_>, name: &str) -> Result<Option<hdf5::Dataset>> {
 }
 
 impl<T: Element, D: Dimension> Field for LazyArray<T, D> {
-    fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
+    fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
         if let Some((path, field, ds)) = self.source_location() {
             let same_file = ds.filename() == cx.grp(name)?.filename();
             if same_file && path == cx.path && field == name {
                 return Ok(()); // unread and unmodified, saved where it came from
             }
         }
-        array::write(cx.grp(name)?, &cx.path, name, self.get()?.view())
+        cx.save_array(name, self.get()?.view())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
         open_dataset(cx, name)?
@@ -115,7 +115,7 @@ impl<T: Element, D: Dimension> Field for LazyArray<T, D> {
 }
 
 impl<O: Object> Field for Shared<O> {
-    fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
+    fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
         cx.save_shared(name, self)
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
@@ -129,7 +129,7 @@ impl<O: Object> Field for Shared<O> {
 }
 
 impl<O: Object> Field for Option<Shared<O>> {
-    fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
+    fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
         match self {
             Some(s) => cx.save_shared(name, s),
             None if cx.link_exists(name)? => cx.unlink(name),
@@ -179,7 +179,7 @@ pub(crate) fn write_count(at: &crate::attr::At<'_>, name: &str, n: usize) -> Res
 }
 
 impl<S: Scalar> Field for Vec<S> {
-    fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
+    fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
         let at = cx.at(name)?;
         let old = read_count(&at, name).unwrap_or(None).unwrap_or(0);
         for (i, v) in self.iter().enumerate() {
@@ -217,7 +217,7 @@ impl<S: Scalar> Field for Vec<S> {
 }
 
 impl<O: Object> Field for Vec<Shared<O>> {
-    fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
+    fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
         let old = read_count(&cx.at(name)?, name).unwrap_or(None).unwrap_or(0);
         for (i, v) in self.iter().enumerate() {
             cx.save_shared(&item_name(name, i), v)?;
@@ -255,7 +255,7 @@ impl<O: Object> Field for Vec<Shared<O>> {
 
 /// Checks every key of a dict field before anything is written.
 fn check_keys<'k>(
-    cx: &SaveCtx<'_>,
+    cx: &SaveCtx<'_, '_>,
     name: &str,
     keys: impl Iterator<Item = &'k String>,
 ) -> Result<()> {
@@ -283,7 +283,7 @@ pub(crate) fn dict_keys(names: &[String], name: &str) -> Vec<String> {
 }
 
 impl<S: Scalar> Field for BTreeMap<String, S> {
-    fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
+    fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
         check_keys(cx, name, self.keys())?;
         let at = cx.at(name)?;
         let names = cx
@@ -333,7 +333,7 @@ impl<S: Scalar> Field for BTreeMap<String, S> {
 }
 
 impl<O: Object> Field for BTreeMap<String, Shared<O>> {
-    fn save(&self, cx: &mut SaveCtx<'_>, name: &str) -> Result<()> {
+    fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
         check_keys(cx, name, self.keys())?;
         let names = cx
             .grp(name)?

@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use crate::attr::At;
 use crate::ctx::{Identity, lock};
 use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::folder::Folder;
+use crate::pipeline::{ArrayOptions, Concurrency, Pipeline, WriteStats};
 use crate::schema::Schema;
 use crate::value::Value;
 
@@ -38,6 +39,23 @@ pub(crate) struct FileInner {
     pub(crate) writable: bool,
     pub(crate) schema: Schema,
     pub(crate) identity: Mutex<Identity>,
+    pipeline: Mutex<Pipeline>,
+    array_options: RwLock<ArrayOptions>,
+}
+
+impl FileInner {
+    /// The file's array pipeline (one writer at a time).
+    pub(crate) fn pipeline(&self) -> MutexGuard<'_, Pipeline> {
+        self.pipeline.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The options of array fields that do not set their own.
+    pub(crate) fn array_options(&self) -> ArrayOptions {
+        self.array_options
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// An HDF5 file holding h5pom objects. Cheap to clone (a shared handle).
@@ -157,6 +175,8 @@ impl File {
                 writable,
                 schema,
                 identity: Mutex::new(Identity::default()),
+                pipeline: Mutex::new(Pipeline::new(Concurrency::default())),
+                array_options: RwLock::new(ArrayOptions::default()),
             }),
         })
     }
@@ -195,6 +215,34 @@ impl File {
             .read_value(FORMAT_VERSION_ATTR)?
             .and_then(|v| v.as_i128())
             .and_then(|n| u32::try_from(n).ok()))
+    }
+
+    /// Sets the options (filters, chunking) of array fields that do not set their own
+    /// (`#[h5pom(compression = "…")]`). Default: no compression, automatic chunks.
+    pub fn set_array_options(&self, opts: ArrayOptions) {
+        *self
+            .inner
+            .array_options
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = opts;
+    }
+
+    /// The default options of array fields.
+    pub fn array_options(&self) -> ArrayOptions {
+        self.inner.array_options()
+    }
+
+    /// Sets where array encoding and decoding run (default: the global rayon pool).
+    pub fn set_concurrency(&self, c: Concurrency) {
+        *self.inner.pipeline() = Pipeline::new(c);
+    }
+
+    /// Writes arrays collected by deferred saves, all in one parallel pass.
+    pub fn write_deferred(&self, arrays: crate::array::DeferredArrays<'_>) -> Result<WriteStats> {
+        if arrays.is_empty() {
+            return Ok(WriteStats::default());
+        }
+        arrays.write(&self.inner)
     }
 
     /// Writes HDF5's buffers to disk.

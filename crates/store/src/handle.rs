@@ -8,13 +8,13 @@ use ndarray::Dimension;
 
 use crate::array::LazyArray;
 use crate::ctx::{LoadCtx, LoadSession, SaveCtx, SaveSession};
-use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::field::Field;
 use crate::file::FileInner;
 use crate::folder::Folder;
 use crate::list::{ListHandle, ListItem};
 use crate::object::Object;
+use crate::pipeline::Element;
 
 /// A stored object of type `O`: read or write single fields without loading the whole object.
 ///

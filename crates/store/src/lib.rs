@@ -16,7 +16,6 @@
 mod array;
 mod attr;
 mod ctx;
-mod dtype;
 mod embed;
 mod error;
 mod ffi;
@@ -33,10 +32,9 @@ mod scalar;
 mod schema;
 mod value;
 
-pub use array::{ArrayInfo, LazyArray, TARGET_CHUNK_BYTES, auto_chunk};
+pub use array::{ArrayInfo, DeferredArrays, LazyArray};
 pub use attr::TYPE_SUFFIX;
 pub use ctx::{LoadCtx, RefMap, Row, RowRef, SaveCtx};
-pub use dtype::{Dtype, Element};
 pub use embed::{Embed, read_row, write_row};
 pub use error::{Error, Result};
 pub use field::{Field, MAX_LIST_LEN, count_name, item_name};
@@ -49,6 +47,9 @@ pub use name::{
     MAX_NAME_LEN, RESERVED_PREFIX, is_valid_key, validate_field_name, validate_object_name,
 };
 pub use object::{Object, Shared, SharedRead, SharedWrite, TAG_ATTR};
+pub use pipeline::{
+    ArrayOptions, CHUNK_TARGET_BYTES, Codec, Concurrency, Dtype, Element, Filters, auto_chunk,
+};
 pub use scalar::{Scalar, ScalarError};
 pub use schema::Schema;
 pub use value::Value;

@@ -20,9 +20,9 @@ pub trait Object: Send + Sync + Sized + 'static {
     /// The names of the persisted fields, in declaration order.
     const FIELDS: &'static [&'static str];
     /// Writes every field into the group.
-    fn save_fields(&self, cx: &mut SaveCtx<'_>) -> Result<()>;
+    fn save_fields<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>) -> Result<()>;
     /// Writes only the fields that differ from `old` (what the file is known to hold).
-    fn save_changed(&self, old: &Self, cx: &mut SaveCtx<'_>) -> Result<()>;
+    fn save_changed<'d>(&'d self, old: &Self, cx: &mut SaveCtx<'_, 'd>) -> Result<()>;
     /// Reads every field from the group.
     fn load_fields(cx: &mut LoadCtx<'_>) -> Result<Self>;
 }

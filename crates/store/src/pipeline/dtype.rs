@@ -144,6 +144,12 @@ mod sealed {
 pub trait Element: hdf5::H5Type + Copy + Send + Sync + 'static + sealed::Sealed {
     /// The runtime dtype tag of this element type.
     const DTYPE: Dtype;
+
+    /// Bit-for-bit equality (so `NaN` equals itself and `-0.0` differs from `0.0`): what
+    /// change detection needs.
+    fn same(&self, other: &Self) -> bool {
+        as_bytes(std::slice::from_ref(self)) == as_bytes(std::slice::from_ref(other))
+    }
 }
 
 macro_rules! element {

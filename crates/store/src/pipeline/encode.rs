@@ -47,6 +47,25 @@ pub struct WriteJob<'a> {
 }
 
 impl<'a> WriteJob<'a> {
+    /// A job writing `bytes` (C order, native byte order) of `dtype` and `shape`.
+    pub(crate) fn from_bytes(
+        group: &'a Group,
+        name: &'a str,
+        bytes: &'a [u8],
+        dtype: Dtype,
+        shape: Vec<usize>,
+        opts: &'a ArrayOptions,
+    ) -> Self {
+        Self {
+            group,
+            name,
+            data: JobData::Borrowed(bytes),
+            dtype,
+            shape,
+            opts,
+        }
+    }
+
     /// A job writing `view` to dataset `name` of `group`.
     ///
     /// A standard-layout (C-contiguous) view is borrowed without copying; any other layout

@@ -37,6 +37,7 @@ use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub use chunking::{CHUNK_MAX_BYTES, CHUNK_TARGET_BYTES, auto_chunk};
+pub(crate) use dtype::as_bytes;
 pub use dtype::{Dtype, Element};
 pub use encode::{WriteJob, WriteStats};
 pub use error::{PipelineError, PipelineResult};

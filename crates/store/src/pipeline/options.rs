@@ -178,3 +178,56 @@ pub enum Concurrency {
     #[default]
     Global,
 }
+
+/// Parses `none`, `deflate[:LEVEL]`, `lz4`, `zstd[:LEVEL]` (the command-line spelling); every
+/// codec but `none` turns the byte-shuffle on. Levels default to 1.
+impl std::str::FromStr for Filters {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, level) = match s.split_once(':') {
+            Some((n, l)) => (n, Some(l)),
+            None => (s, None),
+        };
+        let level_i = |default: i32| -> Result<i32, String> {
+            level.map_or(Ok(default), |l| {
+                l.trim()
+                    .parse::<i32>()
+                    .map_err(|_| format!("bad level {l:?} in {s:?}"))
+            })
+        };
+        let f = match name.trim() {
+            "none" if level.is_none() => Filters::none(),
+            "deflate" | "gzip" => {
+                let l = level_i(1)?;
+                let level =
+                    u8::try_from(l).map_err(|_| format!("deflate level {l} is outside 1..=9"))?;
+                Filters::deflate(level)
+            }
+            "lz4" if level.is_none() => Filters::lz4(),
+            "zstd" => Filters::zstd(level_i(1)?),
+            _ => {
+                return Err(format!(
+                    "unknown compression {s:?}: use none, deflate[:1-9], lz4 or zstd[:LEVEL]"
+                ));
+            }
+        };
+        f.codec.validate()?;
+        Ok(f)
+    }
+}
+
+impl std::fmt::Display for Filters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.codec {
+            Codec::None => f.write_str("none")?,
+            Codec::Deflate { level } => write!(f, "deflate:{level}")?,
+            Codec::Lz4 => f.write_str("lz4")?,
+            Codec::Zstd { level } => write!(f, "zstd:{level}")?,
+        }
+        if self.shuffle != !matches!(self.codec, Codec::None) {
+            write!(f, " (shuffle {})", if self.shuffle { "on" } else { "off" })?;
+        }
+        Ok(())
+    }
+}
