@@ -906,3 +906,44 @@ fn copy_between_files_preserves_sharing() {
     assert_eq!(w2.data.get().unwrap().to_vec(), vec![1, 2, 3]);
     a.write().friends.clear();
 }
+
+#[derive(Object)]
+struct Compressed {
+    #[h5pom(compression = "lz4")]
+    fast: Array2<f32>,
+    #[h5pom(compression = "deflate:3", chunk = "10,3")]
+    small: Array2<f32>,
+    plain: Array2<f32>,
+}
+
+#[test]
+fn per_field_and_default_compression() {
+    let f = File::in_memory(Schema::new()).unwrap();
+    f.set_array_options(h5pom::ArrayOptions::with_filters("zstd:2".parse().unwrap()));
+    let a = Array2::from_shape_fn((100, 3), |(i, j)| (i as f32).sin() + j as f32);
+    let v = Compressed {
+        fast: a.clone(),
+        small: a.clone(),
+        plain: a.clone(),
+    };
+    let h = f.root().insert("c", &v).unwrap();
+    let g = h.as_folder().hdf5_group().clone();
+    let filter_ids = |name: &str| -> Vec<i32> {
+        g.dataset(name)
+            .unwrap()
+            .filters()
+            .iter()
+            .map(|f| f.id())
+            .collect()
+    };
+    assert_eq!(filter_ids("fast"), vec![2, h5pom::pipeline::LZ4_FILTER_ID]);
+    assert_eq!(filter_ids("small"), vec![2, 1]);
+    assert_eq!(filter_ids("plain"), vec![2, h5pom::pipeline::ZSTD_FILTER_ID]);
+    assert_eq!(g.dataset("small").unwrap().chunk(), Some(vec![10, 3]));
+    let back = h.load().unwrap();
+    assert_eq!(back.fast, a);
+    assert_eq!(back.small, a);
+    assert_eq!(back.plain, a);
+    assert!("zstd:99".parse::<h5pom::Filters>().is_err());
+    assert!("brotli".parse::<h5pom::Filters>().is_err());
+}
