@@ -938,7 +938,10 @@ fn per_field_and_default_compression() {
     };
     assert_eq!(filter_ids("fast"), vec![2, h5pom::pipeline::LZ4_FILTER_ID]);
     assert_eq!(filter_ids("small"), vec![2, 1]);
-    assert_eq!(filter_ids("plain"), vec![2, h5pom::pipeline::ZSTD_FILTER_ID]);
+    assert_eq!(
+        filter_ids("plain"),
+        vec![2, h5pom::pipeline::ZSTD_FILTER_ID]
+    );
     assert_eq!(g.dataset("small").unwrap().chunk(), Some(vec![10, 3]));
     let back = h.load().unwrap();
     assert_eq!(back.fast, a);

@@ -113,6 +113,22 @@ pub(crate) struct LoadSession {
     registered: Vec<Token>,
 }
 
+/// Runs one load in a fresh session on `group`; if it fails, the objects it registered in the
+/// identity map are forgotten again (so no half-loaded object can be returned later).
+pub(crate) fn load_in<T>(
+    file: &FileInner,
+    group: Group,
+    path: String,
+    f: impl FnOnce(&mut LoadCtx<'_>) -> Result<T>,
+) -> Result<T> {
+    let mut session = LoadSession::default();
+    let r = f(&mut LoadCtx::new(file, group, path, &mut session));
+    if r.is_err() {
+        session.rollback(file);
+    }
+    r
+}
+
 impl LoadSession {
     pub(crate) fn rollback(&mut self, file: &FileInner) {
         let mut id = lock(file);
@@ -497,6 +513,11 @@ impl<'a> LoadCtx<'a> {
                 .and_then(|i| row.values.get_mut(i))
                 .and_then(Option::take)),
         }
+    }
+
+    pub(crate) fn set_embed(&mut self, prefix: Option<&'a str>, refs: Option<&'a dyn RefMap>) {
+        self.prefix = prefix;
+        self.refs = refs;
     }
 
     /// Prefix every field name with `prefix` (see [`SaveCtx::with_prefix`]).

@@ -68,12 +68,7 @@ impl File {
         let mut session = LoadSession::default();
         let r = {
             let mut cx = LoadCtx::new(self.inner(), group.clone(), path.to_owned(), &mut session);
-            if let Some(p) = embed.prefix {
-                cx = cx.with_prefix(p);
-            }
-            if let Some(r) = embed.refs {
-                cx = cx.with_refs(r);
-            }
+            cx.set_embed(embed.prefix, embed.refs);
             O::load_fields(&mut cx)
         };
         if r.is_err() {

@@ -7,7 +7,7 @@ use hdf5::Group;
 
 use crate::attr::At;
 use crate::ctx::{
-    LoadCtx, LoadSession, SaveCtx, SaveSession, check_tag, load_shared_group, read_tag,
+    LoadSession, SaveCtx, SaveSession, check_tag, load_in, load_shared_group, read_tag,
 };
 use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::ffi::object as ffi;
@@ -206,14 +206,9 @@ impl Folder {
         let (g, path) = self.open_group(name)?;
         let tag = read_tag(&g, &path)?;
         if let Some(load) = tag.as_deref().and_then(|t| self.file.schema.loader(t)) {
-            let mut session = LoadSession::default();
-            let r = load(&mut LoadCtx::new(&self.file, g, path, &mut session));
-            if r.is_err() {
-                session.rollback(&self.file);
-            }
             return Ok(AnyObject::Typed {
                 tag: tag.unwrap_or_default(),
-                value: r?,
+                value: load_in(&self.file, g, path, load)?,
             });
         }
         GenericObject::load(&g, &path).map(|g| AnyObject::Generic(Box::new(g)))

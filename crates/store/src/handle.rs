@@ -7,7 +7,7 @@ use hdf5::Group;
 use ndarray::Dimension;
 
 use crate::array::LazyArray;
-use crate::ctx::{LoadCtx, LoadSession, SaveCtx, SaveSession};
+use crate::ctx::{SaveCtx, SaveSession, load_in};
 use crate::error::{Error, Result};
 use crate::field::Field;
 use crate::file::FileInner;
@@ -77,17 +77,12 @@ impl<O: Object> Handle<O> {
 
     /// Loads the whole object.
     pub fn load(&self) -> Result<O> {
-        let mut session = LoadSession::default();
-        let r = O::load_fields(&mut LoadCtx::new(
+        load_in(
             &self.file,
             self.group.clone(),
             self.path.clone(),
-            &mut session,
-        ));
-        if r.is_err() {
-            session.rollback(&self.file);
-        }
-        r
+            O::load_fields,
+        )
     }
 
     /// Writes every field of `obj` over the stored object.
@@ -134,18 +129,9 @@ impl<O: Object> Handle<O> {
     /// Reads one field.
     pub fn get<F: Field>(&self, field: &str) -> Result<F> {
         self.check_field(field)?;
-        let mut session = LoadSession::default();
-        let r = LoadCtx::new(
-            &self.file,
-            self.group.clone(),
-            self.path.clone(),
-            &mut session,
-        )
-        .field(field);
-        if r.is_err() {
-            session.rollback(&self.file);
-        }
-        r
+        load_in(&self.file, self.group.clone(), self.path.clone(), |cx| {
+            cx.field(field)
+        })
     }
 
     /// Writes one field.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hdf5::Group;
 
 use crate::attr::{At, TYPE_SUFFIX};
-use crate::ctx::{LoadCtx, LoadSession, SaveCtx, SaveSession, lock};
+use crate::ctx::{SaveCtx, SaveSession, load_in, lock};
 use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::ffi::object as ffi;
 use crate::field::{Field, item_name, read_count, write_count};
@@ -141,18 +141,9 @@ impl<T: ListItem> ListHandle<T> {
     /// Reads item `index`.
     pub fn get(&self, index: usize) -> Result<T> {
         self.bounds(index, self.len()?)?;
-        let mut session = LoadSession::default();
-        let r = LoadCtx::new(
-            &self.file,
-            self.group.clone(),
-            self.path.clone(),
-            &mut session,
-        )
-        .field::<T>(&item_name(&self.field, index));
-        if r.is_err() {
-            session.rollback(&self.file);
-        }
-        r
+        load_in(&self.file, self.group.clone(), self.path.clone(), |cx| {
+            cx.field::<T>(&item_name(&self.field, index))
+        })
     }
 
     /// Reads every item.
