@@ -131,7 +131,30 @@ fn snapshot_reload(n: usize) {
     );
 }
 
+/// Where a table flush spends its time: building rows vs writing columns.
+fn profile_rows(n: usize) {
+    let mut world = World::new();
+    spawn(&mut world, n);
+    let mut q = world.query::<&Health>();
+    let t = Instant::now();
+    let mut row = h5pom::Row::default();
+    for h in q.iter(&world) {
+        h5pom::write_row(h, &mut row, None).unwrap();
+    }
+    println!("  write_row x {n}: {:?} ({} values)", t.elapsed(), row.values.len());
+}
+
 fn main() {
+    if let Some(what) = std::env::var_os("H5POM_BENCH_PROFILE") {
+        if what == "groups" {
+            idle_and_changed("groups", &groups(), 1_000, 1_000);
+        } else if what == "tables" {
+            idle_and_changed("tables", &tables(), 100_000, 10_000);
+        } else {
+            profile_rows(100_000);
+        }
+        return;
+    }
     // `cargo test --benches` runs bench targets with --bench absent: keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");
     let big: usize = std::env::var("H5POM_BENCH_N")

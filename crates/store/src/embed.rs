@@ -81,7 +81,8 @@ impl File {
 /// Appends `obj`'s fields to `row` (all fields must be scalars or external references).
 /// The first call also records the field names in `row.names`.
 pub fn write_row<O: Object>(obj: &O, row: &mut Row, refs: Option<&dyn RefMap>) -> Result<()> {
-    let mut cx = SaveCtx::row(row, O::TYPE_TAG.to_owned());
+    // An empty path (no allocation per row): callers name the table in their errors.
+    let mut cx = SaveCtx::row(row, String::new());
     if let Some(r) = refs {
         cx = cx.with_refs(r);
     }
@@ -90,7 +91,7 @@ pub fn write_row<O: Object>(obj: &O, row: &mut Row, refs: Option<&dyn RefMap>) -
 
 /// Reads an object from one row of a column table.
 pub fn read_row<O: Object>(row: RowRef<'_>, refs: Option<&dyn RefMap>) -> Result<O> {
-    let mut cx = LoadCtx::row(row, O::TYPE_TAG.to_owned());
+    let mut cx = LoadCtx::row(row, String::new());
     if let Some(r) = refs {
         cx = cx.with_refs(r);
     }
