@@ -141,7 +141,11 @@ fn profile_rows(n: usize) {
     for h in q.iter(&world) {
         h5pom::write_row(h, &mut row, None).unwrap();
     }
-    println!("  write_row x {n}: {:?} ({} values)", t.elapsed(), row.values.len());
+    println!(
+        "  write_row x {n}: {:?} ({} values)",
+        t.elapsed(),
+        row.values.len()
+    );
 }
 
 fn main() {

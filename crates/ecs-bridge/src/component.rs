@@ -7,7 +7,8 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemState;
 use h5pom_store::reexports::hdf5::Group;
 use h5pom_store::{
-    DeferredArrays, Embed, File, Object, Row, RowRef, TAG_ATTR, read_row, write_row,
+    DeferredArrays, Embed, File, Object, Row, RowRef, TAG_ATTR, Value, has_attr, read_row,
+    set_attr, write_row,
 };
 
 use crate::error::{EcsError, Result};
@@ -125,6 +126,8 @@ pub(crate) struct GroupSync<C: Component> {
     q: Option<Queries<C>>,
     removed: Vec<Entity>,
     prefix: String,
+    /// Ids whose presence attribute `<Tag>` is known to be written.
+    present: std::collections::HashSet<u64>,
 }
 
 impl<C: Component + Object> GroupSync<C> {
@@ -133,6 +136,7 @@ impl<C: Component + Object> GroupSync<C> {
             q: None,
             removed: Vec::new(),
             prefix: field_prefix(C::TYPE_TAG),
+            present: std::collections::HashSet::new(),
         }
     }
 
@@ -206,6 +210,7 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
                     }
                 })?;
                 out.removed += 1;
+                self.present.remove(&id);
             }
         }
         let prefix = self.prefix.clone();
@@ -242,17 +247,9 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
             };
             let err = comp_err(C::TYPE_TAG, id);
             let (g, path) = (cx.entity_group)(id)?;
-            let present = g.attr(C::TYPE_TAG).is_ok();
-            if !present {
-                g.new_attr::<bool>()
-                    .create(C::TYPE_TAG)
-                    .and_then(|a| a.write_scalar(&true))
-                    .map_err(|source| {
-                        err(h5pom_store::Error::Corrupt {
-                            path: path.clone(),
-                            reason: source.to_string(),
-                        })
-                    })?;
+            if !self.present.contains(&id) {
+                set_attr(&g, &path, C::TYPE_TAG, &Value::Bool(true)).map_err(&err)?;
+                self.present.insert(id);
             }
             cx.file
                 .write_fields_deferred(
@@ -274,7 +271,7 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
         let mut batch = Vec::new();
         for (id, g, path) in cx.groups {
-            if g.attr(C::TYPE_TAG).is_err() {
+            if !has_attr(g, path, C::TYPE_TAG).map_err(comp_err(C::TYPE_TAG, *id))? {
                 continue;
             }
             let Some(e) = cx.ids.entity(*id) else {

@@ -1,5 +1,7 @@
 //! [`H5Sync`]: the resource that keeps a world and a file in step.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -73,6 +75,8 @@ pub struct H5Sync {
     ticks: u64,
     flushes: u64,
     last: FlushStats,
+    /// Ids whose entity group is known to exist in the file.
+    known_groups: HashSet<u64>,
 }
 
 fn h5err<'p>(op: &'static str, path: &'p str) -> impl Fn(hdf5::Error) -> EcsError + 'p {
@@ -130,6 +134,7 @@ impl H5Sync {
             ticks: 0,
             flushes: 0,
             last: FlushStats::default(),
+            known_groups: HashSet::new(),
         })
     }
 
@@ -242,6 +247,7 @@ impl H5Sync {
                 continue;
             }
             if let Some(id) = self.ids.remove_entity(e) {
+                self.known_groups.remove(&id);
                 let path = entity_path(id);
                 if root.link_exists(&path) {
                     root.unlink(&path).map_err(h5err("delete entity", &path))?;
@@ -254,18 +260,34 @@ impl H5Sync {
         }
         let new = std::mem::take(&mut self.pending_new);
         stats.spawned = new.len();
+        // Entity groups: shard handles are opened once per flush (at most one per 1024
+        // entities), and ids whose group is known to exist skip the existence check.
+        let known = RefCell::new(std::mem::take(&mut self.known_groups));
+        let shards: RefCell<HashMap<u64, Group>> = RefCell::new(HashMap::new());
         let entity_group = |id: u64| -> Result<(Group, String)> {
             let path = entity_path(id);
-            if root.link_exists(&path) {
-                return Ok((
-                    root.group(&path).map_err(h5err("open entity", &path))?,
-                    path,
-                ));
+            let shard_no = id / SHARD_SIZE;
+            let shard = match shards.borrow().get(&shard_no) {
+                Some(g) => Some(g.clone()),
+                None => None,
+            };
+            let shard = match shard {
+                Some(g) => g,
+                None => {
+                    let entities = open_or_create(&ecs, ENTITIES, "/ecs")?;
+                    let g = open_or_create(&entities, &shard_name(id), "/ecs/entities")?;
+                    shards.borrow_mut().insert(shard_no, g.clone());
+                    g
+                }
+            };
+            let name = id.to_string();
+            if known.borrow().contains(&id) || shard.link_exists(&name) {
+                known.borrow_mut().insert(id);
+                let g = shard.group(&name).map_err(h5err("open entity", &path))?;
+                return Ok((g, path));
             }
-            let entities = open_or_create(&ecs, ENTITIES, "/ecs")?;
-            let shard = open_or_create(&entities, &shard_name(id), "/ecs/entities")?;
             let g = shard
-                .create_group(&id.to_string())
+                .create_group(&name)
                 .map_err(h5err("create entity", &path))?;
             let tag: hdf5::types::VarLenUnicode =
                 ENTITY_TAG.parse().map_err(|_| EcsError::InvalidTag {
@@ -275,6 +297,7 @@ impl H5Sync {
                 .create(TAG_ATTR)
                 .and_then(|a| a.write_scalar(&tag))
                 .map_err(h5err("tag entity", &path))?;
+            known.borrow_mut().insert(id);
             Ok((g, path))
         };
         let cx = FlushCx {
@@ -304,6 +327,8 @@ impl H5Sync {
                 stats.resources += 1;
             }
         }
+        drop(cx);
+        self.known_groups = known.into_inner();
         if full || stats.spawned + stats.despawned > 0 {
             crate::table::write_column(&ecs, INDEX, INDEX, &self.ids.sorted_ids())?;
         }

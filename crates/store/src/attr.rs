@@ -293,6 +293,17 @@ fn date(v: &[i64]) -> Option<NaiveDate> {
     )
 }
 
+/// Writes `value` as attribute `name` of `loc` with h5pom's encodings (in place when the
+/// stored type matches). For layers that manage their own groups (the ECS bridge).
+pub fn set_attr(loc: &Location, path: &str, name: &str, value: &Value) -> Result<()> {
+    At { loc, path }.write_value(name, value)
+}
+
+/// True if `loc` has the attribute `name` (one cheap HDF5 call, no error stack).
+pub fn has_attr(loc: &Location, path: &str, name: &str) -> Result<bool> {
+    At { loc, path }.exists(name)
+}
+
 /// Converts a decoded value's error into the store's error for a field.
 pub(crate) fn scalar_error(path: &str, field: &str, e: crate::scalar::ScalarError) -> Error {
     use crate::scalar::ScalarError;

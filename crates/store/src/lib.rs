@@ -33,7 +33,7 @@ mod schema;
 mod value;
 
 pub use array::{ArrayInfo, DeferredArrays, LazyArray};
-pub use attr::TYPE_SUFFIX;
+pub use attr::{TYPE_SUFFIX, has_attr, set_attr};
 pub use ctx::{LoadCtx, RefMap, Row, RowRef, SaveCtx};
 pub use embed::{Embed, read_row, write_row};
 pub use error::{Error, Result};
