@@ -267,10 +267,7 @@ impl H5Sync {
         let entity_group = |id: u64| -> Result<(Group, String)> {
             let path = entity_path(id);
             let shard_no = id / SHARD_SIZE;
-            let shard = match shards.borrow().get(&shard_no) {
-                Some(g) => Some(g.clone()),
-                None => None,
-            };
+            let shard = shards.borrow().get(&shard_no).cloned();
             let shard = match shard {
                 Some(g) => g,
                 None => {
@@ -327,7 +324,6 @@ impl H5Sync {
                 stats.resources += 1;
             }
         }
-        drop(cx);
         self.known_groups = known.into_inner();
         if full || stats.spawned + stats.despawned > 0 {
             crate::table::write_column(&ecs, INDEX, INDEX, &self.ids.sorted_ids())?;
