@@ -152,6 +152,8 @@ fn main() {
     if let Some(what) = std::env::var_os("H5POM_BENCH_PROFILE") {
         if what == "groups" {
             idle_and_changed("groups", &groups(), 1_000, 1_000);
+        } else if what == "reload" {
+            snapshot_reload(100_000);
         } else if what == "tables" {
             idle_and_changed("tables", &tables(), 100_000, 10_000);
         } else {

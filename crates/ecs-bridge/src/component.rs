@@ -431,7 +431,7 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
 
     fn table_ids(&self, ecs: &Group) -> Result<Vec<u64>> {
         match table_group(ecs, C::TYPE_TAG, false)? {
-            Some(g) => Ok(read_table(&g, C::TYPE_TAG)?.ids),
+            Some(g) => crate::table::read_ids(&g, C::TYPE_TAG),
             None => Ok(Vec::new()),
         }
     }

@@ -145,7 +145,7 @@ impl ComponentSync for HierarchySync {
 
     fn table_ids(&self, ecs: &h5pom_store::reexports::hdf5::Group) -> Result<Vec<u64>> {
         match table_group(ecs, CHILD_OF_TAG, false)? {
-            Some(g) => Ok(read_table(&g, CHILD_OF_TAG)?.ids),
+            Some(g) => crate::table::read_ids(&g, CHILD_OF_TAG),
             None => Ok(Vec::new()),
         }
     }

@@ -1,6 +1,6 @@
 //! Persistent entity ids: stable across runs, never raw `Entity` bits.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use bevy_ecs::entity::EntityHashMap;
 use bevy_ecs::prelude::*;
@@ -24,7 +24,7 @@ pub struct PersistentId(pub u64);
 pub(crate) struct IdMap {
     // bevy's entity hasher: several times cheaper than SipHash on the per-row hot path.
     by_entity: EntityHashMap<u64>,
-    by_id: HashMap<u64, Entity>,
+    by_id: FxHashMap<u64, Entity>,
     /// The next id to hand out (ids start at 1).
     pub(crate) next: u64,
 }
@@ -35,6 +35,13 @@ impl IdMap {
             next: 1,
             ..Default::default()
         }
+    }
+
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        let mut m = IdMap::new();
+        m.by_entity.reserve(n);
+        m.by_id.reserve(n);
+        m
     }
 
     pub(crate) fn insert(&mut self, e: Entity, id: u64) {

@@ -1,6 +1,6 @@
 //! Reloading a file into a world, snapshots, and resuming a synced file.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use bevy_ecs::prelude::*;
@@ -94,7 +94,7 @@ impl Registry {
         }
         let (comps, res) = self.instantiate();
         let groups = entity_groups(file, &ecs)?;
-        let mut ids: BTreeSet<u64> = groups.iter().map(|g| g.0).collect();
+        let mut ids: Vec<u64> = groups.iter().map(|g| g.0).collect();
         if ecs.link_exists(INDEX) {
             let index: Vec<u64> = ecs
                 .dataset(INDEX)
@@ -105,7 +105,9 @@ impl Registry {
         for c in &comps {
             ids.extend(c.table_ids(&ecs)?);
         }
-        if ids.contains(&0) {
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.first() == Some(&0) {
             return Err(not_ecs(file, "entity id 0 is reserved"));
         }
         // Ids already used in the world (loading alongside existing entities).
@@ -114,7 +116,7 @@ impl Registry {
             .iter(world)
             .map(|p| p.0)
             .collect();
-        let mut next = used.iter().chain(ids.iter()).max().copied().unwrap_or(0) + 1;
+        let mut next = used.iter().chain(ids.last()).max().copied().unwrap_or(0) + 1;
         next = next.max(read_u64(&ecs, NEXT_ID_ATTR).unwrap_or(1));
         let mut renumbered = 0;
         let live_ids: Vec<u64> = ids
@@ -132,13 +134,20 @@ impl Registry {
         let entities: Vec<Entity> = world
             .spawn_batch(live_ids.iter().map(|&id| (Persist, PersistentId(id))))
             .collect();
-        let mut by_file = IdMap::new();
-        let mut live = IdMap::new();
-        for ((&fid, &lid), &e) in ids.iter().zip(&live_ids).zip(&entities) {
+        let mut by_file = IdMap::with_capacity(ids.len());
+        for (&fid, &e) in ids.iter().zip(&entities) {
             by_file.insert(e, fid);
-            live.insert(e, lid);
         }
-        live.next = live.next.max(next);
+        // The ids the world uses from now on: the file's, unless some had to be renumbered.
+        let mut live = if renumbered == 0 {
+            None
+        } else {
+            let mut live = IdMap::with_capacity(ids.len());
+            for (&lid, &e) in live_ids.iter().zip(&entities) {
+                live.insert(e, lid);
+            }
+            Some(live)
+        };
         let cx = LoadCx {
             file,
             ecs: &ecs,
@@ -159,6 +168,8 @@ impl Registry {
                 report.resources += 1;
             }
         }
+        let mut live = live.take().unwrap_or(by_file);
+        live.next = live.next.max(next);
         Ok((report, live))
     }
 

@@ -542,19 +542,19 @@ impl<'a> LoadCtx<'a> {
     /// Reads one field; a missing field takes the type's missing value (`None`, empty) if it
     /// has one, and is an [`Error::MissingField`] otherwise.
     pub fn field<F: Field>(&mut self, name: &str) -> Result<F> {
-        let full = full_name(self.prefix, name).into_owned();
+        let full = full_name(self.prefix, name);
         match F::load(self, &full)? {
             Some(v) => Ok(v),
             None => F::if_missing().ok_or_else(|| Error::MissingField {
                 path: self.path.clone(),
-                field: full,
+                field: full.into_owned(),
             }),
         }
     }
 
     /// Reads one field, taking `Default::default()` if the file lacks it (schema evolution).
     pub fn field_or_default<F: Field + Default>(&mut self, name: &str) -> Result<F> {
-        let full = full_name(self.prefix, name).into_owned();
+        let full = full_name(self.prefix, name);
         Ok(F::load(self, &full)?.unwrap_or_default())
     }
 
