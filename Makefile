@@ -10,7 +10,7 @@ setup:
 	@scripts/setup.sh
 
 run: setup
-	$(CARGO) run --release --example quickstart
+	$(CARGO) run --release --example sim
 
 test: setup
 	$(CARGO) test --workspace --all-targets

@@ -1,5 +1,5 @@
 //! Writes a small h5pom file, reads it back, and prints what the inspector would see.
-//! (The main example until the simulation lands.)
+//! (The main example is `examples/sim`.)
 
 use h5pom::{File, LazyArray, Object, Schema, Shared};
 use ndarray::{Array2, Ix2};

@@ -1,0 +1,100 @@
+//! The command line.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::engine::{Compression, Config, IoOptions};
+
+/// A particle simulation in bevy_ecs whose world h5pom writes to HDF5 every tick.
+///
+/// Clouds of particles repel each other with a soft short-range force in a periodic box. Every
+/// tick the changed state is flushed to --out; snapshots and --resume continue a run exactly
+/// (same final checksum as an uninterrupted run).
+#[derive(Debug, Parser)]
+#[command(name = "sim", version, about, long_about)]
+pub(crate) struct Args {
+    /// Total number of particles (a new world; taken from the file with --resume).
+    #[arg(long, default_value_t = 200_000, conflicts_with = "resume", value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    particles: u64,
+    /// Number of particle clouds (a new world).
+    #[arg(long, default_value_t = 4, conflicts_with = "resume", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    clouds: u32,
+    /// Seed of a new world.
+    #[arg(long, default_value_t = 42, conflicts_with = "resume")]
+    seed: u64,
+    /// Ticks to run (from the resumed step with --resume).
+    #[arg(long, default_value_t = 50)]
+    ticks: u64,
+    /// The HDF5 file the world is synced to.
+    #[arg(long, default_value = "sim.h5")]
+    out: PathBuf,
+    /// Compression of the array datasets: none, deflate[:1-9], lz4 or zstd[:-7-22].
+    #[arg(long, default_value = "none")]
+    compression: Compression,
+    /// Worker threads (rayon's pool; default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+    /// Flush every N ticks (the last tick is always flushed).
+    #[arg(long, default_value = "1", value_name = "N")]
+    flush_every: NonZeroU32,
+    /// Write a snapshot every N steps into --snapshot-dir.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    snapshot_every: Option<u64>,
+    /// Where snapshots go (sim-<step>.h5).
+    #[arg(long, default_value = "snapshots", value_name = "DIR")]
+    snapshot_dir: PathBuf,
+    /// Continue from a snapshot or an earlier --out file (in place if it is --out).
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl Args {
+    /// No progress bar wanted.
+    pub(crate) fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// The run's configuration.
+    pub(crate) fn config(&self) -> Config {
+        Config {
+            particles: usize::try_from(self.particles).unwrap_or(usize::MAX),
+            clouds: self.clouds as usize,
+            seed: self.seed,
+            ticks: self.ticks,
+            out: self.out.clone(),
+            io: IoOptions {
+                compression: self.compression,
+                threads: self.threads.map(usize::from),
+            },
+            flush_every: self.flush_every.get(),
+            snapshot_every: self.snapshot_every,
+            snapshot_dir: self.snapshot_dir.clone(),
+            resume: self.resume.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_errors() {
+        let a = Args::try_parse_from(["sim"]).unwrap();
+        assert_eq!(a.config().particles, 200_000);
+        for bad in [
+            &["sim", "--compression", "gzip"][..],
+            &["sim", "--particles", "0"],
+            &["sim", "--flush-every", "0"],
+            &["sim", "--resume", "x.h5", "--particles", "10"],
+            &["sim", "--threads", "0"],
+        ] {
+            assert!(Args::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The run: set up (fresh, from a snapshot, or continuing an output file), tick, flush,
+//! snapshot, and measure.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemState;
+use h5pom::ecs::{FlushPolicy, H5Sync};
+
+use super::checksum::world_checksum;
+use super::io_options::{AppliedIo, IoOptions, apply_io_options};
+use super::model::{Clock, Cloud, CloudStats, Params, ParticleIds, Particles, Step, schema};
+use super::runlog::RunLogRows;
+use super::systems::{self, CellList, FlushError};
+use super::{SimError, init};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    /// Total particles of a new world.
+    pub(crate) particles: usize,
+    /// Clouds of a new world.
+    pub(crate) clouds: usize,
+    /// Seed of a new world.
+    pub(crate) seed: u64,
+    /// Ticks to run (from the resumed step, when resuming).
+    pub(crate) ticks: u64,
+    /// The output file.
+    pub(crate) out: PathBuf,
+    /// Compression and threads.
+    pub(crate) io: IoOptions,
+    /// Flush every this many ticks (≥ 1); the last tick is always flushed.
+    pub(crate) flush_every: u32,
+    /// Snapshot every this many steps, into `snapshot_dir`.
+    pub(crate) snapshot_every: Option<u64>,
+    /// Where snapshots go.
+    pub(crate) snapshot_dir: PathBuf,
+    /// A snapshot or an earlier output file to continue from.
+    pub(crate) resume: Option<PathBuf>,
+}
+
+/// One flush: wall time and array payload written.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FlushSample {
+    pub(crate) duration: Duration,
+    /// Bytes of the array components the flush wrote (`Particles`, `ParticleIds`).
+    pub(crate) bytes: u64,
+}
+
+/// Known before the first tick.
+#[derive(Clone, Debug)]
+pub(crate) struct Started {
+    pub(crate) start_step: u64,
+    pub(crate) ticks: u64,
+    pub(crate) particles: u64,
+    pub(crate) clouds: usize,
+    /// The file resumed from, and whether the output continues it in place.
+    pub(crate) resumed: Option<(PathBuf, bool)>,
+    pub(crate) applied: AppliedIo,
+    pub(crate) requested: IoOptions,
+}
+
+/// One completed tick.
+#[derive(Clone, Debug)]
+pub(crate) struct TickReport {
+    pub(crate) step: u64,
+    pub(crate) duration: Duration,
+    pub(crate) flush: Option<FlushSample>,
+    pub(crate) snapshot: Option<PathBuf>,
+}
+
+/// Gets told about the run as it goes (the progress bar; nothing in the tests).
+pub(crate) trait Observer {
+    fn started(&mut self, _s: &Started) {}
+    fn tick(&mut self, _t: &TickReport) {}
+}
+
+impl Observer for () {}
+
+/// One cloud as the final world holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct CloudSummary {
+    pub(crate) index: u32,
+    pub(crate) particles: usize,
+    pub(crate) kinetic_energy: f64,
+    /// First particle's position and velocity (exact bits matter: compared with h5py).
+    pub(crate) first: [f32; 6],
+}
+
+/// What the run did.
+#[derive(Clone, Debug)]
+pub(crate) struct Outcome {
+    pub(crate) started: Started,
+    pub(crate) end_step: u64,
+    pub(crate) time: f64,
+    pub(crate) tick_times: Vec<Duration>,
+    /// Every flush that wrote, the final one included.
+    pub(crate) flushes: Vec<FlushSample>,
+    pub(crate) snapshots: Vec<PathBuf>,
+    pub(crate) snapshot_time: Duration,
+    pub(crate) file_size_before: u64,
+    pub(crate) file_size_after: u64,
+    pub(crate) clouds: Vec<CloudSummary>,
+    pub(crate) checksum: String,
+}
+
+fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SimError {
+    let path = path.to_path_buf();
+    move |source| SimError::Io { op, path, source }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn file_size(p: &Path) -> Result<u64, SimError> {
+    Ok(std::fs::metadata(p).map_err(io_err("stat", p))?.len())
+}
+
+/// The large array components, with their change ticks.
+type ArraysQuery = SystemState<
+    Query<'static, 'static, (Entity, Ref<'static, Particles>, Ref<'static, ParticleIds>)>,
+>;
+
+/// Array bytes of components changed since the last call, per entity, until a flush takes them.
+struct ArrayBytes {
+    q: ArraysQuery,
+    pending: BTreeMap<(Entity, u8), u64>,
+}
+
+impl ArrayBytes {
+    fn new(world: &mut World) -> Self {
+        ArrayBytes {
+            q: SystemState::new(world),
+            pending: BTreeMap::new(),
+        }
+    }
+
+    fn collect(&mut self, world: &World) {
+        let Ok(q) = self.q.get(world) else { return };
+        for (e, p, ids) in q.iter() {
+            if p.is_changed() {
+                let n = (p.positions.len() + p.velocities.len()) * size_of::<f32>();
+                self.pending.insert((e, 0), n as u64);
+            }
+            if ids.is_changed() {
+                self.pending
+                    .insert((e, 1), (ids.ids.len() * size_of::<u64>()) as u64);
+            }
+        }
+    }
+
+    fn take(&mut self) -> u64 {
+        std::mem::take(&mut self.pending).values().sum()
+    }
+}
+
+/// Sets up the world and its sync per `cfg.resume`.
+fn open(cfg: &Config, world: &mut World) -> Result<(H5Sync, Option<(PathBuf, bool)>), SimError> {
+    let registry = schema().registry().clone();
+    let Some(from) = &cfg.resume else {
+        if cfg.clouds == 0 || cfg.particles < cfg.clouds {
+            return Err(SimError::Sizes {
+                particles: cfg.particles,
+                clouds: cfg.clouds,
+            });
+        }
+        init::populate(world, cfg.particles, cfg.clouds, cfg.seed);
+        return Ok((H5Sync::create(&cfg.out, &registry)?, None));
+    };
+    let in_place = same_file(from, &cfg.out);
+    let sync = if in_place {
+        H5Sync::resume(world, &cfg.out, &registry)?.0
+    } else {
+        registry.load(world, from)?;
+        H5Sync::create(&cfg.out, &registry)?
+    };
+    let missing = [
+        ("Params", world.contains_resource::<Params>()),
+        ("Step", world.contains_resource::<Step>()),
+        ("Clock", world.contains_resource::<Clock>()),
+    ];
+    if let Some((name, _)) = missing.into_iter().find(|(_, present)| !present) {
+        return Err(SimError::NotASimulation {
+            path: from.clone(),
+            missing: name,
+        });
+    }
+    Ok((sync, Some((from.clone(), in_place))))
+}
+
+fn flushes(world: &World) -> u64 {
+    world.resource::<H5Sync>().flushes()
+}
+
+fn take_flush_error(world: &mut World) -> Result<(), SimError> {
+    match world.resource_mut::<FlushError>().0.take() {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+fn summarize(world: &mut World) -> Vec<CloudSummary> {
+    let mut v: Vec<CloudSummary> = world
+        .query::<(&Cloud, &Particles, &CloudStats)>()
+        .iter(world)
+        .map(|(c, p, s)| {
+            let row = |a: &ndarray::Array2<f32>| [a[[0, 0]], a[[0, 1]], a[[0, 2]]];
+            let (x, v) = (row(&p.positions), row(&p.velocities));
+            CloudSummary {
+                index: c.index,
+                particles: p.positions.nrows(),
+                kinetic_energy: s.kinetic_energy,
+                first: [x[0], x[1], x[2], v[0], v[1], v[2]],
+            }
+        })
+        .collect();
+    v.sort_by_key(|c| c.index);
+    v
+}
+
+/// Runs the simulation per `cfg`, telling `obs` about each tick.
+pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimError> {
+    let schema = schema();
+    let mut world = World::new();
+    world.init_resource::<CellList>();
+    world.init_resource::<FlushError>();
+    let (mut sync, resumed) = open(cfg, &mut world)?;
+    sync.set_policy(match cfg.flush_every {
+        0 | 1 => FlushPolicy::EveryTick,
+        n => FlushPolicy::Every(n),
+    });
+    let applied = apply_io_options(&cfg.io, &mut sync)?;
+    world.insert_resource(sync);
+    let mut schedule = systems::schedule();
+    systems::check(&mut schedule, &mut world).map_err(SimError::Schedule)?;
+    let mut bytes = ArrayBytes::new(&mut world);
+    if matches!(resumed, Some((_, true))) {
+        bytes.collect(&world); // what was loaded is in the file already
+        bytes.take();
+    }
+    let started = Started {
+        start_step: world.resource::<Step>().step,
+        ticks: cfg.ticks,
+        particles: world.resource::<Params>().particles,
+        clouds: world.query::<&Cloud>().iter(&world).count(),
+        resumed,
+        applied,
+        requested: cfg.io,
+    };
+    obs.started(&started);
+    let file_size_before = file_size(&cfg.out)?;
+    let mut rows = RunLogRows::default();
+    let (mut tick_times, mut samples, mut snapshots) = (Vec::new(), Vec::new(), Vec::new());
+    let mut snapshot_time = Duration::ZERO;
+    if cfg.snapshot_every.is_some() {
+        std::fs::create_dir_all(&cfg.snapshot_dir)
+            .map_err(io_err("create directory", &cfg.snapshot_dir))?;
+    }
+    for _ in 0..cfg.ticks {
+        let before = flushes(&world);
+        let t0 = Instant::now();
+        schedule.run(&mut world);
+        world.clear_trackers();
+        let duration = t0.elapsed();
+        take_flush_error(&mut world)?;
+        bytes.collect(&world);
+        let flush = (flushes(&world) > before).then(|| FlushSample {
+            duration: world.resource::<H5Sync>().last_flush().duration,
+            bytes: bytes.take(),
+        });
+        let step = world.resource::<Step>().step;
+        let mut snapshot = None;
+        if cfg
+            .snapshot_every
+            .is_some_and(|n| n > 0 && step.is_multiple_of(n))
+        {
+            let path = cfg.snapshot_dir.join(format!("sim-{step:08}.h5"));
+            let t = Instant::now();
+            schema.registry().snapshot(&mut world, &path)?;
+            snapshot_time += t.elapsed();
+            snapshots.push(path.clone());
+            snapshot = Some(path);
+        }
+        tick_times.push(duration);
+        samples.extend(flush);
+        let f = flush.unwrap_or_default();
+        rows.push(
+            step,
+            duration.as_secs_f64(),
+            f.duration.as_secs_f64(),
+            f.bytes,
+        );
+        obs.tick(&TickReport {
+            step,
+            duration,
+            flush,
+            snapshot,
+        });
+    }
+    // The file must hold the final state whatever --flush-every says.
+    let before = flushes(&world);
+    let stats = world.resource_scope(|w, mut s: Mut<H5Sync>| s.flush_now(w))?;
+    bytes.collect(&world);
+    if flushes(&world) > before {
+        let f = FlushSample {
+            duration: stats.duration,
+            bytes: bytes.take(),
+        };
+        samples.push(f);
+        let step = world.resource::<Step>().step;
+        rows.push(step, 0.0, f.duration.as_secs_f64(), f.bytes);
+    }
+    rows.save(world.resource::<H5Sync>())?;
+    let checksum = world_checksum(&mut world, &schema);
+    let clouds = summarize(&mut world);
+    let (end_step, time) = (
+        world.resource::<Step>().step,
+        world.resource::<Clock>().time,
+    );
+    drop(world.remove_resource::<H5Sync>()); // closes the file
+    Ok(Outcome {
+        started,
+        end_step,
+        time,
+        tick_times,
+        flushes: samples,
+        snapshots,
+        snapshot_time,
+        file_size_before,
+        file_size_after: file_size(&cfg.out)?,
+        clouds,
+        checksum,
+    })
+}

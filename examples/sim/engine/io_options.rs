@@ -1,0 +1,167 @@
+//! I/O options of the run: `--compression` and `--threads`, parsed and validated here.
+//!
+//! The compression of array datasets belongs to the store's chunk pipeline
+//! (`h5pom_store::pipeline`: `Codec`, `Filters`, `ArrayOptions`, `Concurrency`), which is not
+//! on main yet. Until it lands, [`apply_io_options`] is the one place that will hand these
+//! options to the store; it reports the compression as *not applied* rather than pretending.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// `--compression none|deflate[:LEVEL]|lz4|zstd[:LEVEL]`. Mirrors the pipeline's `Codec`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Compression {
+    /// No filters.
+    #[default]
+    None,
+    /// HDF5's deflate (gzip), level 1..=9 (default 4, as h5py).
+    Deflate(u8),
+    /// LZ4 (hdf5plugin filter 32004).
+    Lz4,
+    /// Zstandard (hdf5plugin filter 32015), level -7..=22 (default 3).
+    Zstd(i32),
+}
+
+/// Default deflate level (h5py's `compression="gzip"` default).
+pub(crate) const DEFLATE_DEFAULT: u8 = 4;
+/// Default zstd level (zstd's own default).
+pub(crate) const ZSTD_DEFAULT: i32 = 3;
+
+impl FromStr for Compression {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, level) = match s.split_once(':') {
+            Some((n, l)) => (n, Some(l)),
+            None => (s, None),
+        };
+        let bad_level = |range: &str| {
+            format!(
+                "invalid level {:?} for {name}: expected an integer in {range}",
+                level.unwrap_or("")
+            )
+        };
+        match (name, level) {
+            ("none", None) => Ok(Compression::None),
+            ("lz4", None) => Ok(Compression::Lz4),
+            ("deflate", None) => Ok(Compression::Deflate(DEFLATE_DEFAULT)),
+            ("deflate", Some(l)) => match l.parse::<u8>() {
+                Ok(v @ 1..=9) => Ok(Compression::Deflate(v)),
+                _ => Err(bad_level("1..=9")),
+            },
+            ("zstd", None) => Ok(Compression::Zstd(ZSTD_DEFAULT)),
+            ("zstd", Some(l)) => match l.parse::<i32>() {
+                Ok(v @ -7..=22) => Ok(Compression::Zstd(v)),
+                _ => Err(bad_level("-7..=22")),
+            },
+            ("none" | "lz4", Some(_)) => Err(format!("{name} takes no level")),
+            _ => Err(format!(
+                "unknown compression {s:?}: expected none, deflate[:1-9], lz4 or zstd[:-7-22]"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Compression::None => f.write_str("none"),
+            Compression::Deflate(l) => write!(f, "deflate:{l}"),
+            Compression::Lz4 => f.write_str("lz4"),
+            Compression::Zstd(l) => write!(f, "zstd:{l}"),
+        }
+    }
+}
+
+/// The I/O options of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct IoOptions {
+    /// Compression of the array datasets.
+    pub(crate) compression: Compression,
+    /// Worker threads for the physics and (once wired) chunk encoding; `None` = one per core.
+    pub(crate) threads: Option<usize>,
+}
+
+/// What [`apply_io_options`] could apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AppliedIo {
+    /// The compression actually used for the arrays written.
+    pub(crate) compression: Compression,
+    /// Size of rayon's global pool.
+    pub(crate) threads: usize,
+}
+
+/// `--threads` asked for a pool that cannot be had.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use {requested} threads: rayon's pool already has {actual}")]
+pub(crate) struct ThreadsError {
+    requested: usize,
+    actual: usize,
+}
+
+/// Sets up rayon's global pool and applies the compression to the store.
+///
+/// The pool can be built once per process: a second run in the same process (the tests) keeps
+/// the first pool, which is an error only if it has another size than asked for.
+///
+/// WIRE-PIPELINE: when `h5pom_store::pipeline` lands, map `opts.compression` to
+/// `pipeline::Filters` (`none()`, `deflate(l)`, `lz4()`, `zstd(l)`) and the pool to
+/// `Concurrency::Global`, hand them to the sync's file (`sync.file()`), and return the
+/// compression in effect. Until then arrays are written uncompressed, and this says so.
+pub(crate) fn apply_io_options(
+    opts: &IoOptions,
+    _sync: &mut h5pom::ecs::H5Sync,
+) -> Result<AppliedIo, ThreadsError> {
+    if let Some(n) = opts.threads {
+        let built = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .is_ok();
+        let actual = rayon::current_num_threads();
+        if !built && actual != n {
+            return Err(ThreadsError {
+                requested: n,
+                actual,
+            });
+        }
+    }
+    Ok(AppliedIo {
+        compression: Compression::None,
+        threads: rayon::current_num_threads(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        let ok = [
+            ("none", Compression::None),
+            ("lz4", Compression::Lz4),
+            ("deflate", Compression::Deflate(DEFLATE_DEFAULT)),
+            ("deflate:9", Compression::Deflate(9)),
+            ("zstd", Compression::Zstd(ZSTD_DEFAULT)),
+            ("zstd:-7", Compression::Zstd(-7)),
+            ("zstd:22", Compression::Zstd(22)),
+        ];
+        for (s, c) in ok {
+            assert_eq!(s.parse::<Compression>(), Ok(c), "{s}");
+            assert_eq!(c.to_string().parse::<Compression>(), Ok(c));
+        }
+        for s in [
+            "",
+            "gzip",
+            "deflate:0",
+            "deflate:10",
+            "deflate:",
+            "zstd:23",
+            "zstd:x",
+            "lz4:1",
+            "none:0",
+        ] {
+            assert!(s.parse::<Compression>().is_err(), "{s:?} accepted");
+        }
+    }
+}
