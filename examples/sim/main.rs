@@ -9,6 +9,7 @@ mod engine;
 mod progress;
 mod report;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -20,7 +21,8 @@ fn main() -> ExitCode {
     progress.finish();
     match outcome {
         Ok(o) => {
-            println!("{}", report::summary(&o));
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout().lock(), "{}", report::summary(&o));
             ExitCode::SUCCESS
         }
         Err(e) => {

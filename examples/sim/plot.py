@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-MAX_POINTS = 50_000
+MAX_POINTS = 5_000
 
 
 def clouds(f):
@@ -48,12 +48,12 @@ def main():
             n = ds.shape[0]
             rows = np.sort(rng.choice(n, size=min(n, MAX_POINTS), replace=False))
             xy = ds[rows, 0:2]
-            ax.scatter(xy[:, 0], xy[:, 1], s=0.2, alpha=0.4, label=f"{name} ({n:,})")
+            ax.scatter(xy[:, 0], xy[:, 1], s=1.5, alpha=0.5, label=f"{name} ({n:,})")
         ax.set_xlim(0, box)
         ax.set_ylim(0, box)
         ax.set_aspect("equal")
         ax.set_title(f"{path}: step {step}, x-y projection")
-        ax.legend(markerscale=20, loc="upper right", fontsize="small")
+        ax.legend(markerscale=4, loc="upper right", fontsize="small")
         fig.savefig(f"{prefix}-particles.png", dpi=120, bbox_inches="tight")
         plt.close(fig)
 

@@ -61,7 +61,7 @@ pub(crate) fn populate(world: &mut World, particles: usize, clouds: usize, seed:
             0.5 * normal(&mut rng),
             0.5 * normal(&mut rng),
         ];
-        let sigma = l / 4.0;
+        let sigma = l / 6.0;
         let mut pos = Array2::<f32>::zeros((n, 3));
         let mut vel = Array2::<f32>::zeros((n, 3));
         for i in 0..n {

@@ -50,7 +50,8 @@ fn contiguous(p: &mut Particles) {
     }
 }
 
-/// Copies every particle position into the cell list, clouds in index order.
+/// Copies every particle position into the cell list, clouds in index order, and computes
+/// the forces.
 fn build_grid(
     params: Res<Params>,
     mut grid: ResMut<CellList>,
@@ -64,13 +65,17 @@ fn build_grid(
     );
 }
 
-/// Forces, damping and motion of every particle.
+/// Damping and motion of every particle, with the forces of [`build_grid`].
 fn integrate(
     params: Res<Params>,
     grid: Res<CellList>,
     mut clouds: Query<(&Cloud, &mut Particles, &mut Counters)>,
 ) {
-    for (cloud, mut p, mut counters) in &mut clouds {
+    let ordered = clouds_in_order(clouds.iter_mut().map(|(c, p, n)| (c, (c.mass, p, n))));
+    for (k, (mass, mut p, mut counters)) in ordered.into_iter().enumerate() {
+        let Some(offset) = grid.0.offset(k) else {
+            continue;
+        };
         contiguous(&mut p);
         let Particles {
             positions,
@@ -80,13 +85,12 @@ fn integrate(
             continue;
         };
         let step = physics::Step {
-            cutoff: params.cutoff,
             stiffness: params.stiffness,
             damping: params.damping,
             dt: params.dt,
-            mass: cloud.mass,
+            mass,
         };
-        counters.wraps += physics::advance(&grid.0, step, pos, vel);
+        counters.wraps += physics::advance(&grid.0, offset, step, pos, vel);
     }
 }
 
