@@ -20,7 +20,7 @@ use bevy_ecs::prelude::*;
 use common::Json;
 use engine::checksum::world_checksum;
 use engine::model::{Particles, schema};
-use engine::{Config, IoOptions, Outcome, SimError};
+use engine::{Compression, Config, IoOptions, Outcome, SimError};
 
 fn config(out: &Path) -> Config {
     Config {
@@ -67,10 +67,12 @@ fn interrupted_and_resumed_runs_end_exactly_where_a_straight_run_does() {
         [half.clone(), a.snapshot_dir.join("sim-00000008.h5")]
     );
 
-    // B: from A's snapshot at step 4, 4 more ticks into a new file.
+    // B: from A's snapshot at step 4, 4 more ticks into a new file, compressed (the state
+    // does not depend on how it is stored).
     let mut b = config(&at("b.h5"));
     b.resume = Some(half.clone());
     b.ticks = 4;
+    b.io.compression = Compression::Zstd(3);
     let from_snapshot = run(&b);
     assert_eq!(
         (from_snapshot.started.start_step, from_snapshot.end_step),
@@ -163,7 +165,12 @@ fn h5py_reads_the_values_the_simulation_reports() {
     cfg.particles = 2_000;
     cfg.clouds = 2;
     cfg.ticks = 3;
+    cfg.io.compression = Compression::Lz4;
     let o = run(&cfg);
+    assert!(
+        o.flushes.iter().all(|f| f.stored < f.bytes),
+        "LZ4 did not compress"
+    );
     let clouds: Vec<Json> = o
         .clouds
         .iter()
@@ -185,6 +192,11 @@ fn h5py_reads_the_values_the_simulation_reports() {
         ("time_bits", Json::int(o.time.to_bits())),
         ("particles", Json::int(o.started.particles)),
         ("ticks_logged", Json::int(o.tick_times.len() as u64)),
+        // Shuffle, then the LZ4 plugin filter (hdf5plugin's id).
+        (
+            "filters",
+            Json::Arr(vec![Json::str("32004"), Json::str("shuffle")]),
+        ),
         ("clouds", Json::Arr(clouds)),
     ]);
     let expect_path = dir.path().join("expect.json");

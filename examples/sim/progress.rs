@@ -9,7 +9,7 @@ use crate::engine::{Observer, Started, TickReport};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Draws the bar and prints one-line notes (resume, snapshots, unapplied options) on stderr.
+/// Draws the bar and prints one-line notes (resume, snapshots) on stderr.
 pub(crate) struct Progress {
     bar: ProgressBar,
     quiet: bool,
@@ -68,13 +68,6 @@ impl Observer for Progress {
                 "resumed {} at step {}, {how}",
                 from.display(),
                 s.start_step
-            ));
-        }
-        if s.applied.compression != s.requested.compression {
-            self.note(format!(
-                "note: --compression {} is not applied yet (the store's chunk pipeline is not \
-                 wired in); arrays are written uncompressed ({})",
-                s.requested.compression, s.applied.compression
             ));
         }
     }

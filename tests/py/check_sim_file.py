@@ -14,6 +14,7 @@ import json
 import sys
 
 import h5py
+import hdf5plugin  # noqa: F401  (registers the LZ4 and Zstd filters)
 import numpy as np
 
 failures = []
@@ -101,6 +102,8 @@ def main():
         check("run_log loader-key", log.attrs["loader-key"], "SimRunLog")
         rows = len(log["step"])
         check("run_log rows", rows in (want["ticks_logged"], want["ticks_logged"] + 1), True)
+        pos = clouds[want["clouds"][0]["index"]][1]["Particles.positions"]
+        check("positions filters", sorted(pos._filters), sorted(want["filters"]))
         check("run_log flush times are non-negative", bool((log["flush_seconds"][:] >= 0).all()),
               True)
 

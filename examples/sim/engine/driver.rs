@@ -1,17 +1,15 @@
 //! The run: set up (fresh, from a snapshot, or continuing an output file), tick, flush,
 //! snapshot, and measure.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bevy_ecs::prelude::*;
-use bevy_ecs::system::SystemState;
 use h5pom::ecs::{FlushPolicy, H5Sync};
 
 use super::checksum::world_checksum;
 use super::io_options::{AppliedIo, IoOptions, apply_io_options};
-use super::model::{Clock, Cloud, CloudStats, Params, ParticleIds, Particles, Step, schema};
+use super::model::{Clock, Cloud, CloudStats, Params, Particles, Step, schema};
 use super::runlog::RunLogRows;
 use super::systems::{self, CellList, FlushError};
 use super::{SimError, init};
@@ -41,12 +39,24 @@ pub(crate) struct Config {
     pub(crate) resume: Option<PathBuf>,
 }
 
-/// One flush: wall time and array payload written.
+/// One flush: wall time and array data written.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct FlushSample {
     pub(crate) duration: Duration,
-    /// Bytes of the array components the flush wrote (`Particles`, `ParticleIds`).
+    /// Bytes of array data the flush wrote, before compression.
     pub(crate) bytes: u64,
+    /// The same after compression.
+    pub(crate) stored: u64,
+}
+
+impl FlushSample {
+    fn of(stats: h5pom::ecs::FlushStats) -> Self {
+        FlushSample {
+            duration: stats.duration,
+            bytes: stats.array_bytes as u64,
+            stored: stats.arrays_stored,
+        }
+    }
 }
 
 /// Known before the first tick.
@@ -59,7 +69,6 @@ pub(crate) struct Started {
     /// The file resumed from, and whether the output continues it in place.
     pub(crate) resumed: Option<(PathBuf, bool)>,
     pub(crate) applied: AppliedIo,
-    pub(crate) requested: IoOptions,
 }
 
 /// One completed tick.
@@ -120,44 +129,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 fn file_size(p: &Path) -> Result<u64, SimError> {
     Ok(std::fs::metadata(p).map_err(io_err("stat", p))?.len())
-}
-
-/// The large array components, with their change ticks.
-type ArraysQuery = SystemState<
-    Query<'static, 'static, (Entity, Ref<'static, Particles>, Ref<'static, ParticleIds>)>,
->;
-
-/// Array bytes of components changed since the last call, per entity, until a flush takes them.
-struct ArrayBytes {
-    q: ArraysQuery,
-    pending: BTreeMap<(Entity, u8), u64>,
-}
-
-impl ArrayBytes {
-    fn new(world: &mut World) -> Self {
-        ArrayBytes {
-            q: SystemState::new(world),
-            pending: BTreeMap::new(),
-        }
-    }
-
-    fn collect(&mut self, world: &World) {
-        let Ok(q) = self.q.get(world) else { return };
-        for (e, p, ids) in q.iter() {
-            if p.is_changed() {
-                let n = (p.positions.len() + p.velocities.len()) * size_of::<f32>();
-                self.pending.insert((e, 0), n as u64);
-            }
-            if ids.is_changed() {
-                self.pending
-                    .insert((e, 1), (ids.ids.len() * size_of::<u64>()) as u64);
-            }
-        }
-    }
-
-    fn take(&mut self) -> u64 {
-        std::mem::take(&mut self.pending).values().sum()
-    }
 }
 
 /// Sets up the world and its sync per `cfg.resume`.
@@ -239,11 +210,6 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
     world.insert_resource(sync);
     let mut schedule = systems::schedule();
     systems::check(&mut schedule, &mut world).map_err(SimError::Schedule)?;
-    let mut bytes = ArrayBytes::new(&mut world);
-    if matches!(resumed, Some((_, true))) {
-        bytes.collect(&world); // what was loaded is in the file already
-        bytes.take();
-    }
     let started = Started {
         start_step: world.resource::<Step>().step,
         ticks: cfg.ticks,
@@ -251,7 +217,6 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         clouds: world.query::<&Cloud>().iter(&world).count(),
         resumed,
         applied,
-        requested: cfg.io,
     };
     obs.started(&started);
     let file_size_before = file_size(&cfg.out)?;
@@ -269,11 +234,8 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         world.clear_trackers();
         let duration = t0.elapsed();
         take_flush_error(&mut world)?;
-        bytes.collect(&world);
-        let flush = (flushes(&world) > before).then(|| FlushSample {
-            duration: world.resource::<H5Sync>().last_flush().duration,
-            bytes: bytes.take(),
-        });
+        let flush = (flushes(&world) > before)
+            .then(|| FlushSample::of(world.resource::<H5Sync>().last_flush()));
         let step = world.resource::<Step>().step;
         let mut snapshot = None;
         if cfg
@@ -289,13 +251,7 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         }
         tick_times.push(duration);
         samples.extend(flush);
-        let f = flush.unwrap_or_default();
-        rows.push(
-            step,
-            duration.as_secs_f64(),
-            f.duration.as_secs_f64(),
-            f.bytes,
-        );
+        rows.push(step, duration.as_secs_f64(), flush.unwrap_or_default());
         obs.tick(&TickReport {
             step,
             duration,
@@ -306,15 +262,11 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
     // The file must hold the final state whatever --flush-every says.
     let before = flushes(&world);
     let stats = world.resource_scope(|w, mut s: Mut<H5Sync>| s.flush_now(w))?;
-    bytes.collect(&world);
     if flushes(&world) > before {
-        let f = FlushSample {
-            duration: stats.duration,
-            bytes: bytes.take(),
-        };
+        let f = FlushSample::of(stats);
         samples.push(f);
         let step = world.resource::<Step>().step;
-        rows.push(step, 0.0, f.duration.as_secs_f64(), f.bytes);
+        rows.push(step, 0.0, f);
     }
     rows.save(world.resource::<H5Sync>())?;
     let checksum = world_checksum(&mut world, &schema);

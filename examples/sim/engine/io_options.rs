@@ -1,14 +1,13 @@
-//! I/O options of the run: `--compression` and `--threads`, parsed and validated here.
-//!
-//! The compression of array datasets belongs to the store's chunk pipeline
-//! (`h5pom_store::pipeline`: `Codec`, `Filters`, `ArrayOptions`, `Concurrency`), which is not
-//! on main yet. Until it lands, [`apply_io_options`] is the one place that will hand these
-//! options to the store; it reports the compression as *not applied* rather than pretending.
+//! I/O options of the run: `--compression` and `--threads`, parsed and validated here, and
+//! handed to the store's array pipeline (`h5pom::pipeline`) by [`apply_io_options`].
 
 use std::fmt;
 use std::str::FromStr;
 
-/// `--compression none|deflate[:LEVEL]|lz4|zstd[:LEVEL]`. Mirrors the pipeline's `Codec`.
+use h5pom::pipeline::{ArrayOptions, Concurrency, Filters};
+
+/// `--compression none|deflate[:LEVEL]|lz4|zstd[:LEVEL]`: the pipeline's `Codec`, with shuffle
+/// in front of every compressor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Compression {
     /// No filters.
@@ -78,7 +77,7 @@ impl fmt::Display for Compression {
 pub(crate) struct IoOptions {
     /// Compression of the array datasets.
     pub(crate) compression: Compression,
-    /// Worker threads for the physics and (once wired) chunk encoding; `None` = one per core.
+    /// Worker threads of rayon's pool (physics and chunk encoding); `None` = one per core.
     pub(crate) threads: Option<usize>,
 }
 
@@ -99,18 +98,15 @@ pub(crate) struct ThreadsError {
     actual: usize,
 }
 
-/// Sets up rayon's global pool and applies the compression to the store.
+/// Sets up rayon's global pool and applies the compression to the arrays `sync` writes.
 ///
 /// The pool can be built once per process: a second run in the same process (the tests) keeps
-/// the first pool, which is an error only if it has another size than asked for.
-///
-/// WIRE-PIPELINE: when `h5pom_store::pipeline` lands, map `opts.compression` to
-/// `pipeline::Filters` (`none()`, `deflate(l)`, `lz4()`, `zstd(l)`) and the pool to
-/// `Concurrency::Global`, hand them to the sync's file (`sync.file()`), and return the
-/// compression in effect. Until then arrays are written uncompressed, and this says so.
+/// the first pool, which is an error only if it has another size than asked for. The store's
+/// array pipeline encodes chunks on that global pool. Snapshots (`Registry::snapshot`) use a
+/// file of their own and are written uncompressed.
 pub(crate) fn apply_io_options(
     opts: &IoOptions,
-    _sync: &mut h5pom::ecs::H5Sync,
+    sync: &mut h5pom::ecs::H5Sync,
 ) -> Result<AppliedIo, ThreadsError> {
     if let Some(n) = opts.threads {
         let built = rayon::ThreadPoolBuilder::new()
@@ -125,8 +121,17 @@ pub(crate) fn apply_io_options(
             });
         }
     }
+    let filters = match opts.compression {
+        Compression::None => Filters::none(),
+        Compression::Deflate(level) => Filters::deflate(level),
+        Compression::Lz4 => Filters::lz4(),
+        Compression::Zstd(level) => Filters::zstd(level),
+    };
+    sync.file().set_concurrency(Concurrency::Global);
+    sync.file()
+        .set_array_options(ArrayOptions::with_filters(filters));
     Ok(AppliedIo {
-        compression: Compression::None,
+        compression: opts.compression,
         threads: rayon::current_num_threads(),
     })
 }

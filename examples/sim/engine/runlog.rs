@@ -6,6 +6,8 @@ use h5pom::Object;
 use h5pom::ecs::H5Sync;
 use ndarray::Array1;
 
+use super::driver::FlushSample;
+
 /// The name of the run log at the root of the output file.
 pub(crate) const RUN_LOG: &str = "run_log";
 
@@ -19,8 +21,10 @@ pub(crate) struct RunLog {
     pub(crate) tick_seconds: Array1<f64>,
     /// Wall time of the flush in that tick, seconds (0: no flush).
     pub(crate) flush_seconds: Array1<f64>,
-    /// Array payload bytes that flush wrote.
+    /// Array bytes that flush wrote, before compression.
     pub(crate) flush_bytes: Array1<u64>,
+    /// The same, as stored (after compression).
+    pub(crate) flush_stored: Array1<u64>,
 }
 
 /// Rows being collected during a run.
@@ -30,14 +34,17 @@ pub(crate) struct RunLogRows {
     tick: Vec<f64>,
     flush: Vec<f64>,
     bytes: Vec<u64>,
+    stored: Vec<u64>,
 }
 
 impl RunLogRows {
-    pub(crate) fn push(&mut self, step: u64, tick: f64, flush: f64, bytes: u64) {
+    /// A row; `flush` is all zeros for a tick without flush.
+    pub(crate) fn push(&mut self, step: u64, tick: f64, flush: FlushSample) {
         self.step.push(step);
         self.tick.push(tick);
-        self.flush.push(flush);
-        self.bytes.push(bytes);
+        self.flush.push(flush.duration.as_secs_f64());
+        self.bytes.push(flush.bytes);
+        self.stored.push(flush.stored);
     }
 
     /// Appends the rows to the file's run log (creating it), keeping earlier runs' rows when
@@ -56,6 +63,7 @@ impl RunLogRows {
             tick_seconds: cat(&log.tick_seconds, self.tick),
             flush_seconds: cat(&log.flush_seconds, self.flush),
             flush_bytes: cat_u(&log.flush_bytes, self.bytes),
+            flush_stored: cat_u(&log.flush_stored, self.stored),
         };
         root.insert(RUN_LOG, &log)?;
         Ok(())
