@@ -440,6 +440,8 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
 /// The sync of one resource type.
 pub(crate) trait ResourceSync: Send + Sync {
     fn init(&mut self, world: &mut World);
+    /// After a load: the resource in the world is what the file holds.
+    fn loaded(&mut self, world: &mut World);
     fn flush(&mut self, world: &World, cx: &FlushCx<'_>) -> Result<bool>;
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<bool>;
 }
@@ -470,6 +472,12 @@ fn res_err(tag: &'static str) -> impl Fn(h5pom_store::Error) -> EcsError {
 impl<R: Resource + Object> ResourceSync for ResSync<R> {
     fn init(&mut self, world: &mut World) {
         self.state.get_or_insert_with(|| SystemState::new(world));
+    }
+
+    fn loaded(&mut self, world: &mut World) {
+        let state = self.state.get_or_insert_with(|| SystemState::new(world));
+        // Reading the resource once moves the change baseline past the load.
+        self.stored = matches!(state.get(world), Ok(Some(_)));
     }
 
     fn flush(&mut self, world: &World, cx: &FlushCx<'_>) -> Result<bool> {

@@ -177,6 +177,17 @@ impl Registry {
     /// temporary name next to `path`, synced to disk, then renamed over `path`, so a crash
     /// never leaves a half-written file under the target name.
     pub fn snapshot(&self, world: &mut World, path: impl AsRef<Path>) -> Result<crate::FlushStats> {
+        self.snapshot_with(world, path, h5pom_store::ArrayOptions::default())
+    }
+
+    /// [`snapshot`](Self::snapshot) with the given array options (e.g. the live file's
+    /// compression: `sync.file().array_options()`).
+    pub fn snapshot_with(
+        &self,
+        world: &mut World,
+        path: impl AsRef<Path>,
+        arrays: h5pom_store::ArrayOptions,
+    ) -> Result<crate::FlushStats> {
         let path = path.as_ref();
         let name = path
             .file_name()
@@ -193,6 +204,7 @@ impl Registry {
         };
         let stats = {
             let mut sync = H5Sync::create(&tmp, self)?;
+            sync.file().set_array_options(arrays);
             let r = sync.flush_all(world);
             drop(sync);
             match r {

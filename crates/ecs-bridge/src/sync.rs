@@ -77,6 +77,7 @@ pub struct H5Sync {
     last: FlushStats,
     /// Ids whose entity group is known to exist in the file.
     known_groups: HashSet<u64>,
+    last_error: Option<EcsError>,
 }
 
 fn h5err<'p>(op: &'static str, path: &'p str) -> impl Fn(hdf5::Error) -> EcsError + 'p {
@@ -135,6 +136,7 @@ impl H5Sync {
             flushes: 0,
             last: FlushStats::default(),
             known_groups: HashSet::new(),
+            last_error: None,
         })
     }
 
@@ -168,6 +170,12 @@ impl H5Sync {
         self.ids.len()
     }
 
+    /// The error of the last failed flush (cleared by the next successful one). The flush
+    /// system also returns it to bevy's error handler.
+    pub fn last_error(&self) -> Option<&EcsError> {
+        self.last_error.as_ref()
+    }
+
     /// One tick: track changes, and flush if the policy says so.
     pub fn tick(&mut self, world: &mut World) -> Result<()> {
         self.collect(world);
@@ -177,10 +185,22 @@ impl H5Sync {
             FlushPolicy::Every(n) => self.ticks.is_multiple_of(u64::from(n.max(1))),
             FlushPolicy::Manual => false,
         };
-        if due {
-            self.flush_inner(world, false).map(|_| ())
-        } else {
-            Ok(())
+        if !due {
+            return Ok(());
+        }
+        match self.flush_inner(world, false) {
+            Ok(_) => {
+                self.last_error = None;
+                Ok(())
+            }
+            Err(e) => {
+                let shown = EcsError::Table {
+                    component: "flush".into(),
+                    reason: e.to_string(),
+                };
+                self.last_error = Some(e);
+                Err(shown)
+            }
         }
     }
 
@@ -203,6 +223,9 @@ impl H5Sync {
         self.pending_gone.clear();
         for c in &mut self.comps {
             c.loaded(world);
+        }
+        for r in &mut self.res {
+            r.loaded(world);
         }
         self.flushes = tick;
     }
