@@ -375,6 +375,7 @@ fn resume_continues_the_same_file() {
             age: 1,
         },
     ));
+    world.insert_resource(Clock { step: 3, dt: 0.5 });
     tick(&mut world, &mut schedule);
     world.remove_resource::<H5Sync>();
 
