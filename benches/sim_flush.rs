@@ -1,0 +1,107 @@
+//! End-to-end: per-tick flush cost of the simulation example versus particle count, thread
+//! count and compression, with the share of tick time spent flushing.
+//!
+//! `cargo bench --bench sim_flush` builds `examples/sim` in release mode and runs it once per
+//! configuration (separate processes, so each gets its own thread pool). Sizes:
+//! `H5POM_SIM_SIZES=10000,100000,1000000` (default; add 10000000 for the largest case),
+//! ticks per run: `H5POM_SIM_TICKS` (default 10).
+
+use std::process::Command;
+
+fn field<'a>(out: &'a str, label: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .map(|l| l.trim_start()[label.len()..].trim())
+        .unwrap_or("?")
+}
+
+/// The number just before `unit` in `s` ("8697.80 ms total" → 8697.80).
+fn number_before(s: &str, unit: &str) -> Option<f64> {
+    let i = s.find(unit)?;
+    s[..i].split_whitespace().last()?.parse().ok()
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("sim_flush: run with `cargo bench --bench sim_flush` (skipped under cargo test)");
+        return;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "--example", "sim", "--quiet"])
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the sim example failed");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root.join("target"), Into::into);
+    let sim = target.join("release/examples/sim");
+    let sizes: Vec<String> = std::env::var("H5POM_SIM_SIZES")
+        .unwrap_or_else(|_| "10000,100000,1000000".into())
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let ticks = std::env::var("H5POM_SIM_TICKS").unwrap_or_else(|_| "10".into());
+    let dir = tempfile::tempdir().expect("temp dir");
+    println!(
+        "{:>10} {:>7} {:>8} {:>12} {:>12} {:>12} {:>9} {:>10}",
+        "particles",
+        "threads",
+        "codec",
+        "flush p50",
+        "flush p95",
+        "physics/tick",
+        "share",
+        "stored MiB"
+    );
+    for size in &sizes {
+        for threads in ["1", "2"] {
+            for codec in ["none", "deflate:1", "lz4"] {
+                let out = dir
+                    .path()
+                    .join(format!("sim-{size}-{threads}-{codec}.h5").replace(':', "_"));
+                let o = Command::new(&sim)
+                    .args([
+                        "--quiet",
+                        "--particles",
+                        size,
+                        "--clouds",
+                        "4",
+                        "--ticks",
+                        &ticks,
+                    ])
+                    .args(["--threads", threads, "--compression", codec, "--out"])
+                    .arg(&out)
+                    .output()
+                    .expect("run sim");
+                assert!(
+                    o.status.success(),
+                    "sim failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                let text = String::from_utf8_lossy(&o.stdout).into_owned();
+                let times = field(&text, "flush time");
+                let p50 = times.split('·').next().unwrap_or("?").replace("p50", "");
+                let p95 = times.split('·').nth(1).unwrap_or("?").replace("p95", "");
+                let tick_total = number_before(field(&text, "tick time"), "ms total");
+                let flush_total = number_before(field(&text, "flushes"), "ms total");
+                let n: f64 = ticks.parse().unwrap_or(1.0);
+                let physics = match (tick_total, flush_total) {
+                    (Some(t), Some(f)) => format!("{:.1} ms", (t - f) / n),
+                    _ => "?".into(),
+                };
+                let stored = field(&text, "bytes written")
+                    .split(" stored")
+                    .next()
+                    .unwrap_or("?");
+                let stored = stored.rsplit(", ").next().unwrap_or("?").to_owned();
+                println!(
+                    "{size:>10} {threads:>7} {codec:>8} {:>12} {:>12} {physics:>12} {:>9} {stored:>10}",
+                    p50.trim(),
+                    p95.trim(),
+                    field(&text, "flush share").replace(" of tick time", "")
+                );
+                let _ = std::fs::remove_file(&out);
+            }
+        }
+    }
+}
