@@ -18,7 +18,12 @@ fn field<'a>(out: &'a str, label: &str) -> &'a str {
 /// The number just before `unit` in `s` ("8697.80 ms total" → 8697.80).
 fn number_before(s: &str, unit: &str) -> Option<f64> {
     let i = s.find(unit)?;
-    s[..i].split_whitespace().last()?.parse().ok()
+    s[..i]
+        .split_whitespace()
+        .last()?
+        .trim_start_matches('(')
+        .parse()
+        .ok()
 }
 
 fn main() {
