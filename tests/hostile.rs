@@ -9,6 +9,11 @@
 //! `H5POM_HOSTILE_CHILD=<file>`, so a signal death is reported as a finding instead of killing
 //! the whole test run. The others run in-process, each under `catch_unwind`.
 
+#![expect(
+    clippy::redundant_pattern_matching,
+    reason = "expect!(…, Err(_)) reads better next to the specific patterns"
+)]
+
 #[path = "../fuzz/common/targets.rs"]
 #[allow(dead_code, unreachable_pub, missing_docs)]
 mod targets;
@@ -1414,3 +1419,113 @@ fn hostile_corpus() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// A bounded, libFuzzer-free run of the fuzz targets (the same functions `cargo fuzz` runs).
+
+/// Time budget of the mutation run (each input is a fresh file opened by libhdf5).
+const FUZZ_BUDGET: Duration = Duration::from_secs(8);
+
+/// Mutates `seed` with a few random edits: bit flips, byte sets, truncation, copied ranges.
+fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        let len = v.len().max(1);
+        match rng.below(5) {
+            0 => {
+                let i = rng.below(len.min(4096));
+                if let Some(b) = v.get_mut(i) {
+                    *b ^= 1 << rng.below(8);
+                }
+            }
+            1 => {
+                let i = rng.below(len);
+                if let Some(b) = v.get_mut(i) {
+                    *b = [0, 0xff, 0x7f, 0x80, 1][rng.below(5)];
+                }
+            }
+            2 => v.truncate(rng.below(len)),
+            3 => {
+                let (from, to, n) = (rng.below(len), rng.below(len), rng.below(64));
+                let chunk: Vec<u8> = v.iter().skip(from).take(n).copied().collect();
+                for (k, b) in chunk.into_iter().enumerate() {
+                    if let Some(d) = v.get_mut(to + k) {
+                        *d = b;
+                    }
+                }
+            }
+            _ => {
+                let i = rng.below(len.min(4096));
+                if let Some(b) = v.get_mut(i) {
+                    *b = b.wrapping_add(rng.below(16) as u8).wrapping_sub(8);
+                }
+            }
+        }
+    }
+    v
+}
+
+/// The `load_file` and `names` targets over seeded mutations of a valid file, in a child
+/// process (so a libhdf5 crash is reported, not fatal), bounded by [`FUZZ_BUDGET`].
+#[test]
+fn fuzz_bounded() {
+    if let Some(seed) = std::env::var_os(FUZZ_CHILD_ENV) {
+        let seed: u64 = seed.to_string_lossy().parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.h5");
+        write_base(&base);
+        let good = std::fs::read(&base).unwrap();
+        let mut rng = Rng::new(seed);
+        let last = std::env::temp_dir().join(format!("h5pom-fuzz-{seed}.h5"));
+        let start = Instant::now();
+        let (mut runs, mut loaded) = (0, 0);
+        while start.elapsed() < FUZZ_BUDGET {
+            let input = if runs % 8 == 7 {
+                let n = rng.below(2048);
+                rng.bytes(n)
+            } else {
+                mutate(&mut rng, &good)
+            };
+            // Written before each run: a crash leaves the input behind for the parent.
+            std::fs::write(&last, &input).unwrap();
+            if targets::load_bytes(&input).loaded() {
+                loaded += 1;
+            }
+            targets::names(&input[..input.len().min(64)]);
+            runs += 1;
+        }
+        let _ = std::fs::remove_file(&last);
+        println!("\n{CHILD_MARK} fuzz {runs} inputs, {loaded} loaded");
+        std::process::exit(0);
+    }
+    let seed = 0x0F0E_u64;
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args([
+            "--exact",
+            "fuzz_bounded",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(FUZZ_CHILD_ENV, seed.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once(CHILD_MARK).map(|(_, v)| v));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
+    assert!(
+        out.status.success() && line.is_some(),
+        "fuzz child failed ({:?}); input kept in {:?}:\n{}",
+        out.status,
+        std::env::temp_dir().join(format!("h5pom-fuzz-{seed}.h5")),
+        tail.join("\n")
+    );
+    println!("{}", line.unwrap_or_default().trim());
+}
+
+/// Set in the fuzz child: the seed.
+const FUZZ_CHILD_ENV: &str = "H5POM_FUZZ_CHILD";
