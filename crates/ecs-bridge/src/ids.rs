@@ -47,7 +47,7 @@ impl IdMap {
     pub(crate) fn insert(&mut self, e: Entity, id: u64) {
         self.by_entity.insert(e, id);
         self.by_id.insert(id, e);
-        self.next = self.next.max(id + 1);
+        self.next = self.next.max(id.saturating_add(1));
     }
 
     pub(crate) fn allocate(&mut self) -> u64 {

@@ -98,7 +98,7 @@ impl Registry {
         if ecs.link_exists(INDEX) {
             let index: Vec<u64> = ecs
                 .dataset(INDEX)
-                .and_then(|d| d.read_raw())
+                .and_then(|d| crate::table::read_all(&d))
                 .map_err(|e| not_ecs(file, format!("bad /ecs/index: {e}")))?;
             ids.extend(index);
         }
@@ -116,21 +116,39 @@ impl Registry {
             .iter(world)
             .map(|p| p.0)
             .collect();
-        let mut next = used.iter().chain(ids.last()).max().copied().unwrap_or(0) + 1;
+        // Ids come from the file: the largest must leave room for the next one (no overflow).
+        let exhausted = || {
+            not_ecs(
+                file,
+                "persistent ids exhausted (an id or next-id is u64::MAX)",
+            )
+        };
+        let mut next = used
+            .iter()
+            .chain(ids.last())
+            .max()
+            .copied()
+            .unwrap_or(0)
+            .checked_add(1)
+            .ok_or_else(exhausted)?;
         next = next.max(read_u64(&ecs, NEXT_ID_ATTR).unwrap_or(1));
         let mut renumbered = 0;
         let live_ids: Vec<u64> = ids
             .iter()
             .map(|&id| {
                 if used.insert(id) {
-                    id
+                    Ok(id)
                 } else {
                     renumbered += 1;
-                    next += 1;
-                    next - 1
+                    let id = next;
+                    next = next.checked_add(1).ok_or_else(exhausted)?;
+                    Ok(id)
                 }
             })
-            .collect();
+            .collect::<Result<_>>()?;
+        if next == u64::MAX {
+            return Err(exhausted());
+        }
         let entities: Vec<Entity> = world
             .spawn_batch(live_ids.iter().map(|&id| (Persist, PersistentId(id))))
             .collect();

@@ -19,6 +19,21 @@ fn h5(tag: &str, what: &str, e: hdf5::Error) -> EcsError {
     table_err(tag, format!("{what}: {e}"))
 }
 
+/// Reads a whole dataset, refusing one that declares more elements than fit in memory (a
+/// damaged or hostile file can declare 2^40 rows at no cost on disk; allocating them would
+/// abort the process).
+pub(crate) fn read_all<T: H5Type>(ds: &hdf5::Dataset) -> hdf5::Result<Vec<T>> {
+    let n = ds.size();
+    let fits = n
+        .checked_mul(std::mem::size_of::<T>())
+        .is_some_and(|bytes| bytes <= isize::MAX as usize)
+        && Vec::<T>::new().try_reserve_exact(n).is_ok();
+    if !fits {
+        return Err(format!("{n} elements do not fit in memory").as_str().into());
+    }
+    ds.read_raw()
+}
+
 /// Writes a 1-D column in place (resizing it) when its type matches, else replaces it.
 pub(crate) fn write_column<T: H5Type>(g: &Group, tag: &str, name: &str, data: &[T]) -> Result<()> {
     let n = data.len();
@@ -166,7 +181,7 @@ fn read_values(g: &Group, tag: &str, name: &str, n: usize) -> Result<Vec<Value>>
         .map_err(|e| h5(tag, name, e))?;
     macro_rules! rd {
         ($t:ty, $variant:ident) => {
-            ds.read_raw::<$t>()
+            read_all::<$t>(&ds)
                 .map_err(|e| h5(tag, name, e))?
                 .into_iter()
                 .map(Value::$variant)
@@ -185,8 +200,7 @@ fn read_values(g: &Group, tag: &str, name: &str, n: usize) -> Result<Vec<Value>>
         T::Unsigned(IntSize::U8) => rd!(u64, U64),
         T::Float(FloatSize::U4) => rd!(f32, F32),
         T::Float(FloatSize::U8) => rd!(f64, F64),
-        T::VarLenUnicode => ds
-            .read_raw::<hdf5::types::VarLenUnicode>()
+        T::VarLenUnicode => read_all::<hdf5::types::VarLenUnicode>(&ds)
             .map_err(|e| h5(tag, name, e))?
             .into_iter()
             .map(|s| Value::Str(s.as_str().to_owned()))
@@ -212,7 +226,7 @@ pub(crate) fn read_table(g: &Group, tag: &str) -> Result<Table> {
     let ids_ds = g
         .dataset(ENTITY_COLUMN)
         .map_err(|e| h5(tag, ENTITY_COLUMN, e))?;
-    let ids: Vec<u64> = ids_ds.read_raw().map_err(|e| h5(tag, ENTITY_COLUMN, e))?;
+    let ids: Vec<u64> = read_all(&ids_ds).map_err(|e| h5(tag, ENTITY_COLUMN, e))?;
     let n = ids.len();
     let mut names: Vec<String> = g
         .member_names()
@@ -228,7 +242,7 @@ pub(crate) fn read_table(g: &Group, tag: &str) -> Result<Table> {
         let mask_name = format!("{name}{NONE_SUFFIX}");
         let mask: Option<Vec<u8>> = if g.link_exists(&mask_name) {
             let m = g.dataset(&mask_name).map_err(|e| h5(tag, &mask_name, e))?;
-            let m: Vec<u8> = m.read_raw().map_err(|e| h5(tag, &mask_name, e))?;
+            let m: Vec<u8> = read_all(&m).map_err(|e| h5(tag, &mask_name, e))?;
             if m.len() != n {
                 return Err(table_err(
                     tag,

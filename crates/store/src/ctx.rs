@@ -13,9 +13,11 @@ use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::ffi::object::{self as ffi, Token};
 use crate::field::Field;
 use crate::file::FileInner;
+use crate::generic::MAX_DEPTH;
 use crate::name::join;
 use crate::object::{Object, Shared, TAG_ATTR};
 use crate::pipeline::{ArrayOptions, Element};
+use crate::stack::StackBase;
 use crate::value::Value;
 use ndarray::{ArrayView, Dimension};
 
@@ -111,6 +113,10 @@ pub(crate) struct SaveSession {
 #[derive(Default)]
 pub(crate) struct LoadSession {
     registered: Vec<Token>,
+    /// How many shared objects are being loaded, one inside the other.
+    depth: usize,
+    /// Where the outermost of them began.
+    stack: Option<StackBase>,
 }
 
 /// Runs one load in a fresh session on `group`; if it fails, the objects it registered in the
@@ -665,12 +671,28 @@ pub(crate) fn load_shared_group<O: Object>(
         });
     }
     check_tag::<O>(&g, &path)?;
+    // Each level recurses (and uses stack): a file nesting objects without end must not
+    // overflow it.
+    if session.depth >= MAX_DEPTH {
+        return Err(Error::Corrupt {
+            path,
+            reason: format!("objects nested deeper than {MAX_DEPTH}"),
+        });
+    }
+    session
+        .stack
+        .get_or_insert_with(StackBase::new)
+        .check(&path, session.depth)?;
     let shared = Shared::<O>::empty();
     lock(file).register(shared.erased(), shared.addr(), token, path.clone());
     session.registered.push(token);
-    let mut cx = LoadCtx::new(file, g, path, session);
-    cx.refs = refs;
-    let value = O::load_fields(&mut cx)?;
-    shared.fill(value);
+    session.depth += 1;
+    let value = {
+        let mut cx = LoadCtx::new(file, g, path, session);
+        cx.refs = refs;
+        O::load_fields(&mut cx)
+    };
+    session.depth -= 1;
+    shared.fill(value?);
     Ok(shared)
 }

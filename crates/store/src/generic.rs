@@ -16,6 +16,7 @@ use crate::ffi::object::{self as ffi, Token};
 use crate::field::{MAX_LIST_LEN, item_name};
 use crate::name::{RESERVED_PREFIX, is_valid_key, join};
 use crate::object::TAG_ATTR;
+use crate::stack::StackBase;
 use crate::value::Value;
 
 /// How deep the generic loader follows sub-groups before reporting the file as corrupt.
@@ -65,6 +66,7 @@ pub enum Child {
 
 struct Walk {
     seen: HashMap<Token, String>,
+    stack: StackBase,
 }
 
 impl GenericObject {
@@ -91,7 +93,10 @@ impl Walk {
         if let Ok(t) = ffi::token(group) {
             seen.insert(t, path.to_owned());
         }
-        Walk { seen }
+        Walk {
+            seen,
+            stack: StackBase::new(),
+        }
     }
 
     fn child(
@@ -136,6 +141,7 @@ impl Walk {
                 reason: format!("groups nested deeper than {MAX_DEPTH}"),
             });
         }
+        self.stack.check(path, depth)?;
         let at = At { loc: g, path };
         let mut out = GenericObject {
             path: path.to_owned(),

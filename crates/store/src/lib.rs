@@ -30,6 +30,7 @@ mod object;
 pub mod pipeline;
 mod scalar;
 mod schema;
+mod stack;
 mod value;
 
 pub use array::{ArrayInfo, DeferredArrays, LazyArray};

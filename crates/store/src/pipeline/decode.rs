@@ -81,6 +81,9 @@ impl Pipeline {
                 found: shape.len(),
             });
         }
+        // The shape comes from the file: prove the whole array can be allocated before any
+        // reader (ours or HDF5's) allocates it, so a declared 2^40 elements is an error.
+        drop(reserve::<T>(&name, &shape)?);
         let mem_type = Datatype::from_type::<T>()?;
         let steps = match ds.chunk() {
             Some(chunk) if file_type == mem_type && chunk.len() == shape.len() => {
@@ -106,7 +109,7 @@ impl Pipeline {
         steps: &[Step],
     ) -> PipelineResult<Vec<T>> {
         let elem = size_of::<T>();
-        let n_elems: usize = shape.iter().product();
+        let n_elems: usize = shape.iter().product(); // no overflow: checked by `reserve`
         if n_elems == 0 {
             return Ok(Vec::new());
         }
@@ -124,7 +127,7 @@ impl Pipeline {
             })
             .collect();
         let complete = records.len() == grid.len();
-        let mut out: Vec<T> = Vec::with_capacity(n_elems);
+        let mut out: Vec<T> = reserve(name, shape)?;
         if !complete {
             // Missing chunks read as the fill value.
             let mut fill = vec![0u8; elem];
@@ -154,6 +157,35 @@ impl Pipeline {
         }
         Ok(out)
     }
+}
+
+/// An empty vector with room for every element of `shape`, or [`PipelineError::TooLarge`] if
+/// the element count or byte size overflows or the allocation fails (instead of aborting).
+fn reserve<T>(name: &str, shape: &[usize]) -> PipelineResult<Vec<T>> {
+    let elem = size_of::<T>();
+    let too_large = || PipelineError::TooLarge {
+        dataset: name.to_owned(),
+        shape: shape.to_vec(),
+        elem,
+    };
+    let n = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|n| {
+            n.checked_mul(elem)
+                .is_some_and(|b| b <= isize::MAX as usize)
+        })
+        .ok_or_else(too_large)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| too_large())?;
+    Ok(v)
+}
+
+/// Largest stored size accepted for a chunk of `cbytes` decoded bytes: the codecs' worst-case
+/// expansion is far below this, so anything larger is a damaged chunk index, which must not
+/// make the reader allocate whatever it claims.
+fn max_stored(cbytes: usize) -> u64 {
+    (cbytes as u64).saturating_mul(2).saturating_add(1 << 16)
 }
 
 /// The grid index of a chunk offset, if it is a chunk origin inside the extent.
@@ -209,13 +241,19 @@ fn decode_stages(
     b: &mut Vec<u8>,
 ) -> PipelineResult<()> {
     let cbytes = cx.cbytes;
-    let mask = ffi::read_chunk(cx.ds, &rec.offset, rec.size as usize, raw)?;
     let err = |step: &'static str, reason: String| PipelineError::Decode {
         dataset: cx.name.to_owned(),
         codec: step,
         chunk: rec.offset.clone(),
         reason,
     };
+    if rec.size > max_stored(cbytes) {
+        return Err(err(
+            "none",
+            format!("{} bytes stored for a {cbytes}-byte chunk", rec.size),
+        ));
+    }
+    let mask = ffi::read_chunk(cx.ds, &rec.offset, rec.size as usize, raw)?;
     // Inverse order; a set mask bit means the filter was skipped for this chunk.
     let active: Vec<Step> = cx
         .steps

@@ -75,6 +75,18 @@ pub enum PipelineError {
     #[error("cancelled after an earlier error")]
     Cancelled,
 
+    /// The dataset declares more elements than can be held in memory (a damaged or hostile
+    /// file can declare any shape: 2^40 elements of a chunked dataset cost nothing on disk).
+    #[error("dataset {dataset:?}: shape {shape:?} of {elem}-byte elements does not fit in memory")]
+    TooLarge {
+        /// Dataset name.
+        dataset: String,
+        /// The declared shape.
+        shape: Vec<usize>,
+        /// Bytes per element.
+        elem: usize,
+    },
+
     /// The private rayon pool of [`Concurrency::Threads`](super::Concurrency) could not be built.
     #[error("could not build the pipeline's thread pool: {0}")]
     ThreadPool(String),
