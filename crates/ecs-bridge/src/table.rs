@@ -217,7 +217,7 @@ fn read_values(g: &Group, tag: &str, name: &str, n: usize) -> Result<Vec<Value>>
 /// Reads only the `entity` column of a table.
 pub(crate) fn read_ids(g: &Group, tag: &str) -> Result<Vec<u64>> {
     g.dataset(ENTITY_COLUMN)
-        .and_then(|d| d.read_raw())
+        .and_then(|d| read_all(&d))
         .map_err(|e| h5(tag, ENTITY_COLUMN, e))
 }
 
