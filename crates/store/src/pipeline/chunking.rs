@@ -226,7 +226,7 @@ mod tests {
         let shape = [5usize, 4];
         let chunk = [2usize, 3];
         let g = Grid::new(&shape, &chunk);
-        let mut seen = vec![0u8; 20];
+        let mut seen = [0u8; 20];
         for i in 0..g.len() {
             for_each_run(&shape, &chunk, &g.offset(i), 1, |a, c, n| {
                 assert!(c + n <= 6);
