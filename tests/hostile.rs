@@ -1493,17 +1493,26 @@ fn fuzz_child(seed: u64, budget: Duration) -> ! {
     // Milliseconds since `start` at which the current input began (0: between inputs).
     let began = Arc::new(AtomicU64::new(0));
     let watch = began.clone();
+    // Inputs run and inputs loaded, reported by the watchdog too.
+    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let seen = counts.clone();
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_millis(50));
             let b = watch.load(Ordering::SeqCst);
-            if b != 0 && start.elapsed().as_millis() as u64 - b > INPUT_TIMEOUT.as_millis() as u64 {
-                println!("\n{CHILD_MARK} hang");
-                std::process::exit(3);
+            let now = start.elapsed().as_millis() as u64;
+            // `saturating_sub`: the input may have begun just after `now` was taken.
+            if b != 0 && now.saturating_sub(b) > INPUT_TIMEOUT.as_millis() as u64 {
+                let [runs, loaded] = [0, 1].map(|i| seen[i].load(Ordering::SeqCst));
+                println!("\n{CHILD_MARK} hang {runs} {loaded}");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                // SAFETY: `_exit` ends the process at once. `exit` would run libhdf5's atexit
+                // handler, which waits for the library lock the hung thread holds.
+                unsafe { libc::_exit(3) };
             }
         }
     });
-    let (mut runs, mut loaded) = (0, 0);
+    let (mut runs, mut loaded) = (0u64, 0u64);
     while start.elapsed() < budget {
         let input = if runs % 8 == 7 {
             let n = rng.below(2048);
@@ -1520,6 +1529,8 @@ fn fuzz_child(seed: u64, budget: Duration) -> ! {
         began.store(0, Ordering::SeqCst);
         targets::names(&input[..input.len().min(64)]);
         runs += 1;
+        counts[0].store(runs, Ordering::SeqCst);
+        counts[1].store(loaded, Ordering::SeqCst);
     }
     let _ = std::fs::remove_file(&last);
     println!("\n{CHILD_MARK} fuzz {runs} {loaded}");
@@ -1545,12 +1556,15 @@ fn fuzz_bounded() {
     let start = Instant::now();
     let (mut runs, mut loaded, mut hangs) = (0u64, 0u64, Vec::new());
     let mut seed = 0x0F0E_u64;
+    let logs = tempfile::tempdir().unwrap();
     while start.elapsed() < FUZZ_BUDGET {
         let left = FUZZ_BUDGET
             .saturating_sub(start.elapsed())
             .max(Duration::from_millis(500));
         let kept = std::env::temp_dir().join(format!("h5pom-fuzz-{seed}.h5"));
-        let out = Command::new(&exe)
+        // Output goes to files (a pipe could fill up and block the child while it is polled).
+        let (out_path, err_path) = (logs.path().join("out"), logs.path().join("err"));
+        let mut child = Command::new(&exe)
             .args([
                 "--exact",
                 "fuzz_bounded",
@@ -1559,29 +1573,54 @@ fn fuzz_bounded() {
                 "1",
             ])
             .env(FUZZ_CHILD_ENV, format!("{seed}:{}", left.as_millis()))
-            .output()
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
             .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        // The child's own watchdog reports a hung input; this deadline covers a child whose
+        // watchdog could not run (the whole process stuck).
+        let deadline = Instant::now() + left + CHILD_TIMEOUT;
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
         let line = stdout
             .lines()
             .find_map(|l| l.split_once(CHILD_MARK).map(|(_, v)| v.trim().to_owned()));
-        match (out.status.code(), line.as_deref()) {
+        let Some(status) = status else {
+            let keep = std::env::temp_dir().join(format!("h5pom-fuzz-hang-{seed}.h5"));
+            let _ = std::fs::rename(&kept, &keep);
+            hangs.push(keep);
+            seed += 1;
+            continue;
+        };
+        match (status.code(), line.as_deref()) {
             (Some(0), Some(l)) if l.starts_with("fuzz ") => {
                 let mut it = l.split(' ').skip(1).map(|n| n.parse::<u64>().unwrap());
                 runs += it.next().unwrap();
                 loaded += it.next().unwrap();
             }
-            (Some(3), Some("hang")) => {
+            (Some(3), Some(l)) if l.starts_with("hang ") => {
+                let mut it = l.split(' ').skip(1).map(|n| n.parse::<u64>().unwrap());
+                runs += it.next().unwrap();
+                loaded += it.next().unwrap();
                 let keep = std::env::temp_dir().join(format!("h5pom-fuzz-hang-{seed}.h5"));
                 let _ = std::fs::rename(&kept, &keep);
                 hangs.push(keep);
             }
             _ => {
-                let stderr = String::from_utf8_lossy(&out.stderr);
+                let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
                 let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
                 panic!(
-                    "fuzz child failed ({:?}); input kept in {kept:?}:\n{}",
-                    out.status,
+                    "fuzz child failed ({status:?}); input kept in {kept:?}:\n{}",
                     tail.join("\n")
                 );
             }
