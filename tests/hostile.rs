@@ -808,7 +808,26 @@ fn structured() -> Vec<(&'static str, bool, Mutation, Option<Check>)> {
             "dims: ECS entity column declared with 2^40 rows",
             true,
             m(|f| declared::<u64>(&table(f, "Pos")?, "entity", &[1 << 40], &[1 << 16])),
-            expect!(ecs, Err(_)),
+            expect!(ecs, Err(EcsError::Table { .. })),
+        ),
+        (
+            // Above the row bound, yet small enough (4 GiB) that an allocation would succeed.
+            "dims: ECS entity column declared with 2^29 rows",
+            true,
+            m(|f| declared::<u64>(&table(f, "Pos")?, "entity", &[1 << 29], &[1 << 16])),
+            expect!(ecs, Err(EcsError::Table { .. })),
+        ),
+        (
+            "dims: ECS index declared with 2^29 ids",
+            true,
+            m(|f| declared::<u64>(&f.group("ecs")?, "index", &[1 << 29], &[1 << 16])),
+            expect!(ecs, Err(EcsError::NotEcsFile { .. })),
+        ),
+        (
+            "dims: ECS mask declared with 2^40 rows",
+            true,
+            m(|f| declared::<u8>(&table(f, "Pos")?, "near-none", &[1 << 40], &[1 << 16])),
+            expect!(ecs, Err(EcsError::Table { .. })),
         ),
         // Deep nesting (risky: recursion).
         (
@@ -936,10 +955,56 @@ fn structured() -> Vec<(&'static str, bool, Mutation, Option<Check>)> {
                     Array1::from(vec![1.5f64, 2.0]).into_dyn().view(),
                 )
             }),
-            None,
+            expect!(ecs, Err(EcsError::Table { .. })),
         ),
         (
-            "ecs: index of floats (valid, odd)",
+            "ecs: entity column of signed ints",
+            false,
+            m(|f| {
+                replace_ds(
+                    &table(f, "Pos")?,
+                    "entity",
+                    Array1::from(vec![-1i64, 2]).into_dyn().view(),
+                )
+            }),
+            expect!(ecs, Err(EcsError::Table { .. })),
+        ),
+        (
+            "ecs: entity column of rank 2",
+            false,
+            m(|f| {
+                replace_ds(
+                    &table(f, "Pos")?,
+                    "entity",
+                    Array2::<u64>::ones((1, 2)).into_dyn().view(),
+                )
+            }),
+            expect!(ecs, Err(EcsError::Table { .. })),
+        ),
+        (
+            "ecs: entity column of rank 0",
+            false,
+            m(|f| {
+                let t = table(f, "Pos")?;
+                unlink(&t, "entity")?;
+                t.new_dataset::<u64>().create("entity").map(|_| ())
+            }),
+            expect!(ecs, Err(EcsError::Table { .. })),
+        ),
+        (
+            "ecs: entity column of u16 (valid, odd)",
+            false,
+            m(|f| {
+                replace_ds(
+                    &table(f, "Pos")?,
+                    "entity",
+                    Array1::from(vec![1u16, 2]).into_dyn().view(),
+                )
+            }),
+            expect!(ecs, Ok(_)),
+        ),
+        (
+            "ecs: index of floats",
             false,
             m(|f| {
                 replace_ds(
@@ -948,7 +1013,19 @@ fn structured() -> Vec<(&'static str, bool, Mutation, Option<Check>)> {
                     Array1::from(vec![1.0f64, 2.0]).into_dyn().view(),
                 )
             }),
-            None,
+            expect!(ecs, Err(EcsError::NotEcsFile { .. })),
+        ),
+        (
+            "ecs: index of rank 2",
+            false,
+            m(|f| {
+                replace_ds(
+                    &f.group("ecs")?,
+                    "index",
+                    Array2::<u64>::ones((2, 2)).into_dyn().view(),
+                )
+            }),
+            expect!(ecs, Err(EcsError::NotEcsFile { .. })),
         ),
         (
             "ecs: index of strings",

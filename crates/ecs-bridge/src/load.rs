@@ -95,15 +95,24 @@ impl Registry {
         let (comps, res) = self.instantiate();
         let groups = entity_groups(file, &ecs)?;
         let mut ids: Vec<u64> = groups.iter().map(|g| g.0).collect();
+        // Ids from several sources, each bounded by `MAX_ROWS`: their sum is allocated
+        // fallibly too.
+        let mut add = |more: Vec<u64>| {
+            ids.try_reserve(more.len())
+                .map_err(|_| not_ecs(file, "the entity ids do not fit in memory"))?;
+            ids.extend(more);
+            Ok::<_, EcsError>(())
+        };
         if ecs.link_exists(INDEX) {
-            let index: Vec<u64> = ecs
+            let index = ecs
                 .dataset(INDEX)
-                .and_then(|d| crate::table::read_all(&d))
+                .map_err(crate::table::ColumnError::from)
+                .and_then(|d| crate::table::read_id_column(&d))
                 .map_err(|e| not_ecs(file, format!("bad /ecs/index: {e}")))?;
-            ids.extend(index);
+            add(index)?;
         }
         for c in &comps {
-            ids.extend(c.table_ids(&ecs)?);
+            add(c.table_ids(&ecs)?)?;
         }
         ids.sort_unstable();
         ids.dedup();

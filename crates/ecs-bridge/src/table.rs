@@ -19,19 +19,84 @@ fn h5(tag: &str, what: &str, e: hdf5::Error) -> EcsError {
     table_err(tag, format!("{what}: {e}"))
 }
 
-/// Reads a whole dataset, refusing one that declares more elements than fit in memory (a
-/// damaged or hostile file can declare 2^40 rows at no cost on disk; allocating them would
-/// abort the process).
-pub(crate) fn read_all<T: H5Type>(ds: &hdf5::Dataset) -> hdf5::Result<Vec<T>> {
-    let n = ds.size();
-    let fits = n
+fn column_err(tag: &str, what: &str, e: ColumnError) -> EcsError {
+    table_err(tag, format!("column {what}: {e}"))
+}
+
+/// Most rows a table column or `/ecs/index` may hold when read. A damaged or hostile file can
+/// declare 2^40 rows at no cost on disk (a chunked dataset with no chunk written); reading them
+/// would allocate and fill terabytes. 2^28 rows of `u64` ids are 2 GiB.
+pub(crate) const MAX_ROWS: usize = 1 << 28;
+
+/// Why a stored column was refused. Every check runs before anything is allocated for it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ColumnError {
+    /// The dataset is not 1-D.
+    #[error("rank {rank}, expected a 1-D column")]
+    Rank {
+        /// Its rank.
+        rank: usize,
+    },
+    /// The dataset declares more rows than a reader accepts.
+    #[error("{rows} rows, more than the {MAX_ROWS} a reader accepts")]
+    TooManyRows {
+        /// The declared row count.
+        rows: usize,
+    },
+    /// The rows are within [`MAX_ROWS`] but the allocation failed.
+    #[error("{rows} rows do not fit in memory")]
+    NoMemory {
+        /// The declared row count.
+        rows: usize,
+    },
+    /// The element type cannot be read as the expected one without loss.
+    #[error("type {found}, expected {expected}")]
+    Dtype {
+        /// The stored type.
+        found: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// libhdf5 failed.
+    #[error(transparent)]
+    Hdf5(#[from] hdf5::Error),
+}
+
+/// The row count of a 1-D column, refused if above [`MAX_ROWS`].
+pub(crate) fn column_rows(ds: &hdf5::Dataset) -> Result<usize, ColumnError> {
+    match ds.shape()[..] {
+        [rows] if rows <= MAX_ROWS => Ok(rows),
+        [rows] => Err(ColumnError::TooManyRows { rows }),
+        ref shape => Err(ColumnError::Rank { rank: shape.len() }),
+    }
+}
+
+/// Reads a whole 1-D column of at most [`MAX_ROWS`] rows, converted to `T` by libhdf5. The
+/// allocation is tried first, so a failure is an error rather than an abort.
+pub(crate) fn read_column<T: H5Type>(ds: &hdf5::Dataset) -> Result<Vec<T>, ColumnError> {
+    let rows = column_rows(ds)?;
+    let fits = rows
         .checked_mul(std::mem::size_of::<T>())
         .is_some_and(|bytes| bytes <= isize::MAX as usize)
-        && Vec::<T>::new().try_reserve_exact(n).is_ok();
+        && Vec::<T>::new().try_reserve_exact(rows).is_ok();
     if !fits {
-        return Err(format!("{n} elements do not fit in memory").as_str().into());
+        return Err(ColumnError::NoMemory { rows });
     }
-    ds.read_raw()
+    Ok(ds.read_raw()?)
+}
+
+/// Reads a column of persistent ids (a table's `entity` column, `/ecs/index`): 1-D, of an
+/// unsigned integer type (read as `u64` without loss), at most [`MAX_ROWS`] rows. Nothing is
+/// allocated before all three are checked.
+pub(crate) fn read_id_column(ds: &hdf5::Dataset) -> Result<Vec<u64>, ColumnError> {
+    let desc = ds.dtype()?.to_descriptor()?;
+    if !matches!(desc, hdf5::types::TypeDescriptor::Unsigned(_)) {
+        return Err(ColumnError::Dtype {
+            found: desc.to_string(),
+            expected: "an unsigned integer (persistent ids)",
+        });
+    }
+    read_column(ds)
 }
 
 /// Writes a 1-D column in place (resizing it) when its type matches, else replaces it.
@@ -181,8 +246,8 @@ fn read_values(g: &Group, tag: &str, name: &str, n: usize) -> Result<Vec<Value>>
         .map_err(|e| h5(tag, name, e))?;
     macro_rules! rd {
         ($t:ty, $variant:ident) => {
-            read_all::<$t>(&ds)
-                .map_err(|e| h5(tag, name, e))?
+            read_column::<$t>(&ds)
+                .map_err(|e| column_err(tag, name, e))?
                 .into_iter()
                 .map(Value::$variant)
                 .collect()
@@ -200,8 +265,8 @@ fn read_values(g: &Group, tag: &str, name: &str, n: usize) -> Result<Vec<Value>>
         T::Unsigned(IntSize::U8) => rd!(u64, U64),
         T::Float(FloatSize::U4) => rd!(f32, F32),
         T::Float(FloatSize::U8) => rd!(f64, F64),
-        T::VarLenUnicode => read_all::<hdf5::types::VarLenUnicode>(&ds)
-            .map_err(|e| h5(tag, name, e))?
+        T::VarLenUnicode => read_column::<hdf5::types::VarLenUnicode>(&ds)
+            .map_err(|e| column_err(tag, name, e))?
             .into_iter()
             .map(|s| Value::Str(s.as_str().to_owned()))
             .collect(),
@@ -214,19 +279,17 @@ fn read_values(g: &Group, tag: &str, name: &str, n: usize) -> Result<Vec<Value>>
     })
 }
 
-/// Reads only the `entity` column of a table.
+/// Reads only the `entity` column of a table (checked: see [`read_id_column`]).
 pub(crate) fn read_ids(g: &Group, tag: &str) -> Result<Vec<u64>> {
-    g.dataset(ENTITY_COLUMN)
-        .and_then(|d| read_all(&d))
-        .map_err(|e| h5(tag, ENTITY_COLUMN, e))
+    let ds = g
+        .dataset(ENTITY_COLUMN)
+        .map_err(|e| h5(tag, ENTITY_COLUMN, e))?;
+    read_id_column(&ds).map_err(|e| column_err(tag, ENTITY_COLUMN, e))
 }
 
 /// Reads a whole table.
 pub(crate) fn read_table(g: &Group, tag: &str) -> Result<Table> {
-    let ids_ds = g
-        .dataset(ENTITY_COLUMN)
-        .map_err(|e| h5(tag, ENTITY_COLUMN, e))?;
-    let ids: Vec<u64> = read_all(&ids_ds).map_err(|e| h5(tag, ENTITY_COLUMN, e))?;
+    let ids = read_ids(g, tag)?;
     let n = ids.len();
     let mut names: Vec<String> = g
         .member_names()
@@ -236,20 +299,29 @@ pub(crate) fn read_table(g: &Group, tag: &str) -> Result<Table> {
         .collect();
     names.sort();
     let k = names.len();
-    let mut values: Vec<Option<Value>> = vec![None; n * k];
+    // Every column is checked to hold `n` rows before it is read, but the cells of all of
+    // them are allocated here: refuse a count that cannot be.
+    let cells = n
+        .checked_mul(k)
+        .ok_or_else(|| table_err(tag, format!("{n} rows x {k} columns overflow")))?;
+    let mut values: Vec<Option<Value>> = Vec::new();
+    values
+        .try_reserve_exact(cells)
+        .map_err(|_| table_err(tag, format!("{n} rows x {k} columns do not fit in memory")))?;
+    values.resize(cells, None);
     for (j, name) in names.iter().enumerate() {
         let col = read_values(g, tag, name, n)?;
         let mask_name = format!("{name}{NONE_SUFFIX}");
         let mask: Option<Vec<u8>> = if g.link_exists(&mask_name) {
             let m = g.dataset(&mask_name).map_err(|e| h5(tag, &mask_name, e))?;
-            let m: Vec<u8> = read_all(&m).map_err(|e| h5(tag, &mask_name, e))?;
-            if m.len() != n {
+            let rows = column_rows(&m).map_err(|e| column_err(tag, &mask_name, e))?;
+            if rows != n {
                 return Err(table_err(
                     tag,
-                    format!("mask {mask_name} has {} rows, expected {n}", m.len()),
+                    format!("mask {mask_name} has {rows} rows, expected {n}"),
                 ));
             }
-            Some(m)
+            Some(read_column::<u8>(&m).map_err(|e| column_err(tag, &mask_name, e))?)
         } else {
             None
         };
