@@ -2,6 +2,7 @@
 #![no_main]
 
 #[path = "../common/targets.rs"]
+#[expect(dead_code, reason = "each target uses part of the shared module")]
 mod targets;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
