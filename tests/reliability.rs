@@ -457,3 +457,82 @@ fn a_full_disk_stops_the_run_with_an_error_and_the_last_commit_still_loads() {
         );
     });
 }
+
+/// The `h5pom` inspector, next to this test's binary.
+fn h5pom_bin() -> PathBuf {
+    let sim = sim_bin();
+    let bin = sim
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .join("h5pom");
+    assert!(bin.is_file(), "{} is missing", bin.display());
+    bin
+}
+
+#[test]
+fn recovery_clears_the_status_flags_a_killed_swmr_writer_leaves() {
+    let dir = common::temp_dir();
+    let path = dir.path().join("swmr.h5");
+    let (status, ran) = common::run(common::py_command(
+        "write_killed_swmr_file.py",
+        [path.as_os_str(), "7".as_ref()],
+    ));
+    assert!(
+        !status.success(),
+        "the writer was meant to die: {}",
+        ran.stderr
+    );
+    let refused = h5pom::File::open_read_only(&path, h5pom::Schema::new())
+        .expect_err("libhdf5 refuses a file whose writer died in SWMR mode");
+    assert!(
+        refused.to_string().contains("already open for write"),
+        "{refused}"
+    );
+    // The documented command-line step.
+    let out = common::run_ok({
+        let mut c = Command::new(h5pom_bin());
+        c.arg("recover").arg(&path);
+        c
+    });
+    assert!(
+        out.stdout.contains("plain file at tick 7"),
+        "{}",
+        out.stdout
+    );
+    h5pom::File::open_read_only(&path, h5pom::Schema::new()).expect("opens after recovery");
+    assert_eq!(h5pom::ecs::recover(&path).unwrap().tick, 7);
+}
+
+#[test]
+fn recovery_of_a_slot_pair_rebuilds_a_garbage_slot() {
+    let dir = common::temp_dir();
+    let out = dir.path().join("pair.h5");
+    common::run_ok(sim(&out, 4));
+    let [a, b] = h5pom::ecs::slot_paths(&out);
+    let committed = std::fs::canonicalize(&out).unwrap();
+    let other = if committed == std::fs::canonicalize(&a).unwrap() {
+        b
+    } else {
+        a
+    };
+    // What a flush killed half way can leave: garbage in the slot being written.
+    let len = std::fs::metadata(&other).unwrap().len() as usize;
+    std::fs::write(&other, vec![0x5au8; len / 2]).unwrap();
+    let (step, sum) = loaded(&out).expect("the committed slot loads");
+    assert_eq!(step, 4);
+    let r = h5pom::ecs::recover(&out).unwrap();
+    assert!(r.slot_pair && r.rebuilt);
+    assert_eq!(
+        std::fs::read(&other).unwrap(),
+        std::fs::read(&committed).unwrap(),
+        "the other slot is rebuilt as a copy of the committed one"
+    );
+    assert_eq!(loaded(&out).unwrap().1, sum);
+    // A missing file and a file that is not ECS give typed errors.
+    let missing = h5pom::ecs::recover(dir.path().join("nope.h5")).unwrap_err();
+    assert!(missing.to_string().contains("not found"), "{missing}");
+    let junk = dir.path().join("junk.h5");
+    std::fs::write(&junk, b"not hdf5").unwrap();
+    assert!(h5pom::ecs::recover(&junk).is_err());
+}
