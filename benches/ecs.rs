@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bevy_ecs::prelude::*;
-use h5pom::ecs::{H5Sync, Persist, Registry};
+use h5pom::ecs::{Durability, H5Sync, Persist, Registry};
 
 #[derive(Component, h5pom::Object, Clone, Copy)]
 struct Position {
@@ -72,14 +72,25 @@ fn groups() -> Registry {
         .component::<Flags>()
 }
 
-fn idle_and_changed(label: &str, registry: &Registry, n: usize, changed: usize) {
+fn idle_and_changed(
+    label: &str,
+    registry: &Registry,
+    n: usize,
+    changed: usize,
+    durability: Durability,
+) {
     let dir = tempfile::tempdir().unwrap();
     let mut world = World::new();
-    world.insert_resource(H5Sync::create(dir.path().join("b.h5"), registry).unwrap());
+    let sync = H5Sync::create_with(dir.path().join("b.h5"), registry, durability).unwrap();
+    world.insert_resource(sync);
     spawn(&mut world, n);
     let t = Instant::now();
     flush(&mut world);
     let first = t.elapsed();
+    if durability != Durability::Unprotected {
+        // The second slot of the pair catches up with the first.
+        flush(&mut world);
+    }
     let mut idle = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
@@ -101,7 +112,8 @@ fn idle_and_changed(label: &str, registry: &Registry, n: usize, changed: usize) 
         assert!(s.wrote);
     }
     println!(
-        "{label:<6} {n:>8} entities: first flush {:>9.1?}  idle tick {:>9.1?}  {changed} changed Health: {:>9.1?}",
+        "{label:<6} {:<11} {n:>8} entities: first flush {:>9.1?}  idle tick {:>9.1?}  {changed} changed Health: {:>9.1?}",
+        format!("{durability:?}"),
         first,
         median(idle),
         median(busy)
@@ -151,11 +163,11 @@ fn profile_rows(n: usize) {
 fn main() {
     if let Some(what) = std::env::var_os("H5POM_BENCH_PROFILE") {
         if what == "groups" {
-            idle_and_changed("groups", &groups(), 1_000, 1_000);
+            idle_and_changed("groups", &groups(), 1_000, 1_000, Durability::Process);
         } else if what == "reload" {
             snapshot_reload(100_000);
         } else if what == "tables" {
-            idle_and_changed("tables", &tables(), 100_000, 10_000);
+            idle_and_changed("tables", &tables(), 100_000, 10_000, Durability::Process);
         } else {
             profile_rows(100_000);
         }
@@ -168,13 +180,25 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     if quick {
-        idle_and_changed("tables", &tables(), 1_000, 100);
+        for d in [
+            Durability::Unprotected,
+            Durability::Process,
+            Durability::Power,
+        ] {
+            idle_and_changed("tables", &tables(), 1_000, 100, d);
+        }
         snapshot_reload(1_000);
         return;
     }
     println!("h5pom-ecs benchmarks (release; medians)");
-    idle_and_changed("tables", &tables(), 100_000, 10_000);
-    idle_and_changed("groups", &groups(), 10_000, 10_000);
-    idle_and_changed("groups", &groups(), 100_000, 10_000);
+    for d in [
+        Durability::Unprotected,
+        Durability::Process,
+        Durability::Power,
+    ] {
+        idle_and_changed("tables", &tables(), 100_000, 10_000, d);
+    }
+    idle_and_changed("groups", &groups(), 10_000, 10_000, Durability::Process);
+    idle_and_changed("groups", &groups(), 100_000, 10_000, Durability::Process);
     snapshot_reload(big);
 }

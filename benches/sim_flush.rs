@@ -5,6 +5,11 @@
 //! configuration (separate processes, so each gets its own thread pool). Sizes:
 //! `H5POM_SIM_SIZES=10000,100000,1000000` (default; add 10000000 for the largest case),
 //! ticks per run: `H5POM_SIM_TICKS` (default 10).
+//!
+//! A second table measures the cost of crash safety: flush p50 with `--durability none`
+//! (one file in place), `process` (slot pair + committing link) and `power` (the same with
+//! fsync), runs interleaved (3 rounds, median), with the ratios to `none`. Only this table:
+//! `H5POM_SIM_ONLY=durability`.
 
 use std::process::Command;
 
@@ -47,6 +52,7 @@ fn main() {
         .collect();
     let ticks = std::env::var("H5POM_SIM_TICKS").unwrap_or_else(|_| "10".into());
     let dir = tempfile::tempdir().expect("temp dir");
+    let only_durability = std::env::var("H5POM_SIM_ONLY").is_ok_and(|v| v == "durability");
     println!(
         "{:>10} {:>7} {:>8} {:>12} {:>12} {:>12} {:>9} {:>10}",
         "particles",
@@ -58,7 +64,7 @@ fn main() {
         "share",
         "stored MiB"
     );
-    for size in &sizes {
+    for size in sizes.iter().filter(|_| !only_durability) {
         for threads in ["1", "2"] {
             for codec in ["none", "deflate:1", "lz4"] {
                 let out = dir
@@ -105,8 +111,79 @@ fn main() {
                     p95.trim(),
                     field(&text, "flush share").replace(" of tick time", "")
                 );
-                let _ = std::fs::remove_file(&out);
+                remove_output(&out);
             }
+        }
+    }
+    durability_table(&sim, &sizes, &ticks, dir.path());
+}
+
+/// Removes a run's output: the file or link, and the slots of a pair.
+fn remove_output(out: &std::path::Path) {
+    let _ = std::fs::remove_file(out);
+    for slot in h5pom::ecs::slot_paths(out) {
+        let _ = std::fs::remove_file(slot);
+    }
+}
+
+/// Flush p50 in milliseconds of one run.
+fn flush_p50(
+    sim: &std::path::Path,
+    size: &str,
+    ticks: &str,
+    codec: &str,
+    durability: &str,
+    out: &std::path::Path,
+) -> f64 {
+    let o = Command::new(sim)
+        .args([
+            "--quiet",
+            "--particles",
+            size,
+            "--clouds",
+            "4",
+            "--ticks",
+            ticks,
+        ])
+        .args(["--compression", codec, "--durability", durability, "--out"])
+        .arg(out)
+        .output()
+        .expect("run sim");
+    assert!(
+        o.status.success(),
+        "sim failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    remove_output(out);
+    let times = field(&text, "flush time");
+    number_before(times.split('·').next().unwrap_or(""), "ms").unwrap_or(f64::NAN)
+}
+
+fn durability_table(sim: &std::path::Path, sizes: &[String], ticks: &str, dir: &std::path::Path) {
+    println!();
+    println!(
+        "{:>10} {:>8} {:>11} {:>11} {:>11} {:>9} {:>9}",
+        "particles", "codec", "none p50", "process p50", "power p50", "process×", "power×"
+    );
+    for size in sizes {
+        for codec in ["none", "lz4"] {
+            let mut runs: [Vec<f64>; 3] = Default::default();
+            for _round in 0..3 {
+                for (i, d) in ["none", "process", "power"].into_iter().enumerate() {
+                    let out = dir.join(format!("dur-{size}-{d}.h5"));
+                    runs[i].push(flush_p50(sim, size, ticks, codec, d, &out));
+                }
+            }
+            let [none, process, power] = runs.map(|mut v| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            });
+            println!(
+                "{size:>10} {codec:>8} {none:>8.2} ms {process:>8.2} ms {power:>8.2} ms {:>8.2}× {:>8.2}×",
+                process / none,
+                power / none
+            );
         }
     }
 }

@@ -34,6 +34,8 @@ fn config(out: &Path) -> Config {
         snapshot_every: None,
         snapshot_dir: out.with_extension("snapshots"),
         resume: None,
+        durability: h5pom::ecs::Durability::Process,
+        log_flushes: false,
     }
 }
 

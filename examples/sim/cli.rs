@@ -5,7 +5,18 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use h5pom::ecs::Durability;
+
 use crate::engine::{Compression, Config, IoOptions};
+
+fn parse_durability(s: &str) -> Result<Durability, String> {
+    match s {
+        "none" => Ok(Durability::Unprotected),
+        "process" => Ok(Durability::Process),
+        "power" => Ok(Durability::Power),
+        _ => Err(format!("{s:?}: expected none, process or power")),
+    }
+}
 
 /// A particle simulation in bevy_ecs whose world h5pom writes to HDF5 every tick.
 ///
@@ -48,6 +59,15 @@ pub(crate) struct Args {
     /// Continue from a snapshot or an earlier --out file (in place if it is --out).
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
+    /// What survives a crash of this process: process (a kill at any instant leaves --out
+    /// at the last flushed tick), power (the same, and each flush is synced to disk), or
+    /// none (one file written in place; fastest, a kill may corrupt it).
+    #[arg(long, default_value = "process", value_parser = parse_durability)]
+    durability: Durability,
+    /// Print `flushed step=<S> tick=<T>` on stdout each time a flush returned (for
+    /// harnesses that kill the run and check what was recovered).
+    #[arg(long)]
+    log_flushes: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -75,6 +95,8 @@ impl Args {
             snapshot_every: self.snapshot_every,
             snapshot_dir: self.snapshot_dir.clone(),
             resume: self.resume.clone(),
+            durability: self.durability,
+            log_flushes: self.log_flushes,
         }
     }
 }

@@ -27,6 +27,8 @@ pub(crate) enum CliError {
     },
     /// Writing the output failed.
     Io(std::io::Error),
+    /// Recovering a synced ECS file failed.
+    Ecs(h5pom_ecs::EcsError),
 }
 
 impl fmt::Display for CliError {
@@ -52,6 +54,7 @@ impl fmt::Display for CliError {
                 write!(f, "{path} is {what}, not a group or a dataset")
             }
             CliError::Io(e) => write!(f, "cannot write the output: {e}"),
+            CliError::Ecs(e) => write!(f, "{e}"),
         }
     }
 }

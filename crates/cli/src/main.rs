@@ -5,6 +5,9 @@
 //! [`h5pom_store::GenericObject`]s), as an indented tree or, with `--json`, as one JSON document
 //! (shape in `docs/FORMAT.md ("The inspector's output")`).
 //!
+//! `h5pom recover FILE` makes a synced ECS file whose writer was killed usable again and
+//! prints the tick it holds (see `docs/FORMAT.md`, "Durability").
+//!
 //! Exit status: 0 on success, 1 when the file or PATH cannot be read (message on stderr,
 //! prefixed `h5pom: `), 2 for bad arguments.
 
@@ -58,6 +61,13 @@ enum Command {
               default_missing_value = "100")]
         values: Option<Limit>,
     },
+    /// After a crash of the writer: check that a synced ECS file opens, rebuild the other slot
+    /// of a crash-safe pair from the committed one (or clear libhdf5's "open for write" flags
+    /// of a plain file), and print the tick it holds. Run it with no writer on the file.
+    Recover {
+        /// The synced file (the link of a slot pair, or a plain file).
+        file: PathBuf,
+    },
 }
 
 fn run(cli: Cli) -> Result<String, CliError> {
@@ -79,6 +89,19 @@ fn run(cli: Cli) -> Result<String, CliError> {
                 json::render(&file_path, &file, &loaded)?
             } else {
                 dump::render(&loaded)
+            })
+        }
+        Command::Recover { file } => {
+            let r = h5pom_ecs::recover(&file).map_err(CliError::Ecs)?;
+            let shown = file.display();
+            Ok(if r.slot_pair {
+                format!(
+                    "{shown}: crash-safe pair, committed slot {} at tick {}; other slot rebuilt from it\n",
+                    r.committed.display(),
+                    r.tick
+                )
+            } else {
+                format!("{shown}: plain file at tick {}; opens cleanly\n", r.tick)
             })
         }
     }

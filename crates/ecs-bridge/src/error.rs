@@ -60,6 +60,17 @@ pub enum EcsError {
         #[source]
         source: std::io::Error,
     },
+    /// An earlier flush failed part way; the sync writes nothing more. The file holds the last
+    /// committed tick (see [`recover`](crate::recover)); resume from it to go on.
+    #[error(
+        "{path}: syncing stopped after a failed flush (the file keeps its last committed tick): {reason}"
+    )]
+    Halted {
+        /// The synced file.
+        path: PathBuf,
+        /// The failure.
+        reason: String,
+    },
     /// The file has no ECS layout (no `/ecs` group) or a newer one than this build reads.
     #[error("{path}: {reason}")]
     NotEcsFile {

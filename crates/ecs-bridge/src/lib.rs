@@ -42,6 +42,7 @@ mod ids;
 pub mod layout;
 mod load;
 mod registry;
+mod slots;
 mod sync;
 mod table;
 
@@ -54,7 +55,8 @@ pub use hierarchy::CHILD_OF_TAG;
 pub use ids::{Persist, PersistentId};
 pub use load::LoadReport;
 pub use registry::{Registry, Storage};
-pub use sync::{FlushPolicy, FlushStats, H5Sync};
+pub use slots::{Durability, Recovery, recover, slot_paths};
+pub use sync::{ExtraWrite, FlushPolicy, FlushStats, H5Sync};
 
 /// The system set of h5pom's flush: order your systems `.before(H5PomSet::Flush)` so that
 /// their changes reach the file in the same tick.

@@ -208,7 +208,7 @@ impl Registry {
     }
 
     /// [`snapshot`](Self::snapshot) with the given array options (e.g. the live file's
-    /// compression: `sync.file().array_options()`).
+    /// compression: `sync.array_options()`).
     pub fn snapshot_with(
         &self,
         world: &mut World,
@@ -230,8 +230,8 @@ impl Registry {
             }
         };
         let stats = {
-            let mut sync = H5Sync::create(&tmp, self)?;
-            sync.file().set_array_options(arrays);
+            let mut sync = H5Sync::create_with(&tmp, self, crate::Durability::Unprotected)?;
+            sync.set_array_options(arrays);
             let r = sync.flush_all(world);
             drop(sync);
             match r {
@@ -256,18 +256,30 @@ impl Registry {
 }
 
 impl H5Sync {
-    /// Loads the world stored in `path` (a snapshot or a synced file) into `world`, then keeps
-    /// syncing into the same file: the next flush writes only what changes from here on.
+    /// Loads the world stored in `path` (a synced file, also one whose writer was killed, or
+    /// a snapshot) into `world`, then keeps syncing into the same file, crash-safe: the next
+    /// flush writes only what changes from here on. A plain file becomes a slot pair (see
+    /// [`Durability`](crate::Durability)).
     pub fn resume(
         world: &mut World,
         path: impl AsRef<Path>,
         registry: &Registry,
     ) -> Result<(Self, LoadReport)> {
-        registry.validate()?;
-        let path = path.as_ref();
-        let file = File::open(path, Schema::new())?;
+        Self::resume_with(world, path, registry, crate::Durability::default())
+    }
+
+    /// [`resume`](Self::resume) with the given durability.
+    /// [`Unprotected`](crate::Durability::Unprotected) writes the file (or a pair's committed
+    /// slot) in place.
+    pub fn resume_with(
+        world: &mut World,
+        path: impl AsRef<Path>,
+        registry: &Registry,
+        durability: crate::Durability,
+    ) -> Result<(Self, LoadReport)> {
+        let (mut sync, file) = H5Sync::reopen(path.as_ref(), registry, durability)?;
         let (report, ids) = registry.load_file(world, &file)?;
-        let mut sync = H5Sync::with_file(file, path.to_path_buf(), registry)?;
+        drop(file);
         sync.ids = ids;
         sync.resumed(world, report.tick);
         Ok((sync, report))

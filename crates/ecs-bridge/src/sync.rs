@@ -9,13 +9,14 @@ use bevy_ecs::lifecycle::RemovedComponents;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemState;
 use h5pom_store::reexports::hdf5::{self, Group};
-use h5pom_store::{DeferredArrays, File, Schema, TAG_ATTR};
+use h5pom_store::{ArrayOptions, Concurrency, DeferredArrays, File, Mode, Schema, TAG_ATTR};
 
 use crate::component::{ComponentSync, FlushCx, ResourceSync};
 use crate::error::{EcsError, Result};
 use crate::ids::{IdMap, Persist, PersistentId};
 use crate::layout::*;
 use crate::registry::Registry;
+use crate::slots::{self, Durability};
 
 /// When the flush system writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,26 +59,91 @@ type AddedQ =
     SystemState<Query<'static, 'static, (Entity, &'static mut PersistentId), Added<Persist>>>;
 type RemovedQ = SystemState<RemovedComponents<'static, 'static, Persist>>;
 
-/// Keeps the persisted part of a world in sync with one HDF5 file. Insert it as a resource and
-/// run [`flush_system`](crate::flush_system) every tick.
-#[derive(Resource)]
-pub struct H5Sync {
+/// Data written into the file with a flush that is not world state ([`H5Sync::flush_with`]).
+pub type ExtraWrite<'a> = dyn Fn(&File) -> h5pom_store::Result<()> + 'a;
+
+/// One file kept in step with the world: the file, and per-type change tracking relative to
+/// what that file holds. A crash-safe sync has two (the slots), each tracking its own changes.
+struct Target {
     file: File,
+    /// The slot's own path (for errors and the reader lock).
     path: PathBuf,
     comps: Vec<Box<dyn ComponentSync>>,
     res: Vec<Box<dyn ResourceSync>>,
+    /// Entities persisted since this file's last flush.
+    pending_new: Vec<Entity>,
+    /// Persistent ids dropped since this file's last flush.
+    pending_gone: Vec<u64>,
+    /// Ids whose entity group is known to exist in the file.
+    known_groups: HashSet<u64>,
+    /// A descriptor of the slot file, for the `flock` taken while it is written (slot pairs).
+    lock: Option<std::fs::File>,
+}
+
+impl Target {
+    fn new(file: File, path: PathBuf, registry: &Registry, locked: bool) -> Result<Self> {
+        let root = file.hdf5().group("/").map_err(h5err("open root", "/"))?;
+        let ecs = open_or_create(&root, ECS_GROUP, "/")?;
+        write_u64(&ecs, LAYOUT_VERSION_ATTR, u64::from(LAYOUT_VERSION))?;
+        if read_u64(&ecs, TICK_ATTR).is_none() {
+            write_u64(&ecs, TICK_ATTR, 0)?;
+        }
+        file.flush()?;
+        let lock = if locked {
+            Some(std::fs::File::open(&path).map_err(slots::io_err("open", &path))?)
+        } else {
+            None
+        };
+        let (comps, res) = registry.instantiate();
+        Ok(Target {
+            file,
+            path,
+            comps,
+            res,
+            pending_new: Vec::new(),
+            pending_gone: Vec::new(),
+            known_groups: HashSet::new(),
+            lock,
+        })
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // libhdf5 may still write when it closes the file: keep readers out meanwhile.
+        if let Some(l) = &self.lock {
+            let _ = l.lock();
+        }
+    }
+}
+
+/// Keeps the persisted part of a world in sync with an HDF5 file. Insert it as a resource and
+/// run [`flush_system`](crate::flush_system) every tick.
+///
+/// With [`Durability::Process`] (the default) or [`Durability::Power`], the file is
+/// crash-safe: `path` is a link to the last committed of two complete slot files, and a flush
+/// writes the other one, then commits (see [`recover`](crate::recover) and
+/// `docs/FORMAT.md`, "Durability").
+#[derive(Resource)]
+pub struct H5Sync {
+    targets: Vec<Target>,
+    /// The target the next flush writes.
+    current: usize,
+    /// The target holding the last committed tick.
+    committed: usize,
+    path: PathBuf,
+    durability: Durability,
     pub(crate) ids: IdMap,
     added: Option<AddedQ>,
     removed: Option<RemovedQ>,
-    pending_new: Vec<Entity>,
-    pending_gone: Vec<Entity>,
     policy: FlushPolicy,
     ticks: u64,
     flushes: u64,
     last: FlushStats,
-    /// Ids whose entity group is known to exist in the file.
-    known_groups: HashSet<u64>,
     last_error: Option<EcsError>,
+    /// Set when a flush failed half way: the slot being written is in an unknown state, so no
+    /// more flushes are attempted (the committed slot still holds the last good tick).
+    halted: Option<String>,
 }
 
 fn h5err<'p>(op: &'static str, path: &'p str) -> impl Fn(hdf5::Error) -> EcsError + 'p {
@@ -100,12 +166,53 @@ fn open_or_create(parent: &Group, name: &str, parent_path: &str) -> Result<Group
     }
 }
 
+/// Removes `path` (a file or a link) if it exists.
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(slots::io_err("remove", path)(e)),
+    }
+}
+
 impl H5Sync {
-    /// Creates (truncates) `path` and syncs into it.
+    /// Creates (truncates) `path` and syncs into it, crash-safe ([`Durability::Process`]).
     pub fn create(path: impl AsRef<Path>, registry: &Registry) -> Result<Self> {
+        Self::create_with(path, registry, Durability::default())
+    }
+
+    /// Creates (truncates) `path` and syncs into it with the given durability. For a slot
+    /// pair, `path` becomes a link to `<path>.a` or `<path>.b`; an existing file or link at
+    /// `path` is replaced.
+    pub fn create_with(
+        path: impl AsRef<Path>,
+        registry: &Registry,
+        durability: Durability,
+    ) -> Result<Self> {
         registry.validate()?;
-        let file = File::create(path.as_ref(), Schema::new())?;
-        Self::with_file(file, path.as_ref().to_path_buf(), registry)
+        let path = path.as_ref().to_path_buf();
+        if durability == Durability::Unprotected {
+            if slots::committed_slot(&path).is_some() {
+                remove_if_present(&path)?;
+            }
+            let file = File::create(&path, Schema::new())?;
+            let target = Target::new(file, path.clone(), registry, false)?;
+            return Ok(Self::with_targets(vec![target], 0, path, durability));
+        }
+        let slot_paths = slots::slot_paths(&path);
+        let mut targets = Vec::with_capacity(2);
+        for p in &slot_paths {
+            let file = File::open_unlocked(p, Mode::Create, Schema::new())?;
+            targets.push(Target::new(file, p.clone(), registry, true)?);
+        }
+        let power = durability == Durability::Power;
+        if power {
+            for t in &targets {
+                sync_target(t)?;
+            }
+        }
+        slots::commit(&path, 0, power)?;
+        Ok(Self::with_targets(targets, 0, path, durability))
     }
 
     /// Syncs into an in-memory file (tests, benchmarks).
@@ -113,31 +220,91 @@ impl H5Sync {
         registry.validate()?;
         let file = File::in_memory(Schema::new())?;
         let path = file.path().to_path_buf();
-        Self::with_file(file, path, registry)
+        let target = Target::new(file, path.clone(), registry, false)?;
+        Ok(Self::with_targets(
+            vec![target],
+            0,
+            path,
+            Durability::Unprotected,
+        ))
     }
 
-    pub(crate) fn with_file(file: File, path: PathBuf, registry: &Registry) -> Result<Self> {
-        let root = file.hdf5().group("/").map_err(h5err("open root", "/"))?;
-        let ecs = open_or_create(&root, ECS_GROUP, "/")?;
-        write_u64(&ecs, LAYOUT_VERSION_ATTR, u64::from(LAYOUT_VERSION))?;
-        let (comps, res) = registry.instantiate();
-        Ok(H5Sync {
-            file,
+    fn with_targets(
+        targets: Vec<Target>,
+        committed: usize,
+        path: PathBuf,
+        durability: Durability,
+    ) -> Self {
+        let n = targets.len();
+        H5Sync {
+            targets,
+            current: (committed + 1) % n,
+            committed,
             path,
-            comps,
-            res,
+            durability,
             ids: IdMap::new(),
             added: None,
             removed: None,
-            pending_new: Vec::new(),
-            pending_gone: Vec::new(),
             policy: FlushPolicy::EveryTick,
             ticks: 0,
             flushes: 0,
             last: FlushStats::default(),
-            known_groups: HashSet::new(),
             last_error: None,
-        })
+            halted: None,
+        }
+    }
+
+    /// Opens an existing synced file for writing (after the world was loaded from it): a
+    /// slot pair is recovered first ([`recover`](crate::recover)); a plain file becomes a slot
+    /// pair unless `durability` is [`Durability::Unprotected`]. Returns the sync and the file
+    /// the world must be loaded from.
+    pub(crate) fn reopen(
+        path: &Path,
+        registry: &Registry,
+        durability: Durability,
+    ) -> Result<(Self, File)> {
+        registry.validate()?;
+        let path = path.to_path_buf();
+        let pair = slots::committed_slot(&path);
+        if durability == Durability::Unprotected {
+            // Write in place: the plain file, or a pair's committed slot.
+            let target_path = match pair {
+                Some(s) => slots::slot_paths(&path)[s].clone(),
+                None => path.clone(),
+            };
+            let file = File::open(&target_path, Schema::new())?;
+            let target = Target::new(file.clone(), target_path, registry, false)?;
+            return Ok((Self::with_targets(vec![target], 0, path, durability), file));
+        }
+        let power = durability == Durability::Power;
+        let slot_paths = slots::slot_paths(&path);
+        let committed = match pair {
+            Some(s) => {
+                crate::slots::recover(&path)?;
+                s
+            }
+            None => {
+                if !path.exists() {
+                    return Err(h5pom_store::Error::FileNotFound { path }.into());
+                }
+                // A plain file (a snapshot, an unprotected file): it becomes slot a, then the
+                // link replaces it.
+                slots::copy_slot(&path, &slot_paths[0], power)?;
+                slots::copy_slot(&slot_paths[0], &slot_paths[1], power)?;
+                slots::commit(&path, 0, power)?;
+                0
+            }
+        };
+        let mut targets = Vec::with_capacity(2);
+        for p in &slot_paths {
+            let file = File::open_unlocked(p, Mode::ReadWrite, Schema::new())?;
+            targets.push(Target::new(file, p.clone(), registry, true)?);
+        }
+        let file = targets[committed].file.clone();
+        Ok((
+            Self::with_targets(targets, committed, path, durability),
+            file,
+        ))
     }
 
     /// Sets when the flush system writes.
@@ -145,14 +312,41 @@ impl H5Sync {
         self.policy = policy;
     }
 
-    /// The file being written.
-    pub fn file(&self) -> &File {
-        &self.file
+    /// Sets the options (compression, chunking) of array fields that do not set their own,
+    /// for every file this sync writes.
+    pub fn set_array_options(&mut self, opts: ArrayOptions) {
+        for t in &self.targets {
+            t.file.set_array_options(opts.clone());
+        }
     }
 
-    /// The path of the file being written.
+    /// The default options of array fields.
+    pub fn array_options(&self) -> ArrayOptions {
+        self.targets[0].file.array_options()
+    }
+
+    /// Sets where array encoding runs, for every file this sync writes.
+    pub fn set_concurrency(&mut self, c: Concurrency) {
+        for t in &self.targets {
+            t.file.set_concurrency(c.clone());
+        }
+    }
+
+    /// The file holding the last committed tick (for a slot pair, one of the slots). Read
+    /// through it freely; write only through [`flush_with`](Self::flush_with), or the data
+    /// is not part of a commit.
+    pub fn file(&self) -> &File {
+        &self.targets[self.committed].file
+    }
+
+    /// The path the sync was created with (for a slot pair, the committing link).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The durability the sync writes with.
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// Completed flushes (the tick number stored in the file).
@@ -176,6 +370,12 @@ impl H5Sync {
         self.last_error.as_ref()
     }
 
+    /// True once a flush failed in the middle of writing: the sync refuses further flushes
+    /// (the file keeps its last committed tick; resume from it to go on).
+    pub fn is_halted(&self) -> bool {
+        self.halted.is_some()
+    }
+
     /// One tick: track changes, and flush if the policy says so.
     pub fn tick(&mut self, world: &mut World) -> Result<()> {
         self.collect(world);
@@ -188,44 +388,46 @@ impl H5Sync {
         if !due {
             return Ok(());
         }
-        match self.flush_inner(world, false) {
-            Ok(_) => {
-                self.last_error = None;
-                Ok(())
-            }
-            Err(e) => {
-                let shown = EcsError::Table {
-                    component: "flush".into(),
-                    reason: e.to_string(),
-                };
-                self.last_error = Some(e);
-                Err(shown)
-            }
-        }
+        self.flush_recorded(world, false, None).map(|_| ())
     }
 
     /// Flushes now, whatever the policy.
     pub fn flush_now(&mut self, world: &mut World) -> Result<FlushStats> {
         self.collect(world);
-        self.flush_inner(world, false)
+        self.flush_recorded(world, false, None)
+    }
+
+    /// Flushes now and, in the same commit, lets `extra` write data that is not world state
+    /// (a run log, provenance) into the file. With a slot pair both slots are brought up to
+    /// date and given the extra data, so it stays in the file after later flushes; `extra`
+    /// must therefore be repeatable (overwrite, not append).
+    pub fn flush_with(&mut self, world: &mut World, extra: &ExtraWrite<'_>) -> Result<FlushStats> {
+        self.collect(world);
+        let mut stats = FlushStats::default();
+        for _ in 0..self.targets.len() {
+            stats = self.flush_recorded(world, false, Some(extra))?;
+        }
+        Ok(stats)
     }
 
     /// Writes every persisted component and resource, changed or not.
     pub(crate) fn flush_all(&mut self, world: &mut World) -> Result<FlushStats> {
         self.collect(world);
-        self.flush_inner(world, true)
+        self.flush_recorded(world, true, None)
     }
 
     /// After a load: consume the load's own spawn events, so that nothing is rewritten.
     pub(crate) fn resumed(&mut self, world: &mut World, tick: u64) {
         self.collect(world);
-        self.pending_new.clear();
-        self.pending_gone.clear();
-        for c in &mut self.comps {
-            c.loaded(world);
-        }
-        for r in &mut self.res {
-            r.loaded(world);
+        for t in &mut self.targets {
+            t.pending_new.clear();
+            t.pending_gone.clear();
+            for c in &mut t.comps {
+                c.loaded(world);
+            }
+            for r in &mut t.res {
+                r.loaded(world);
+            }
         }
         self.flushes = tick;
     }
@@ -240,52 +442,108 @@ impl H5Sync {
                     pid.0 = self.ids.allocate();
                 }
                 self.ids.insert(e, pid.0);
-                self.pending_new.push(e);
+                for t in &mut self.targets {
+                    t.pending_new.push(e);
+                }
             }
         }
         let removed = self.removed.get_or_insert_with(|| SystemState::new(world));
-        if let Ok(mut r) = removed.get_mut(world) {
-            self.pending_gone.extend(r.read());
-        }
-        for c in &mut self.comps {
-            c.drain_removed(world);
-        }
-        for r in &mut self.res {
-            r.init(world);
-        }
-    }
-
-    fn flush_inner(&mut self, world: &mut World, full: bool) -> Result<FlushStats> {
-        let start = Instant::now();
-        let mut stats = FlushStats::default();
-        let root = self
-            .file
-            .hdf5()
-            .group("/")
-            .map_err(h5err("open root", "/"))?;
-        let ecs = root.group(ECS_GROUP).map_err(h5err("open group", "/ecs"))?;
-        // Entities no longer persisted: drop their groups, and rows from every table.
-        for e in std::mem::take(&mut self.pending_gone) {
+        let gone: Vec<Entity> = match removed.get_mut(world) {
+            Ok(mut r) => r.read().collect(),
+            Err(_) => Vec::new(),
+        };
+        for e in gone {
+            // Still persisted (re-added since): nothing to drop.
             if world.get::<Persist>(e).is_some() {
                 continue;
             }
             if let Some(id) = self.ids.remove_entity(e) {
-                self.known_groups.remove(&id);
-                let path = entity_path(id);
-                if root.link_exists(&path) {
-                    root.unlink(&path).map_err(h5err("delete entity", &path))?;
-                }
-                stats.despawned += 1;
-                for c in &mut self.comps {
-                    c.mark_dirty();
+                for t in &mut self.targets {
+                    t.pending_gone.push(id);
                 }
             }
         }
-        let new = std::mem::take(&mut self.pending_new);
+        for t in &mut self.targets {
+            for c in &mut t.comps {
+                c.drain_removed(world);
+            }
+            for r in &mut t.res {
+                r.init(world);
+            }
+        }
+    }
+
+    /// Flushes into the current target and commits it; records the outcome.
+    fn flush_recorded(
+        &mut self,
+        world: &mut World,
+        full: bool,
+        extra: Option<&ExtraWrite<'_>>,
+    ) -> Result<FlushStats> {
+        if let Some(reason) = &self.halted {
+            return Err(EcsError::Halted {
+                path: self.path.clone(),
+                reason: reason.clone(),
+            });
+        }
+        let idx = self.current;
+        let result = self.flush_target(idx, world, full, extra);
+        match result {
+            Ok(stats) => {
+                self.last_error = None;
+                self.last = stats;
+                Ok(stats)
+            }
+            Err(e) => {
+                // The target may be half written: never write it again in this session.
+                self.halted = Some(e.to_string());
+                let shown = EcsError::Halted {
+                    path: self.path.clone(),
+                    reason: e.to_string(),
+                };
+                self.last_error = Some(e);
+                Err(shown)
+            }
+        }
+    }
+
+    fn flush_target(
+        &mut self,
+        idx: usize,
+        world: &mut World,
+        full: bool,
+        extra: Option<&ExtraWrite<'_>>,
+    ) -> Result<FlushStats> {
+        let start = Instant::now();
+        let mut stats = FlushStats::default();
+        let pair = self.targets.len() > 1;
+        let durability = self.durability;
+        let ids = &self.ids;
+        let t = &mut self.targets[idx];
+        // Entities no longer persisted: drop their groups, and rows from every table.
+        let gone = std::mem::take(&mut t.pending_gone);
+        let new = std::mem::take(&mut t.pending_new);
+        // Readers of a slot hold a shared lock on it while they read: wait for them.
+        if let Some(l) = &t.lock {
+            l.lock().map_err(slots::io_err("lock", &t.path))?;
+        }
+        let root = t.file.hdf5().group("/").map_err(h5err("open root", "/"))?;
+        let ecs = root.group(ECS_GROUP).map_err(h5err("open group", "/ecs"))?;
+        for id in gone {
+            t.known_groups.remove(&id);
+            let path = entity_path(id);
+            if root.link_exists(&path) {
+                root.unlink(&path).map_err(h5err("delete entity", &path))?;
+            }
+            stats.despawned += 1;
+            for c in &mut t.comps {
+                c.mark_dirty();
+            }
+        }
         stats.spawned = new.len();
         // Entity groups: shard handles are opened once per flush (at most one per 1024
         // entities), and ids whose group is known to exist skip the existence check.
-        let known = RefCell::new(std::mem::take(&mut self.known_groups));
+        let known = RefCell::new(std::mem::take(&mut t.known_groups));
         let shards: RefCell<HashMap<u64, Group>> = RefCell::new(HashMap::new());
         let entity_group = |id: u64| -> Result<(Group, String)> {
             let path = entity_path(id);
@@ -321,9 +579,9 @@ impl H5Sync {
             Ok((g, path))
         };
         let cx = FlushCx {
-            file: &self.file,
+            file: &t.file,
             ecs: &ecs,
-            ids: &self.ids,
+            ids,
             new_entities: &new,
             full,
             entity_group: &entity_group,
@@ -331,7 +589,7 @@ impl H5Sync {
         // Every component type's arrays are collected, then written in one parallel pass.
         let world: &World = world;
         let mut arrays = DeferredArrays::new();
-        for c in &mut self.comps {
+        for c in &mut t.comps {
             let f = c.flush(world, &cx, &mut arrays)?;
             stats.components += f.written;
             stats.removed += f.removed;
@@ -339,19 +597,23 @@ impl H5Sync {
         }
         stats.array_bytes = arrays.bytes();
         if !arrays.is_empty() {
-            let w = self.file.write_deferred(arrays)?;
+            let w = t.file.write_deferred(arrays)?;
             stats.arrays_stored = w.bytes_stored;
         }
-        for r in &mut self.res {
+        for r in &mut t.res {
             if r.flush(world, &cx)? {
                 stats.resources += 1;
             }
         }
-        self.known_groups = known.into_inner();
+        t.known_groups = known.into_inner();
         if full || stats.spawned + stats.despawned > 0 {
-            crate::table::write_column(&ecs, INDEX, INDEX, &self.ids.sorted_ids())?;
+            crate::table::write_column(&ecs, INDEX, INDEX, &ids.sorted_ids())?;
+        }
+        if let Some(extra) = extra {
+            extra(&t.file)?;
         }
         stats.wrote = full
+            || extra.is_some()
             || stats.components
                 + stats.removed
                 + stats.tables
@@ -360,14 +622,36 @@ impl H5Sync {
                 + stats.spawned
                 > 0;
         if stats.wrote {
-            self.flushes += 1;
-            write_u64(&ecs, TICK_ATTR, self.flushes)?;
-            write_u64(&ecs, NEXT_ID_ATTR, self.ids.next)?;
-            self.file.flush()?;
+            let tick = self.flushes + 1;
+            write_u64(&ecs, TICK_ATTR, tick)?;
+            write_u64(&ecs, NEXT_ID_ATTR, ids.next)?;
+            t.file.flush()?;
+            if pair {
+                let power = durability == Durability::Power;
+                if power {
+                    sync_target(t)?;
+                }
+                if let Some(l) = &t.lock {
+                    l.unlock().map_err(slots::io_err("unlock", &t.path))?;
+                }
+                slots::commit(&self.path, idx, power)?;
+                self.committed = idx;
+                self.current = 1 - idx;
+            }
+            self.flushes = tick;
+        } else if let Some(l) = &t.lock {
+            l.unlock().map_err(slots::io_err("unlock", &t.path))?;
         }
         stats.duration = start.elapsed();
-        self.last = stats;
         Ok(stats)
+    }
+}
+
+/// Syncs a slot's data to disk (`fsync`).
+fn sync_target(t: &Target) -> Result<()> {
+    match &t.lock {
+        Some(f) => f.sync_all().map_err(slots::io_err("sync", &t.path)),
+        None => Ok(()),
     }
 }
 

@@ -103,17 +103,71 @@ impl File {
 
     /// Opens `path` in the given mode.
     pub fn open_with(path: impl AsRef<Path>, mode: Mode, schema: Schema) -> Result<File> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_locking(path.as_ref(), mode, schema, true)
+    }
+
+    /// Opens `path` in the given mode with HDF5's own file lock off: the caller coordinates
+    /// access to the file. HDF5 otherwise holds an exclusive `flock` on a file open for
+    /// writing, which keeps every reader out until it is closed; the ECS bridge's crash-safe
+    /// file pairs take the lock themselves, only while a file is being written.
+    pub fn open_unlocked(path: impl AsRef<Path>, mode: Mode, schema: Schema) -> Result<File> {
+        Self::open_locking(path.as_ref(), mode, schema, false)
+    }
+
+    /// Clears the "open for writing" status flags that libhdf5 leaves in the superblock of a
+    /// file whose writer was killed (files with a version 3 superblock: written with
+    /// `libver="latest"` or in SWMR mode), which otherwise make every later open fail with
+    /// "file is already open for write". The same as `h5clear -s`. Files h5pom writes
+    /// (superblock version 2) never carry these flags; a file without them is left unchanged.
+    pub fn clear_status_flags(path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(Error::FileNotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        crate::ffi::file::clear_status_flags(path).map_err(|source| Error::NotHdf5 {
+            path: path.to_path_buf(),
+            reason: source.to_string(),
+        })
+    }
+
+    fn open_locking(path: &Path, mode: Mode, schema: Schema, locking: bool) -> Result<File> {
+        let path = path.to_path_buf();
         let exists = path.exists();
         let needs_existing = matches!(mode, Mode::Read | Mode::ReadWrite);
         if needs_existing && !exists {
             return Err(Error::FileNotFound { path });
         }
+        let mut builder = hdf5::File::with_options();
+        if !locking {
+            builder.with_fapl(|p| p.file_locking(false));
+        }
         let result = match mode {
-            Mode::Read => hdf5::File::open(&path),
-            Mode::ReadWrite => hdf5::File::open_rw(&path),
-            Mode::OpenOrCreate => hdf5::File::append(&path),
-            Mode::Create => hdf5::File::create(&path),
+            Mode::Read => builder.open(&path),
+            Mode::ReadWrite => builder.open_rw(&path),
+            Mode::OpenOrCreate => builder.append(&path),
+            Mode::Create => builder.create(&path),
+        };
+        // A file this process already holds open with HDF5's lock off (the ECS bridge's slot
+        // files) can only be opened again the same way; the handles share one view of the
+        // file, so no lock is needed between them.
+        let result = match result {
+            Err(e)
+                if locking
+                    && e.to_string()
+                        .contains("file locking flag values don't match") =>
+            {
+                let mut builder = hdf5::File::with_options();
+                builder.with_fapl(|p| p.file_locking(false));
+                match mode {
+                    Mode::Read => builder.open(&path),
+                    Mode::ReadWrite => builder.open_rw(&path),
+                    Mode::OpenOrCreate => builder.append(&path),
+                    Mode::Create => builder.create(&path),
+                }
+            }
+            r => r,
         };
         let h5 = result.map_err(|source| {
             if exists && mode != Mode::Create {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bevy_ecs::prelude::*;
-use h5pom::ecs::{FlushPolicy, H5Sync};
+use h5pom::ecs::{Durability, FlushPolicy, H5Sync};
 
 use super::checksum::world_checksum;
 use super::io_options::{AppliedIo, IoOptions, apply_io_options};
@@ -37,6 +37,10 @@ pub(crate) struct Config {
     pub(crate) snapshot_dir: PathBuf,
     /// A snapshot or an earlier output file to continue from.
     pub(crate) resume: Option<PathBuf>,
+    /// How much of --out survives a crash.
+    pub(crate) durability: Durability,
+    /// Print `flushed step=<step> tick=<tick>` on stdout after each flush returned Ok.
+    pub(crate) log_flushes: bool,
 }
 
 /// One flush: wall time and array data written.
@@ -142,14 +146,17 @@ fn open(cfg: &Config, world: &mut World) -> Result<(H5Sync, Option<(PathBuf, boo
             });
         }
         init::populate(world, cfg.particles, cfg.clouds, cfg.seed);
-        return Ok((H5Sync::create(&cfg.out, &registry)?, None));
+        return Ok((
+            H5Sync::create_with(&cfg.out, &registry, cfg.durability)?,
+            None,
+        ));
     };
     let in_place = same_file(from, &cfg.out);
     let sync = if in_place {
-        H5Sync::resume(world, &cfg.out, &registry)?.0
+        H5Sync::resume_with(world, &cfg.out, &registry, cfg.durability)?.0
     } else {
         registry.load(world, from)?;
-        H5Sync::create(&cfg.out, &registry)?
+        H5Sync::create_with(&cfg.out, &registry, cfg.durability)?
     };
     let missing = [
         ("Params", world.contains_resource::<Params>()),
@@ -163,6 +170,14 @@ fn open(cfg: &Config, world: &mut World) -> Result<(H5Sync, Option<(PathBuf, boo
         });
     }
     Ok((sync, Some((from.clone(), in_place))))
+}
+
+/// The acknowledgement of a flush that returned Ok, for harnesses that kill the run.
+fn ack(step: u64, tick: u64) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "flushed step={step} tick={tick}");
+    let _ = out.flush();
 }
 
 fn flushes(world: &World) -> u64 {
@@ -237,6 +252,9 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         let flush = (flushes(&world) > before)
             .then(|| FlushSample::of(world.resource::<H5Sync>().last_flush()));
         let step = world.resource::<Step>().step;
+        if cfg.log_flushes && flush.is_some() {
+            ack(step, flushes(&world));
+        }
         let mut snapshot = None;
         if cfg
             .snapshot_every
@@ -267,8 +285,11 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         samples.push(f);
         let step = world.resource::<Step>().step;
         rows.push(step, 0.0, f);
+        if cfg.log_flushes {
+            ack(step, flushes(&world));
+        }
     }
-    rows.save(world.resource::<H5Sync>())?;
+    world.resource_scope(|w, mut s: Mut<H5Sync>| rows.save(w, &mut s))?;
     let checksum = world_checksum(&mut world, &schema);
     let clouds = summarize(&mut world);
     let (end_step, time) = (

@@ -127,9 +127,8 @@ pub(crate) fn apply_io_options(
         Compression::Lz4 => Filters::lz4(),
         Compression::Zstd(level) => Filters::zstd(level),
     };
-    sync.file().set_concurrency(Concurrency::Global);
-    sync.file()
-        .set_array_options(ArrayOptions::with_filters(filters));
+    sync.set_concurrency(Concurrency::Global);
+    sync.set_array_options(ArrayOptions::with_filters(filters));
     Ok(AppliedIo {
         compression: opts.compression,
         threads: rayon::current_num_threads(),

@@ -2,6 +2,7 @@
 //! `/ecs`. Timings are not world state: they differ from run to run, so they are neither in the
 //! checksum nor loaded into the world; `plot.py` draws them.
 
+use bevy_ecs::world::World;
 use h5pom::Object;
 use h5pom::ecs::H5Sync;
 use ndarray::Array1;
@@ -48,8 +49,13 @@ impl RunLogRows {
     }
 
     /// Appends the rows to the file's run log (creating it), keeping earlier runs' rows when
-    /// the run continued the same file.
-    pub(crate) fn save(self, sync: &H5Sync) -> h5pom::Result<()> {
+    /// the run continued the same file. Written as part of a commit ([`H5Sync::flush_with`]),
+    /// so a crash never leaves a half-written log.
+    pub(crate) fn save(
+        self,
+        world: &mut World,
+        sync: &mut H5Sync,
+    ) -> Result<(), h5pom::ecs::EcsError> {
         let root = sync.file().root();
         let mut log = if root.contains(RUN_LOG)? {
             root.load::<RunLog>(RUN_LOG)?
@@ -65,7 +71,8 @@ impl RunLogRows {
             flush_bytes: cat_u(&log.flush_bytes, self.bytes),
             flush_stored: cat_u(&log.flush_stored, self.stored),
         };
-        root.insert(RUN_LOG, &log)?;
+        drop(root);
+        sync.flush_with(world, &|file| file.root().insert(RUN_LOG, &log).map(|_| ()))?;
         Ok(())
     }
 }

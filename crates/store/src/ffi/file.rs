@@ -57,3 +57,39 @@ pub(crate) fn set_cloexec(file: &hdf5::File) -> hdf5::Result<()> {
 pub(crate) fn set_cloexec(_file: &hdf5::File) -> hdf5::Result<()> {
     Ok(())
 }
+
+/// Opens `path` for writing with libhdf5's private file-access property
+/// `clear_status_flags` set (what `h5clear -s` does), then closes it: the superblock's
+/// "open for write" flags are cleared on open.
+pub(crate) fn clear_status_flags(path: &std::path::Path) -> hdf5::Result<()> {
+    use std::ffi::CString;
+    let name = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| hdf5::Error::from("path contains a NUL byte"))?;
+    hdf5::sync::sync(|| {
+        // SAFETY: creating a property list of the library's file-access class; the id is
+        // checked and owned.
+        let fapl = unsafe { h5p::H5Pcreate(*h5p::H5P_CLS_FILE_ACCESS) };
+        if fapl < 0 {
+            return Err(hdf5::Error::from("H5Pcreate failed"));
+        }
+        let fapl = Owned(fapl);
+        let clear: hdf5_sys::h5::hbool_t = 1;
+        // SAFETY: the property exists in every file-access list (libhdf5 registers it for
+        // h5clear) and holds an `hbool_t`; `clear` outlives the call, which copies it.
+        let r = unsafe {
+            h5p::H5Pset(
+                fapl.0,
+                c"clear_status_flags".as_ptr(),
+                (&raw const clear).cast_mut().cast::<c_void>(),
+            )
+        };
+        check(r, "H5Pset(clear_status_flags)")?;
+        // SAFETY: `name` is a NUL-terminated path; `fapl` a live property list.
+        let file = unsafe { h5f::H5Fopen(name.as_ptr(), h5f::H5F_ACC_RDWR, fapl.0) };
+        if file < 0 {
+            return Err(hdf5::Error::from("H5Fopen failed"));
+        }
+        // SAFETY: `file` is the id just opened, closed exactly once.
+        check(unsafe { h5f::H5Fclose(file) }, "H5Fclose")
+    })
+}
