@@ -126,7 +126,8 @@ fn remove_output(out: &std::path::Path) {
     }
 }
 
-/// Flush p50 in milliseconds of one run.
+/// Flush p50 in milliseconds of one run; for durability `snapshot`, the mean time of an
+/// atomic snapshot written after every tick (the "snapshot chain" design).
 fn flush_p50(
     sim: &std::path::Path,
     size: &str,
@@ -135,20 +136,32 @@ fn flush_p50(
     durability: &str,
     out: &std::path::Path,
 ) -> f64 {
-    let o = Command::new(sim)
-        .args([
-            "--quiet",
-            "--particles",
-            size,
-            "--clouds",
-            "4",
-            "--ticks",
-            ticks,
+    let mut cmd = Command::new(sim);
+    cmd.args([
+        "--quiet",
+        "--particles",
+        size,
+        "--clouds",
+        "4",
+        "--ticks",
+        ticks,
+    ])
+    .args(["--compression", codec, "--out"])
+    .arg(out);
+    let snaps = out.with_extension("snaps");
+    if durability == "snapshot" {
+        cmd.args([
+            "--durability",
+            "none",
+            "--snapshot-every",
+            "1",
+            "--snapshot-dir",
         ])
-        .args(["--compression", codec, "--durability", durability, "--out"])
-        .arg(out)
-        .output()
-        .expect("run sim");
+        .arg(&snaps);
+    } else {
+        cmd.args(["--durability", durability]);
+    }
+    let o = cmd.output().expect("run sim");
     assert!(
         o.status.success(),
         "sim failed: {}",
@@ -156,6 +169,11 @@ fn flush_p50(
     );
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     remove_output(out);
+    let _ = std::fs::remove_dir_all(&snaps);
+    if durability == "snapshot" {
+        let total = number_before(field(&text, "snapshots"), "ms").unwrap_or(f64::NAN);
+        return total / ticks.parse::<f64>().unwrap_or(1.0);
+    }
     let times = field(&text, "flush time");
     number_before(times.split('·').next().unwrap_or(""), "ms").unwrap_or(f64::NAN)
 }
@@ -163,26 +181,39 @@ fn flush_p50(
 fn durability_table(sim: &std::path::Path, sizes: &[String], ticks: &str, dir: &std::path::Path) {
     println!();
     println!(
-        "{:>10} {:>8} {:>11} {:>11} {:>11} {:>9} {:>9}",
-        "particles", "codec", "none p50", "process p50", "power p50", "process×", "power×"
+        "{:>10} {:>8} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9} {:>9}",
+        "particles",
+        "codec",
+        "none p50",
+        "process p50",
+        "power p50",
+        "snapshot",
+        "process×",
+        "power×",
+        "snapshot×"
     );
     for size in sizes {
         for codec in ["none", "lz4"] {
-            let mut runs: [Vec<f64>; 3] = Default::default();
+            let mut runs: [Vec<f64>; 4] = Default::default();
             for _round in 0..3 {
-                for (i, d) in ["none", "process", "power"].into_iter().enumerate() {
+                for (i, d) in ["none", "process", "power", "snapshot"]
+                    .into_iter()
+                    .enumerate()
+                {
                     let out = dir.join(format!("dur-{size}-{d}.h5"));
                     runs[i].push(flush_p50(sim, size, ticks, codec, d, &out));
                 }
             }
-            let [none, process, power] = runs.map(|mut v| {
+            let [none, process, power, snapshot] = runs.map(|mut v| {
                 v.sort_by(f64::total_cmp);
                 v[v.len() / 2]
             });
             println!(
-                "{size:>10} {codec:>8} {none:>8.2} ms {process:>8.2} ms {power:>8.2} ms {:>8.2}× {:>8.2}×",
+                "{size:>10} {codec:>8} {none:>8.2} ms {process:>8.2} ms {power:>8.2} ms \
+                 {snapshot:>8.2} ms {:>8.2}× {:>8.2}× {:>8.2}×",
                 process / none,
-                power / none
+                power / none,
+                snapshot / none
             );
         }
     }
