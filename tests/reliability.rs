@@ -35,8 +35,38 @@ use engine::model::{Step, schema};
 const PARTICLES: &str = "2000";
 const CLOUDS: &str = "2";
 
+/// Builds the binaries these tests run, once per test process: `cargo test --all-targets`
+/// builds the example only as a test harness, so `target/<profile>/examples/sim` may be
+/// missing or stale.
+fn build_binaries() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let profile: &[&str] = if cfg!(debug_assertions) {
+            &[]
+        } else {
+            &["--release"]
+        };
+        for what in [
+            &["-p", "h5pom", "--example", "sim"][..],
+            &["-p", "h5pom-cli", "--bin", "h5pom"],
+        ] {
+            let status = Command::new(&cargo)
+                .arg("build")
+                .args(profile)
+                .args(what)
+                .args(["--quiet"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "cargo build {what:?} failed");
+        }
+    });
+}
+
 /// The simulation example's binary, next to this test's.
 fn sim_bin() -> PathBuf {
+    build_binaries();
     let exe = std::env::current_exe().expect("current exe");
     let profile_dir = exe
         .parent()
