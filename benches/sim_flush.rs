@@ -70,18 +70,8 @@ fn main() {
                 let out = dir
                     .path()
                     .join(format!("sim-{size}-{threads}-{codec}.h5").replace(':', "_"));
-                let o = Command::new(&sim)
-                    .args([
-                        "--quiet",
-                        "--particles",
-                        size,
-                        "--clouds",
-                        "4",
-                        "--ticks",
-                        &ticks,
-                    ])
-                    .args(["--threads", threads, "--compression", codec, "--out"])
-                    .arg(&out)
+                let o = sim_command(&sim, size, &ticks, codec, &out)
+                    .args(["--threads", threads])
                     .output()
                     .expect("run sim");
                 assert!(
@@ -118,6 +108,29 @@ fn main() {
     durability_table(&sim, &sizes, &ticks, dir.path());
 }
 
+/// The simulation with 4 clouds of `size` particles in total, `ticks` ticks, quiet.
+fn sim_command(
+    sim: &std::path::Path,
+    size: &str,
+    ticks: &str,
+    codec: &str,
+    out: &std::path::Path,
+) -> Command {
+    let mut cmd = Command::new(sim);
+    cmd.args([
+        "--quiet",
+        "--particles",
+        size,
+        "--clouds",
+        "4",
+        "--ticks",
+        ticks,
+    ])
+    .args(["--compression", codec, "--out"])
+    .arg(out);
+    cmd
+}
+
 /// Removes a run's output: the file or link, and the slots of a pair.
 fn remove_output(out: &std::path::Path) {
     let _ = std::fs::remove_file(out);
@@ -136,18 +149,7 @@ fn flush_p50(
     durability: &str,
     out: &std::path::Path,
 ) -> f64 {
-    let mut cmd = Command::new(sim);
-    cmd.args([
-        "--quiet",
-        "--particles",
-        size,
-        "--clouds",
-        "4",
-        "--ticks",
-        ticks,
-    ])
-    .args(["--compression", codec, "--out"])
-    .arg(out);
+    let mut cmd = sim_command(sim, size, ticks, codec, out);
     let snaps = out.with_extension("snaps");
     if durability == "snapshot" {
         cmd.args([
