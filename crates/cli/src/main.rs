@@ -5,12 +5,17 @@
 //! [`h5pom_store::GenericObject`]s), as an indented tree or, with `--json`, as one JSON document
 //! (shape in `docs/FORMAT.md ("The inspector's output")`).
 //!
+//! `h5pom check FILE` reads the file in a child process with a time limit and says whether
+//! libhdf5 can read it without crashing or hanging (exit 0 readable, 1 rejected cleanly, 3
+//! hang, 4 crash; see `docs/SECURITY.md`).
+//!
 //! `h5pom recover FILE` makes a synced ECS file whose writer was killed usable again and
 //! prints the tick it holds (see `docs/FORMAT.md`, "Durability").
 //!
 //! Exit status: 0 on success, 1 when the file or PATH cannot be read (message on stderr,
 //! prefixed `h5pom: `), 2 for bad arguments.
 
+mod check;
 mod dump;
 mod error;
 mod json;
@@ -61,6 +66,16 @@ enum Command {
               default_missing_value = "100")]
         values: Option<Limit>,
     },
+    /// Read every group and attribute of FILE in a child process with a time limit: say
+    /// whether it is safe to open in your process (exit 0 readable, 1 rejected cleanly, 3
+    /// libhdf5 hangs, 4 libhdf5 crashes).
+    Check {
+        /// The HDF5 file (possibly hostile).
+        file: PathBuf,
+        /// Seconds before the probe counts as hung.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        timeout: u64,
+    },
     /// After a crash of the writer: check that a synced ECS file opens, rebuild the other slot
     /// of a crash-safe pair from the committed one (or clear libhdf5's "open for write" flags
     /// of a plain file), and print the tick it holds. Run it with no writer on the file.
@@ -70,8 +85,9 @@ enum Command {
     },
 }
 
-fn run(cli: Cli) -> Result<String, CliError> {
-    match cli.command {
+/// Runs the command: its output and exit status.
+fn run(cli: Cli) -> Result<(String, ExitCode), CliError> {
+    let out = match cli.command {
         Command::Ls { file, path } => {
             let file = target::open(&file)?;
             ls::render(&file, &target::resolve(&file, &path)?)
@@ -91,6 +107,10 @@ fn run(cli: Cli) -> Result<String, CliError> {
                 dump::render(&loaded)
             })
         }
+        Command::Check { file, timeout } => {
+            let v = check::probe(&file, std::time::Duration::from_secs(timeout))?;
+            return Ok((v.line(&file), ExitCode::from(v.exit_code())));
+        }
         Command::Recover { file } => {
             let r = h5pom_ecs::recover(&file).map_err(CliError::Ecs)?;
             let shown = file.display();
@@ -104,19 +124,20 @@ fn run(cli: Cli) -> Result<String, CliError> {
                 format!("{shown}: plain file at tick {}; opens cleanly\n", r.tick)
             })
         }
-    }
+    };
+    Ok((out?, ExitCode::SUCCESS))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(out) => {
+        Ok((out, code)) => {
             let mut stdout = std::io::stdout().lock();
             match stdout
                 .write_all(out.as_bytes())
                 .and_then(|()| stdout.flush())
             {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(()) => code,
                 // `h5pom dump … | head`: the reader went away; not an error of ours.
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(e) => fail(&CliError::Io(e)),

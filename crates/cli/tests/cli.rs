@@ -311,3 +311,40 @@ fn bad_arguments_exit_2() {
     }
     assert_eq!(h5pom(["--help"]).status.code(), Some(0));
 }
+
+#[test]
+fn check_probes_in_a_child_and_says_how_reading_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = rust_file(dir.path());
+    let out = h5pom(["check", s(&f)]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("readable"));
+
+    // A file h5pom refuses: exit 1, and the reason (the same typed error an open gives).
+    let junk = dir.path().join("junk.h5");
+    std::fs::write(&junk, b"not an HDF5 file at all").unwrap();
+    let out = h5pom(["check", "--timeout", "20", s(&junk)]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("rejected cleanly: not an HDF5 file"),
+        "{text}"
+    );
+
+    // A missing file is rejected too; a zero timeout is a bad argument.
+    let out = h5pom(["check", s(&dir.path().join("missing.h5"))]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        h5pom(["check", "--timeout", "0", s(&f)]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn recover_refuses_what_is_not_a_synced_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = rust_file(dir.path());
+    assert!(fails(["recover", s(&dir.path().join("missing.h5"))]).contains("not found"));
+    // An h5pom file without the ECS layout: no tick to recover to.
+    assert!(fails(["recover", s(&f)]).contains("/ecs"));
+}
