@@ -994,12 +994,42 @@ fn a_closed_file_is_readable_while_a_child_spawned_during_its_life_runs() {
     let file = File::create(&path, schema()).expect("create");
     let l = leaf(11, "eleven");
     file.root().insert_shared("leaf", &l).expect("insert");
-    // Spawned the plain way (no fd hygiene of ours) while the file is open: with libhdf5's
-    // default `open(2)` the child would inherit the descriptor and its `flock`.
-    let mut child = std::process::Command::new("sleep")
-        .arg("20")
-        .spawn()
-        .expect("spawn sleep");
+    // Spawned while the file is open, with no fd hygiene for this file: with libhdf5's
+    // default `open(2)` the child would inherit the descriptor and its `flock`. Descriptors
+    // of *other* files are kept out of the child: other test threads open files concurrently,
+    // and one caught between libhdf5's `open(2)` and h5pom's close-on-exec marking would be
+    // held by this 20 s child and make that test's h5dump or h5py fail.
+    let ours: Vec<libc::c_int> = std::fs::read_dir("/proc/self/fd")
+        .expect("list /proc/self/fd")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let fd: libc::c_int = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            (target == path.canonicalize().ok()?).then_some(fd)
+        })
+        .collect();
+    let mut cmd = std::process::Command::new("sleep");
+    cmd.arg("20");
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: runs in the child between fork and exec; only calls `fcntl`
+        // (async-signal-safe) and reads `ours`, allocated before the fork; takes no locks.
+        unsafe {
+            cmd.pre_exec(move || {
+                for fd in 3..4096 {
+                    if ours.contains(&fd) {
+                        continue;
+                    }
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                        libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().expect("spawn sleep");
     file.close().expect("close");
     drop(l);
     let mut m = Manifest::default();
