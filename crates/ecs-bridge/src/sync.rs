@@ -80,15 +80,18 @@ struct Target {
     lock: Option<std::fs::File>,
 }
 
+/// Lays out `/ecs` in a new file, at tick 0.
+fn init_layout(file: &File) -> Result<()> {
+    let root = file.hdf5().group("/").map_err(h5err("open root", "/"))?;
+    let ecs = open_or_create(&root, ECS_GROUP, "/")?;
+    write_u64(&ecs, LAYOUT_VERSION_ATTR, u64::from(LAYOUT_VERSION))?;
+    write_u64(&ecs, TICK_ATTR, 0)?;
+    file.flush().map_err(EcsError::from)
+}
+
 impl Target {
+    /// Tracks `file`, which already holds the ECS layout; writes nothing.
     fn new(file: File, path: PathBuf, registry: &Registry, locked: bool) -> Result<Self> {
-        let root = file.hdf5().group("/").map_err(h5err("open root", "/"))?;
-        let ecs = open_or_create(&root, ECS_GROUP, "/")?;
-        write_u64(&ecs, LAYOUT_VERSION_ATTR, u64::from(LAYOUT_VERSION))?;
-        if read_u64(&ecs, TICK_ATTR).is_none() {
-            write_u64(&ecs, TICK_ATTR, 0)?;
-        }
-        file.flush()?;
         let lock = if locked {
             Some(std::fs::File::open(&path).map_err(slots::io_err("open", &path))?)
         } else {
@@ -196,6 +199,7 @@ impl H5Sync {
                 remove_if_present(&path)?;
             }
             let file = File::create(&path, Schema::new())?;
+            init_layout(&file)?;
             let target = Target::new(file, path.clone(), registry, false)?;
             return Ok(Self::with_targets(vec![target], 0, path, durability));
         }
@@ -203,6 +207,7 @@ impl H5Sync {
         let mut targets = Vec::with_capacity(2);
         for p in &slot_paths {
             let file = File::open_unlocked(p, Mode::Create, Schema::new())?;
+            init_layout(&file)?;
             targets.push(Target::new(file, p.clone(), registry, true)?);
         }
         let power = durability == Durability::Power;
@@ -220,6 +225,7 @@ impl H5Sync {
         registry.validate()?;
         let file = File::in_memory(Schema::new())?;
         let path = file.path().to_path_buf();
+        init_layout(&file)?;
         let target = Target::new(file, path.clone(), registry, false)?;
         Ok(Self::with_targets(
             vec![target],
@@ -266,6 +272,9 @@ impl H5Sync {
         registry.validate()?;
         let path = path.to_path_buf();
         let pair = slots::committed_slot(&path);
+        // Nothing is converted or opened for writing before the file proves to be an ECS file
+        // (through a pair's link: its committed slot).
+        slots::read_tick(&path)?;
         if durability == Durability::Unprotected {
             // Write in place: the plain file, or a pair's committed slot.
             let target_path = match pair {
@@ -284,9 +293,6 @@ impl H5Sync {
                 s
             }
             None => {
-                if !path.exists() {
-                    return Err(h5pom_store::Error::FileNotFound { path }.into());
-                }
                 // A plain file (a snapshot, an unprotected file): it becomes slot a, then the
                 // link replaces it.
                 slots::copy_slot(&path, &slot_paths[0], power)?;
@@ -496,10 +502,11 @@ impl H5Sync {
             }
             Err(e) => {
                 // The target may be half written: never write it again in this session.
-                self.halted = Some(e.to_string());
+                let reason = e.to_string();
+                self.halted = Some(reason.clone());
                 let shown = EcsError::Halted {
                     path: self.path.clone(),
-                    reason: e.to_string(),
+                    reason,
                 };
                 self.last_error = Some(e);
                 Err(shown)

@@ -139,33 +139,28 @@ impl File {
         if needs_existing && !exists {
             return Err(Error::FileNotFound { path });
         }
-        let mut builder = hdf5::File::with_options();
-        if !locking {
-            builder.with_fapl(|p| p.file_locking(false));
-        }
-        let result = match mode {
-            Mode::Read => builder.open(&path),
-            Mode::ReadWrite => builder.open_rw(&path),
-            Mode::OpenOrCreate => builder.append(&path),
-            Mode::Create => builder.create(&path),
+        let open = |locking: bool| {
+            let mut builder = hdf5::File::with_options();
+            if !locking {
+                builder.with_fapl(|p| p.file_locking(false));
+            }
+            match mode {
+                Mode::Read => builder.open(&path),
+                Mode::ReadWrite => builder.open_rw(&path),
+                Mode::OpenOrCreate => builder.append(&path),
+                Mode::Create => builder.create(&path),
+            }
         };
         // A file this process already holds open with HDF5's lock off (the ECS bridge's slot
         // files) can only be opened again the same way; the handles share one view of the
         // file, so no lock is needed between them.
-        let result = match result {
+        let result = match open(locking) {
             Err(e)
                 if locking
                     && e.to_string()
                         .contains("file locking flag values don't match") =>
             {
-                let mut builder = hdf5::File::with_options();
-                builder.with_fapl(|p| p.file_locking(false));
-                match mode {
-                    Mode::Read => builder.open(&path),
-                    Mode::ReadWrite => builder.open_rw(&path),
-                    Mode::OpenOrCreate => builder.append(&path),
-                    Mode::Create => builder.create(&path),
-                }
+                open(false)
             }
             r => r,
         };
