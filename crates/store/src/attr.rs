@@ -322,3 +322,9 @@ pub(crate) fn scalar_error(path: &str, field: &str, e: crate::scalar::ScalarErro
         },
     }
 }
+
+/// Reads attribute `name` of `loc` with h5pom's encodings (`None` if it does not exist). For
+/// layers that manage their own groups (the ECS bridge).
+pub fn get_attr(loc: &Location, path: &str, name: &str) -> Result<Option<Value>> {
+    At { loc, path }.read_value(name)
+}

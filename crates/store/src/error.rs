@@ -211,6 +211,15 @@ pub enum Error {
         /// The list's length.
         len: usize,
     },
+    /// A column table cannot be written or read (see [`table`](crate::table)).
+    #[error("table {path}: {source}")]
+    Table {
+        /// The table's group.
+        path: String,
+        /// What is wrong.
+        #[source]
+        source: Box<crate::table::TableError>,
+    },
 }
 
 impl Error {

@@ -31,10 +31,11 @@ pub mod pipeline;
 mod scalar;
 mod schema;
 mod stack;
+pub mod table;
 mod value;
 
 pub use array::{ArrayInfo, DeferredArrays, LazyArray};
-pub use attr::{TYPE_SUFFIX, has_attr, set_attr};
+pub use attr::{TYPE_SUFFIX, get_attr, has_attr, set_attr};
 pub use ctx::{LoadCtx, RefMap, Row, RowRef, SaveCtx};
 pub use embed::{Embed, read_row, write_row};
 pub use error::{Error, Result};

@@ -44,6 +44,9 @@ pub struct WriteJob<'a> {
     dtype: Dtype,
     shape: Vec<usize>,
     opts: &'a ArrayOptions,
+    /// Chunks to write when the dataset is reused in place (C-order chunk numbers); `None`
+    /// writes every chunk.
+    only: Option<&'a [usize]>,
 }
 
 impl<'a> WriteJob<'a> {
@@ -63,7 +66,17 @@ impl<'a> WriteJob<'a> {
             dtype,
             shape,
             opts,
+            only: None,
         }
+    }
+
+    /// Writes only the chunks numbered in `chunks` (C order over the chunk grid) if the
+    /// dataset can be reused in place; the caller guarantees every other chunk already holds
+    /// the same bytes in the file. A dataset that has to be created or replaced is written
+    /// whole. Chunks are always encoded and stored with `H5Dwrite_chunk`, filters or not.
+    pub(crate) fn only_chunks(mut self, chunks: &'a [usize]) -> Self {
+        self.only = Some(chunks);
+        self
     }
 
     /// A job writing `view` to dataset `name` of `group`.
@@ -88,6 +101,7 @@ impl<'a> WriteJob<'a> {
             dtype: T::DTYPE,
             shape,
             opts,
+            only: None,
         }
     }
 
@@ -163,6 +177,8 @@ pub(crate) struct Prepared<'j> {
     pub(crate) kind: Kind,
     /// Borrowed from the job: only `Sync` data, shared with encoder threads.
     pub(crate) spec: EncodeSpec<'j>,
+    /// The chunks to write (`None`: all of them).
+    pub(crate) only: Option<&'j [usize]>,
 }
 
 /// Everything an encoder thread needs about one job.
@@ -267,8 +283,8 @@ pub(crate) fn prepare<'j>(job: &'j WriteJob<'_>) -> PipelineResult<Prepared<'j>>
         job.opts.filters.dcpl_filters()
     };
     let filters = hdf5_filters(&dcpl_filters);
-    let ds = match reusable(job, &chunk, &filters)? {
-        Some(ds) => ds,
+    let (ds, reused) = match reusable(job, &chunk, &filters)? {
+        Some(ds) => (ds, true),
         None => {
             if job.group.link_exists(job.name) {
                 job.group.unlink(job.name)?;
@@ -282,10 +298,13 @@ pub(crate) fn prepare<'j>(job: &'j WriteJob<'_>) -> PipelineResult<Prepared<'j>>
                 }
             };
             let dtype = job.dtype.datatype()?;
-            ffi::create_dataset(job.group, job.name, &dtype, &job.shape, &layout)?
+            let ds = ffi::create_dataset(job.group, job.name, &dtype, &job.shape, &layout)?;
+            (ds, false)
         }
     };
-    let kind = if rank0 || job.opts.filters.is_plain() {
+    // A partial rewrite applies only to a dataset reused in place.
+    let only = job.only.filter(|_| reused && !rank0);
+    let kind = if rank0 || (job.opts.filters.is_plain() && only.is_none()) {
         Kind::Plain
     } else {
         Kind::Encoded
@@ -304,7 +323,12 @@ pub(crate) fn prepare<'j>(job: &'j WriteJob<'_>) -> PipelineResult<Prepared<'j>>
         shuffle: job.opts.filters.shuffle,
         codec: job.opts.filters.codec,
     };
-    Ok(Prepared { ds, kind, spec })
+    Ok(Prepared {
+        ds,
+        kind,
+        spec,
+        only,
+    })
 }
 
 /// Encodes chunk `idx` of `spec` into `out`; returns the encoded length.
@@ -394,7 +418,11 @@ impl Pipeline {
         for (j, p) in prepared.iter().enumerate() {
             stats.bytes_in += p.spec.bytes.len() as u64;
             if matches!(p.kind, Kind::Encoded) {
-                tasks.extend((0..p.spec.grid.len()).map(|c| (j, c)));
+                let n = p.spec.grid.len();
+                match p.only {
+                    Some(only) => tasks.extend(only.iter().filter(|&&c| c < n).map(|&c| (j, c))),
+                    None => tasks.extend((0..n).map(|c| (j, c))),
+                }
             }
         }
         let specs: Vec<&EncodeSpec<'_>> = prepared.iter().map(|p| &p.spec).collect();

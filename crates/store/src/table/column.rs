@@ -1,0 +1,344 @@
+//! One column of a [`ColumnTable`](super::ColumnTable) in memory: typed storage, the `None`
+//! mask, and the rows changed since the table was last written.
+
+use crate::pipeline::{Dtype, Element, as_bytes};
+use crate::value::Value;
+
+use super::TableError;
+
+/// The typed cells of a column.
+#[derive(Debug, Clone)]
+pub(crate) enum Cells {
+    /// No typed value seen yet (every row `None`): stored as `int64` zeros.
+    Untyped(usize),
+    /// A numeric column: `len * dtype.size()` native-endian bytes.
+    Num { dtype: Dtype, bytes: Vec<u8> },
+    /// Booleans (HDF5's `FALSE`/`TRUE` enum, as h5py writes them).
+    Bool(Vec<bool>),
+    /// UTF-8 strings (variable length).
+    Str(Vec<String>),
+}
+
+impl Cells {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Cells::Untyped(n) => *n,
+            Cells::Num { dtype, bytes } => bytes.len() / dtype.size(),
+            Cells::Bool(v) => v.len(),
+            Cells::Str(v) => v.len(),
+        }
+    }
+
+    /// The stored type's name (for errors and docs).
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Cells::Untyped(_) => "int64",
+            Cells::Num { dtype, .. } => dtype.name(),
+            Cells::Bool(_) => "bool",
+            Cells::Str(_) => "str",
+        }
+    }
+}
+
+/// The numeric dtype and native bytes of a number value.
+fn num(v: &Value) -> Option<(Dtype, [u8; 8], usize)> {
+    fn b<T: Element>(x: T) -> (Dtype, [u8; 8], usize) {
+        let mut out = [0u8; 8];
+        let bytes = as_bytes(std::slice::from_ref(&x));
+        out[..bytes.len()].copy_from_slice(bytes);
+        (T::DTYPE, out, bytes.len())
+    }
+    Some(match *v {
+        Value::I8(x) => b(x),
+        Value::I16(x) => b(x),
+        Value::I32(x) => b(x),
+        Value::I64(x) => b(x),
+        Value::U8(x) => b(x),
+        Value::U16(x) => b(x),
+        Value::U32(x) => b(x),
+        Value::U64(x) => b(x),
+        Value::F32(x) => b(x),
+        Value::F64(x) => b(x),
+        _ => return None,
+    })
+}
+
+/// A column: name, cells, `None` mask, and what changed since the last write.
+#[derive(Debug, Clone)]
+pub(crate) struct Column {
+    pub(crate) name: String,
+    pub(crate) cells: Cells,
+    /// 1 where the row holds `None`; allocated at the first `None`.
+    pub(crate) mask: Option<Vec<u8>>,
+    /// Rows holding `None`: the mask dataset exists exactly when this is nonzero.
+    pub(crate) nones: usize,
+    /// Rows whose cell changed since the last write (unsorted, may repeat).
+    pub(crate) dirty: Vec<usize>,
+    /// Rows whose mask bit changed since the last write.
+    pub(crate) mask_dirty: Vec<usize>,
+    /// The whole column must be written (new, or its type changed).
+    pub(crate) whole: bool,
+}
+
+impl Column {
+    pub(crate) fn new(name: String) -> Self {
+        Column {
+            name,
+            cells: Cells::Untyped(0),
+            mask: None,
+            nones: 0,
+            dirty: Vec::new(),
+            mask_dirty: Vec::new(),
+            whole: true,
+        }
+    }
+
+    /// Gives an untyped column the type of `v` (the existing rows become zeros / `false` /
+    /// empty strings, all `None`).
+    fn adopt(&mut self, v: &Value) -> Result<(), TableError> {
+        let Cells::Untyped(n) = self.cells else {
+            return Ok(());
+        };
+        self.cells = match v {
+            Value::Bool(_) => Cells::Bool(vec![false; n]),
+            Value::Str(_) => Cells::Str(vec![String::new(); n]),
+            other => match num(other) {
+                Some((dtype, _, size)) => Cells::Num {
+                    dtype,
+                    bytes: vec![0; n * size],
+                },
+                None => return Err(self.not_columnar(v)),
+            },
+        };
+        self.whole = true;
+        Ok(())
+    }
+
+    fn not_columnar(&self, v: &Value) -> TableError {
+        TableError::NotColumnar {
+            column: self.name.clone(),
+            found: v.type_name(),
+        }
+    }
+
+    fn mixed(&self, v: &Value) -> TableError {
+        TableError::MixedTypes {
+            column: self.name.clone(),
+            stored: self.cells.type_name(),
+            found: v.type_name(),
+        }
+    }
+
+    /// Appends a zero cell (the caller sets it next).
+    pub(crate) fn push_zero(&mut self) {
+        match &mut self.cells {
+            Cells::Untyped(n) => *n += 1,
+            Cells::Num { dtype, bytes } => bytes.resize(bytes.len() + dtype.size(), 0),
+            Cells::Bool(v) => v.push(false),
+            Cells::Str(v) => v.push(String::new()),
+        }
+        if let Some(m) = &mut self.mask {
+            m.push(0);
+        }
+    }
+
+    /// Sets row `i` to `v`; marks it dirty if its stored form changed. Values compare bit for
+    /// bit (`NaN` equals itself, `-0.0` differs from `0.0`).
+    pub(crate) fn set(&mut self, i: usize, v: &Value) -> Result<(), TableError> {
+        let none = matches!(v, Value::None);
+        if !none {
+            self.adopt(v)?;
+        }
+        if self.set_none(i, none) {
+            self.mask_dirty.push(i);
+        }
+        let changed = if !none {
+            match (&mut self.cells, v) {
+                (Cells::Bool(c), Value::Bool(x)) => std::mem::replace(&mut c[i], *x) != *x,
+                (Cells::Str(c), Value::Str(x)) => {
+                    if c[i] != *x {
+                        c[i].clone_from(x);
+                        true
+                    } else {
+                        false
+                    }
+                }
+                (Cells::Num { dtype, bytes }, v) => match num(v) {
+                    Some((d, b, size)) if d == *dtype => {
+                        let cell = &mut bytes[i * size..(i + 1) * size];
+                        let differs = cell != &b[..size];
+                        cell.copy_from_slice(&b[..size]);
+                        differs
+                    }
+                    Some(_) => return Err(self.mixed(v)),
+                    None if matches!(v, Value::Bool(_) | Value::Str(_)) => {
+                        return Err(self.mixed(v));
+                    }
+                    None => return Err(self.not_columnar(v)),
+                },
+                (_, v) if num(v).is_some() || matches!(v, Value::Bool(_) | Value::Str(_)) => {
+                    return Err(self.mixed(v));
+                }
+                (_, v) => return Err(self.not_columnar(v)),
+            }
+        } else {
+            // A `None` cell holds the zero value, so a file's bytes never depend on history.
+            self.zero(i)
+        };
+        if changed {
+            self.dirty.push(i);
+        }
+        Ok(())
+    }
+
+    /// Sets the mask bit of row `i`; true if it changed.
+    fn set_none(&mut self, i: usize, none: bool) -> bool {
+        let len = self.cells.len();
+        let mask = match (&mut self.mask, none) {
+            (Some(m), _) => m,
+            (None, false) => return false,
+            (m @ None, true) => m.insert(vec![0; len]),
+        };
+        let was = mask[i] != 0;
+        mask[i] = u8::from(none);
+        match (was, none) {
+            (false, true) => self.nones += 1,
+            (true, false) => self.nones -= 1,
+            _ => return false,
+        }
+        true
+    }
+
+    /// Zeroes row `i`'s cell; true if it changed.
+    fn zero(&mut self, i: usize) -> bool {
+        match &mut self.cells {
+            Cells::Untyped(_) => false,
+            Cells::Num { dtype, bytes } => {
+                let s = dtype.size();
+                let cell = &mut bytes[i * s..(i + 1) * s];
+                let was = cell.iter().any(|&b| b != 0);
+                cell.fill(0);
+                was
+            }
+            Cells::Bool(c) => std::mem::replace(&mut c[i], false),
+            Cells::Str(c) => {
+                let was = !c[i].is_empty();
+                c[i].clear();
+                was
+            }
+        }
+    }
+
+    /// Moves the last row into row `i` and drops the last row.
+    pub(crate) fn swap_remove(&mut self, i: usize) {
+        let last = self.cells.len() - 1;
+        match &mut self.cells {
+            Cells::Untyped(n) => *n -= 1,
+            Cells::Num { dtype, bytes } => {
+                let s = dtype.size();
+                bytes.copy_within(last * s..(last + 1) * s, i * s);
+                bytes.truncate(last * s);
+            }
+            Cells::Bool(c) => {
+                c.swap_remove(i);
+            }
+            Cells::Str(c) => {
+                c.swap_remove(i);
+            }
+        }
+        if let Some(m) = &mut self.mask {
+            if m[i] != 0 {
+                self.nones -= 1;
+            }
+            m.swap_remove(i);
+        }
+        if i < last {
+            self.dirty.push(i);
+            self.mask_dirty.push(i);
+        }
+    }
+
+    /// Row `i` as a [`Value`] (`None` where masked).
+    pub(crate) fn value(&self, i: usize) -> Value {
+        if self.mask.as_ref().is_some_and(|m| m[i] != 0) {
+            return Value::None;
+        }
+        match &self.cells {
+            Cells::Untyped(_) => Value::None,
+            Cells::Bool(c) => Value::Bool(c[i]),
+            Cells::Str(c) => Value::Str(c[i].clone()),
+            Cells::Num { dtype, bytes } => {
+                let s = dtype.size();
+                let cell = &bytes[i * s..(i + 1) * s];
+                macro_rules! rd {
+                    ($t:ty, $v:ident) => {
+                        Value::$v(<$t>::from_ne_bytes(cell.try_into().unwrap_or_default()))
+                    };
+                }
+                match dtype {
+                    Dtype::I8 => rd!(i8, I8),
+                    Dtype::I16 => rd!(i16, I16),
+                    Dtype::I32 => rd!(i32, I32),
+                    Dtype::I64 => rd!(i64, I64),
+                    Dtype::U8 => rd!(u8, U8),
+                    Dtype::U16 => rd!(u16, U16),
+                    Dtype::U32 => rd!(u32, U32),
+                    Dtype::U64 => rd!(u64, U64),
+                    Dtype::F32 => rd!(f32, F32),
+                    Dtype::F64 => rd!(f64, F64),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_tracks_changes_bit_for_bit() {
+        let mut c = Column::new("x".into());
+        c.push_zero();
+        c.push_zero();
+        c.set(0, &Value::F64(1.5)).unwrap();
+        c.set(1, &Value::F64(0.0)).unwrap();
+        assert_eq!(c.dirty, [0]); // 0.0 over a zero cell changes nothing
+        c.dirty.clear();
+        c.set(1, &Value::F64(-0.0)).unwrap();
+        assert_eq!(c.dirty, [1]);
+        c.dirty.clear();
+        c.set(0, &Value::F64(f64::NAN)).unwrap();
+        c.set(0, &Value::F64(f64::NAN)).unwrap();
+        assert_eq!(c.dirty, [0]);
+        assert!(matches!(
+            c.set(0, &Value::I32(3)),
+            Err(TableError::MixedTypes { .. })
+        ));
+        assert!(matches!(
+            c.set(0, &Value::Str("a".into())),
+            Err(TableError::MixedTypes { .. })
+        ));
+    }
+
+    #[test]
+    fn none_mask_and_untyped_columns() {
+        let mut c = Column::new("s".into());
+        c.push_zero();
+        c.set(0, &Value::None).unwrap();
+        assert_eq!(c.nones, 1);
+        assert_eq!(c.value(0), Value::None);
+        c.push_zero();
+        c.set(1, &Value::Str("hi".into())).unwrap();
+        assert_eq!(c.value(1), Value::Str("hi".into()));
+        assert_eq!(c.value(0), Value::None);
+        c.set(0, &Value::Str("a".into())).unwrap();
+        assert_eq!(c.nones, 0);
+        c.swap_remove(0);
+        assert_eq!(c.value(0), Value::Str("hi".into()));
+        assert!(matches!(
+            c.set(0, &Value::List(vec![])),
+            Err(TableError::NotColumnar { .. })
+        ));
+    }
+}
