@@ -120,6 +120,38 @@ fn idle_and_changed(
     );
 }
 
+/// One changed row of a big table: the flush writes one chunk of each changed column
+/// (Health has two: `hp` changes, `level` does not), not the table.
+fn one_changed_row(n: usize, durability: Durability) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut world = World::new();
+    let sync = H5Sync::create_with(dir.path().join("b.h5"), &tables(), durability).unwrap();
+    world.insert_resource(sync);
+    spawn(&mut world, n);
+    flush(&mut world);
+    if durability != Durability::Unprotected {
+        flush(&mut world);
+    }
+    let mut times = Vec::new();
+    let mut chunks = 0;
+    for round in 0..9 {
+        let mut q = world.query::<&mut Health>();
+        if let Some(mut h) = q.iter_mut(&mut world).nth(n / 2) {
+            h.hp -= 1.0 + round as f32;
+        }
+        let t = Instant::now();
+        let s = flush(&mut world);
+        times.push(t.elapsed());
+        chunks = s.table_chunks;
+    }
+    println!(
+        "tables {:<11} {n:>8} entities: 1 changed Health row: {:>9.1?}, {chunks} table chunk(s) written of {} per column",
+        format!("{durability:?}"),
+        median(times),
+        n.div_ceil(h5pom::table::chunk_rows(n, 0)),
+    );
+}
+
 fn snapshot_reload(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("snap.h5");
@@ -187,6 +219,7 @@ fn main() {
         ] {
             idle_and_changed("tables", &tables(), 1_000, 100, d);
         }
+        one_changed_row(20_000, Durability::Process);
         snapshot_reload(1_000);
         return;
     }
@@ -198,6 +231,8 @@ fn main() {
     ] {
         idle_and_changed("tables", &tables(), 100_000, 10_000, d);
     }
+    one_changed_row(big, Durability::Unprotected);
+    one_changed_row(big, Durability::Process);
     idle_and_changed("groups", &groups(), 10_000, 10_000, Durability::Process);
     idle_and_changed("groups", &groups(), 100_000, 10_000, Durability::Process);
     snapshot_reload(big);

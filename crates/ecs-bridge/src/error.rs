@@ -30,13 +30,20 @@ pub enum EcsError {
         source: h5pom_store::Error,
     },
     /// A column table in the file is inconsistent, or a component cannot be stored as one.
-    #[error("table {component}: {reason}")]
+    #[error("table {component}: {source}")]
     Table {
         /// The component's type tag.
         component: String,
         /// What is wrong.
-        reason: String,
+        #[source]
+        source: Box<h5pom_store::Error>,
     },
+    /// A query of the world failed (bevy refused the system parameters).
+    #[error("world query: {0}")]
+    Query(#[from] bevy_ecs::system::SystemParamValidationError),
+    /// A flush ran before the sync state was initialized from the world (a bug in h5pom).
+    #[error("h5pom-ecs: flush before the sync state was initialized")]
+    Uninitialized,
     /// A type tag that cannot name an ECS component or resource.
     #[error("invalid type tag {tag:?}: component and resource tags must match [A-Za-z0-9_]+")]
     InvalidTag {

@@ -1,16 +1,22 @@
 //! The parent/child hierarchy (`ChildOf`) as the column table `/ecs/tables/ChildOf`.
 
+use std::collections::HashSet;
+
 use bevy_ecs::hierarchy::ChildOf;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemState;
+use h5pom_store::Value;
 
-use crate::component::{ComponentSync, FlushCx, LoadCx, TypeFlush, table_group};
+use crate::component::{ComponentSync, FlushCx, LoadCx, TypeFlush, uninit};
 use crate::error::{EcsError, Result};
 use crate::ids::Persist;
-use crate::table::{read_table, write_table};
+use crate::layout::Layout;
+use crate::table::TableRows;
 
 /// The tag of the hierarchy table.
 pub const CHILD_OF_TAG: &str = "ChildOf";
+/// Its one column: the parent's persistent id.
+const PARENT: &str = "parent";
 
 type Q = SystemState<Query<'static, 'static, (Entity, &'static ChildOf), With<Persist>>>;
 type Changed_ = SystemState<Query<'static, 'static, (), (Changed<ChildOf>, With<Persist>)>>;
@@ -18,7 +24,10 @@ type Removed = SystemState<bevy_ecs::lifecycle::RemovedComponents<'static, 'stat
 
 pub(crate) struct HierarchySync {
     q: Option<(Q, Changed_, Removed)>,
+    /// Something changed that the changed query does not show (a removal, a despawn).
     dirty: bool,
+    rows: TableRows,
+    names: Vec<String>,
 }
 
 impl HierarchySync {
@@ -26,55 +35,68 @@ impl HierarchySync {
         HierarchySync {
             q: None,
             dirty: true,
+            rows: TableRows::new(CHILD_OF_TAG, &[PARENT.to_owned()]),
+            names: vec![PARENT.to_owned()],
         }
+    }
+
+    fn queries(&mut self, world: &mut World) -> &mut (Q, Changed_, Removed) {
+        self.q.get_or_insert_with(|| {
+            (
+                SystemState::new(world),
+                SystemState::new(world),
+                SystemState::new(world),
+            )
+        })
+    }
+}
+
+fn table_err(reason: String) -> EcsError {
+    EcsError::Table {
+        component: CHILD_OF_TAG.into(),
+        source: Box::new(h5pom_store::Error::Corrupt {
+            path: format!("/ecs/tables/{CHILD_OF_TAG}"),
+            reason,
+        }),
     }
 }
 
 impl ComponentSync for HierarchySync {
     fn drain_removed(&mut self, world: &mut World) {
-        let q = self.q.get_or_insert_with(|| {
-            (
-                SystemState::new(world),
-                SystemState::new(world),
-                SystemState::new(world),
-            )
-        });
-        if let Ok(mut r) = q.2.get_mut(world) {
-            if r.read().next().is_some() {
-                self.dirty = true;
+        let q = self.queries(world);
+        let removed = match q.2.get_mut(world) {
+            Ok(mut r) => {
+                let any = r.read().next().is_some();
+                r.clear();
+                any
             }
-            r.clear();
-        }
+            Err(_) => false,
+        };
+        self.dirty |= removed;
     }
 
-    fn mark_dirty(&mut self) {
+    fn entity_gone(&mut self, _id: u64) {
+        // Its own link and every link to it as a parent go.
         self.dirty = true;
     }
 
     fn loaded(&mut self, world: &mut World) {
-        let q = self.q.get_or_insert_with(|| {
-            (
-                SystemState::new(world),
-                SystemState::new(world),
-                SystemState::new(world),
-            )
-        });
+        let q = self.queries(world);
         let _ = q.1.get(world);
         self.dirty = false;
+        self.rows.reset();
     }
 
+    /// Links change rarely: on any change the wanted rows are recomputed from the world and
+    /// compared with the table in memory, so only the chunks of changed rows are written.
     fn flush<'w>(
         &mut self,
         world: &'w World,
         cx: &FlushCx<'_>,
         _sink: &mut h5pom_store::DeferredArrays<'w>,
     ) -> Result<TypeFlush> {
-        let q = self.q.as_mut().ok_or_else(crate::component::uninit)?;
-        let err = |e: bevy_ecs::system::SystemParamValidationError| EcsError::Table {
-            component: CHILD_OF_TAG.into(),
-            reason: e.to_string(),
-        };
-        let changed = q.1.get(world).map_err(err)?.iter().next().is_some();
+        let q = self.q.as_mut().ok_or_else(uninit)?;
+        let changed = q.1.get(world)?.iter().next().is_some();
         let new = cx
             .new_entities
             .iter()
@@ -82,59 +104,55 @@ impl ComponentSync for HierarchySync {
         if !(self.dirty || changed || new || cx.full) {
             return Ok(TypeFlush::default());
         }
-        let mut ids = Vec::new();
-        let mut row = h5pom_store::Row::default();
-        row.names.push("parent".into());
-        for (e, child_of) in q.0.get(world).map_err(err)?.iter() {
-            // Links to entities that are not persisted are not stored.
-            if let (Some(id), Some(parent)) = (cx.ids.id(e), cx.ids.id(child_of.parent())) {
-                ids.push(id);
-                row.values.push(h5pom_store::Value::U64(parent));
-            }
+        if !self.rows.is_live() || cx.full {
+            self.rows.reset();
         }
-        let g = table_group(cx.ecs, CHILD_OF_TAG, true)?.ok_or_else(|| EcsError::Table {
-            component: CHILD_OF_TAG.into(),
-            reason: "cannot create table".into(),
-        })?;
-        write_table(&g, CHILD_OF_TAG, &ids, &row)?;
+        let links: Vec<(u64, u64)> =
+            q.0.get(world)?
+                .iter()
+                // Links to entities that are not persisted are not stored.
+                .filter_map(|(e, c)| Some((cx.ids.id(e)?, cx.ids.id(c.parent())?)))
+                .collect();
+        let keep: HashSet<u64> = links.iter().map(|l| l.0).collect();
+        self.rows.retain(&keep);
+        for (id, parent) in &links {
+            self.rows.upsert(*id, &self.names, &[Value::U64(*parent)])?;
+        }
         self.dirty = false;
-        Ok(TypeFlush {
-            written: ids.len(),
-            removed: 0,
-            tables: 1,
-        })
+        let mut out = TypeFlush {
+            written: links.len(),
+            ..TypeFlush::default()
+        };
+        if let Some(w) = self.rows.write(cx.layout)? {
+            out.tables = 1;
+            out.table_chunks = w.chunks;
+        }
+        Ok(out)
     }
 
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
-        let Some(g) = table_group(cx.ecs, CHILD_OF_TAG, false)? else {
+        let Some(t) = TableRows::read(cx.layout, CHILD_OF_TAG)? else {
             return Ok(0);
         };
-        let t = read_table(&g, CHILD_OF_TAG)?;
+        if t.keys.is_empty() {
+            return Ok(0);
+        }
         let col = t
             .names
             .iter()
-            .position(|n| n == "parent")
-            .ok_or_else(|| EcsError::Table {
-                component: CHILD_OF_TAG.into(),
-                reason: "no parent column".into(),
-            })?;
+            .position(|n| n == PARENT)
+            .ok_or_else(|| table_err("no parent column".into()))?;
         let k = t.names.len();
-        let mut batch = Vec::with_capacity(t.ids.len());
-        for (i, id) in t.ids.iter().enumerate() {
+        let mut batch = Vec::with_capacity(t.keys.len());
+        for (i, id) in t.keys.iter().enumerate() {
             let parent = match &t.values[i * k + col] {
-                Some(h5pom_store::Value::U64(p)) => *p,
-                other => {
-                    return Err(EcsError::Table {
-                        component: CHILD_OF_TAG.into(),
-                        reason: format!("parent of {id} is {other:?}"),
-                    });
-                }
+                Some(Value::U64(p)) => *p,
+                other => return Err(table_err(format!("parent of {id} is {other:?}"))),
             };
             let (Some(e), Some(p)) = (cx.ids.entity(*id), cx.ids.entity(parent)) else {
-                return Err(EcsError::Table {
-                    component: CHILD_OF_TAG.into(),
-                    reason: format!("entity {id} or its parent {parent} is not in the file"),
-                });
+                return Err(table_err(format!(
+                    "entity {id} or its parent {parent} is not in the file"
+                )));
             };
             batch.push((e, ChildOf(p)));
         }
@@ -143,10 +161,7 @@ impl ComponentSync for HierarchySync {
         Ok(n)
     }
 
-    fn table_ids(&self, ecs: &h5pom_store::reexports::hdf5::Group) -> Result<Vec<u64>> {
-        match table_group(ecs, CHILD_OF_TAG, false)? {
-            Some(g) => crate::table::read_ids(&g, CHILD_OF_TAG),
-            None => Ok(Vec::new()),
-        }
+    fn table_ids(&self, layout: &Layout) -> Result<Vec<u64>> {
+        TableRows::read_ids(layout, CHILD_OF_TAG)
     }
 }

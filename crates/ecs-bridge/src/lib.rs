@@ -41,7 +41,9 @@ mod hierarchy;
 mod ids;
 pub mod layout;
 mod load;
+mod recovery;
 mod registry;
+mod resource;
 mod slots;
 mod sync;
 mod table;
@@ -54,8 +56,9 @@ pub use error::{EcsError, Result};
 pub use hierarchy::CHILD_OF_TAG;
 pub use ids::{Persist, PersistentId};
 pub use load::LoadReport;
+pub use recovery::{Recovery, recover};
 pub use registry::{Registry, Storage};
-pub use slots::{Durability, Recovery, recover, slot_paths};
+pub use slots::{Durability, slot_paths};
 pub use sync::{ExtraWrite, FlushPolicy, FlushStats, H5Sync};
 
 /// The system set of h5pom's flush: order your systems `.before(H5PomSet::Flush)` so that
@@ -81,3 +84,6 @@ pub fn flush_system(world: &mut World) -> Result<(), BevyError> {
 pub fn add_flush_system(schedule: &mut Schedule) {
     schedule.add_systems(flush_system.in_set(H5PomSet::Flush));
 }
+
+#[cfg(test)]
+mod crash_tests;

@@ -4,15 +4,14 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use bevy_ecs::prelude::*;
-use h5pom_store::reexports::hdf5::Group;
 use h5pom_store::{File, Schema};
 
 use crate::component::LoadCx;
 use crate::error::{EcsError, Result};
 use crate::ids::{IdMap, Persist, PersistentId};
-use crate::layout::*;
+use crate::layout::Layout;
 use crate::registry::Registry;
-use crate::sync::{H5Sync, read_u64};
+use crate::sync::H5Sync;
 
 /// What a load did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,30 +35,6 @@ fn not_ecs(file: &File, reason: impl Into<String>) -> EcsError {
     }
 }
 
-/// The groups of all entities in the file: (id, group, path).
-fn entity_groups(file: &File, ecs: &Group) -> Result<Vec<(u64, Group, String)>> {
-    let mut out = Vec::new();
-    if !ecs.link_exists(ENTITIES) {
-        return Ok(out);
-    }
-    let bad = |e: h5pom_store::reexports::hdf5::Error| not_ecs(file, e.to_string());
-    let entities = ecs.group(ENTITIES).map_err(bad)?;
-    for shard in entities.member_names().map_err(bad)? {
-        let sg = entities.group(&shard).map_err(bad)?;
-        for name in sg.member_names().map_err(bad)? {
-            let id: u64 = name
-                .parse()
-                .map_err(|_| not_ecs(file, format!("entity group name {name:?} is not an id")))?;
-            if shard_name(id) != shard {
-                return Err(not_ecs(file, format!("entity {id} is in shard {shard}")));
-            }
-            let g = sg.group(&name).map_err(bad)?;
-            out.push((id, g, entity_path(id)));
-        }
-    }
-    Ok(out)
-}
-
 impl Registry {
     /// Loads the persisted world in `path` into `world`: spawns its entities (with [`Persist`]
     /// and their [`PersistentId`]), inserts their components with every `Entity` reference and
@@ -72,28 +47,9 @@ impl Registry {
     }
 
     pub(crate) fn load_file(&self, world: &mut World, file: &File) -> Result<(LoadReport, IdMap)> {
-        let root = file
-            .hdf5()
-            .group("/")
-            .map_err(|e| not_ecs(file, e.to_string()))?;
-        if !root.link_exists(ECS_GROUP) {
-            return Err(not_ecs(file, "no /ecs group: not written by h5pom-ecs"));
-        }
-        let ecs = root
-            .group(ECS_GROUP)
-            .map_err(|e| not_ecs(file, e.to_string()))?;
-        match read_u64(&ecs, LAYOUT_VERSION_ATTR) {
-            Some(v) if v <= u64::from(LAYOUT_VERSION) => {}
-            Some(v) => {
-                return Err(not_ecs(
-                    file,
-                    format!("ECS layout version {v} is newer than {LAYOUT_VERSION}"),
-                ));
-            }
-            None => return Err(not_ecs(file, "no ECS layout version")),
-        }
+        let layout = Layout::open(file.clone())?;
         let (comps, res) = self.instantiate();
-        let groups = entity_groups(file, &ecs)?;
+        let groups = layout.entity_groups()?;
         let mut ids: Vec<u64> = groups.iter().map(|g| g.0).collect();
         // Ids from several sources, each bounded by `MAX_ROWS`: their sum is allocated
         // fallibly too.
@@ -103,16 +59,11 @@ impl Registry {
             ids.extend(more);
             Ok::<_, EcsError>(())
         };
-        if ecs.link_exists(INDEX) {
-            let index = ecs
-                .dataset(INDEX)
-                .map_err(crate::table::ColumnError::from)
-                .and_then(|d| crate::table::read_id_column(&d))
-                .map_err(|e| not_ecs(file, format!("bad /ecs/index: {e}")))?;
+        if let Some(index) = layout.read_index()? {
             add(index)?;
         }
         for c in &comps {
-            add(c.table_ids(&ecs)?)?;
+            add(c.table_ids(&layout)?)?;
         }
         ids.sort_unstable();
         ids.dedup();
@@ -140,7 +91,7 @@ impl Registry {
             .unwrap_or(0)
             .checked_add(1)
             .ok_or_else(exhausted)?;
-        next = next.max(read_u64(&ecs, NEXT_ID_ATTR).unwrap_or(1));
+        next = next.max(layout.next_id().unwrap_or(1));
         let mut renumbered = 0;
         let live_ids: Vec<u64> = ids
             .iter()
@@ -176,14 +127,13 @@ impl Registry {
             Some(live)
         };
         let cx = LoadCx {
-            file,
-            ecs: &ecs,
+            layout: &layout,
             ids: &by_file,
             groups: &groups,
         };
         let mut report = LoadReport {
             entities: entities.len(),
-            tick: read_u64(&ecs, TICK_ATTR).unwrap_or(0),
+            tick: layout.tick().unwrap_or(0),
             renumbered,
             ..Default::default()
         };

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use bevy_ecs::prelude::*;
 use h5pom_store::{Object, is_valid_key};
 
-use crate::component::{ComponentSync, GroupSync, ResSync, ResourceSync, TableSync};
+use crate::component::{ComponentSync, GroupSync};
 use crate::error::{EcsError, Result};
 use crate::hierarchy::{CHILD_OF_TAG, HierarchySync};
+use crate::resource::{ResSync, ResourceSync};
+use crate::table::TableSync;
 
 type CompFactory = Arc<dyn Fn() -> Box<dyn ComponentSync> + Send + Sync>;
 type ResFactory = Arc<dyn Fn() -> Box<dyn ResourceSync> + Send + Sync>;
@@ -22,9 +24,9 @@ pub enum Storage {
     /// datasets, references as persistent ids. Any field kind. Each changed component costs
     /// about one HDF5 call per field.
     Group,
-    /// In the column table `/ecs/tables/<Tag>`: one dataset per field, one row per entity,
-    /// rewritten whole when any instance changed. Scalar fields only; for components with
-    /// thousands of instances (a flush costs about the same for 1 or 100,000 changed rows).
+    /// In the column table `/ecs/tables/<Tag>`: one dataset per field, one row per entity;
+    /// a flush writes only the chunks (of at most 16,384 rows) that hold changed rows.
+    /// Scalar fields only; for components with thousands of instances.
     Table,
 }
 

@@ -4,15 +4,12 @@
 //! [`Durability::Power`] syncs it to disk), then commits by atomically replacing the link.
 //! A writer killed at any instant leaves the link naming a complete file.
 //!
-//! The layout and the guarantee are specified in `docs/FORMAT.md` ("Durability").
+//! The layout and the guarantee are specified in `docs/FORMAT.md` ("Durability"). This module
+//! is file-system only: it never opens an HDF5 file.
 
 use std::path::{Path, PathBuf};
 
-use h5pom_store::reexports::hdf5;
-use h5pom_store::{File, Schema};
-
 use crate::error::{EcsError, Result};
-use crate::layout::{ECS_GROUP, TICK_ATTR};
 
 /// How much of the synced file survives a crash of the writer. See `docs/FORMAT.md`,
 /// "Durability", for the exact guarantee of each level and its measured cost.
@@ -32,6 +29,54 @@ pub enum Durability {
     /// acknowledged tick also survives an operating-system crash or power loss, on storage that
     /// honours `fsync`.
     Power,
+}
+
+/// A point of the slot-pair commit protocol, in protocol order: the seam where crash tests
+/// stop a flush (see `H5Sync`'s tests), as a killed writer would stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The slot to write is locked against readers; nothing written yet.
+    Locked,
+    /// The world's changes are in the slot (entities, components, tables, resources, index).
+    Written,
+    /// The tick and next id are written.
+    Counted,
+    /// libhdf5 flushed the slot to the operating system.
+    Flushed,
+    /// The slot is synced to disk (`Durability::Power` only).
+    Synced,
+    /// The slot's reader lock is released.
+    Unlocked,
+    /// The new link exists under its temporary name.
+    Linked,
+    /// The link names the new slot (committed), not yet synced to disk.
+    Renamed,
+}
+
+impl Step {
+    /// Every step, in protocol order.
+    #[cfg(test)]
+    pub(crate) const ALL: [Step; 8] = [
+        Step::Locked,
+        Step::Written,
+        Step::Counted,
+        Step::Flushed,
+        Step::Synced,
+        Step::Unlocked,
+        Step::Linked,
+        Step::Renamed,
+    ];
+}
+
+/// Stops the protocol at `step` if the seam says so: an error as a crash there would leave
+/// things, with nothing after it done.
+pub(crate) fn reached(crash_at: Option<Step>, step: Step, path: &Path) -> Result<()> {
+    if crash_at == Some(step) {
+        return Err(io_err("stop (injected crash) at", path)(
+            std::io::Error::other(format!("{step:?}")),
+        ));
+    }
+    Ok(())
 }
 
 /// The two slot files of a synced file `path`: `<path>.a` and `<path>.b`.
@@ -78,14 +123,21 @@ fn sync_dir(path: &Path) -> Result<()> {
 
 /// Makes `path` name slot `slot`: a new link under a temporary name, renamed over `path`
 /// (atomic: a reader or a recovery sees the old or the new link, never neither).
-pub(crate) fn commit(path: &Path, slot: usize, durable: bool) -> Result<()> {
+pub(crate) fn commit(
+    path: &Path,
+    slot: usize,
+    durable: bool,
+    crash_at: Option<Step>,
+) -> Result<()> {
     let slots = slot_paths(path);
     let target = slots[slot].file_name().unwrap_or_default();
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = path.with_file_name(format!(".{name}.link-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     symlink(Path::new(target), &tmp).map_err(io_err("create link", &tmp))?;
+    reached(crash_at, Step::Linked, path)?;
     std::fs::rename(&tmp, path).map_err(io_err("commit (rename link to)", path))?;
+    reached(crash_at, Step::Renamed, path)?;
     if durable {
         sync_dir(path)?;
     }
@@ -118,71 +170,4 @@ pub(crate) fn copy_slot(from: &Path, to: &Path, durable: bool) -> Result<()> {
     }
     std::fs::rename(&tmp, to).map_err(io_err("rename slot to", to))?;
     Ok(())
-}
-
-/// What [`recover`] found and did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Recovery {
-    /// The file holding the last committed tick (a slot of a pair, or `path` itself).
-    pub committed: PathBuf,
-    /// The tick stored in it (`/ecs@tick`: completed flushes).
-    pub tick: u64,
-    /// True if `path` is a crash-safe slot pair; false for a plain file.
-    pub slot_pair: bool,
-    /// True if the other slot was rebuilt from the committed one.
-    pub rebuilt: bool,
-}
-
-/// Makes a synced file whose writer died usable again, and says which tick it holds.
-///
-/// For a slot pair ([`Durability::Process`] or [`Power`](Durability::Power)): checks that the
-/// committed slot opens and carries a tick, then rebuilds the other slot (which a killed
-/// flush may have left half written) as a copy of it. For a plain file: clears libhdf5's
-/// "open for write" superblock flags if a killed writer left them
-/// ([`File::clear_status_flags`]) and checks that the file opens. Never modifies the
-/// committed data. Must not run while a writer still has the file open.
-///
-/// The command-line equivalent is `h5pom recover <file>`.
-pub fn recover(path: impl AsRef<Path>) -> Result<Recovery> {
-    let path = path.as_ref();
-    if let Some(slot) = committed_slot(path) {
-        let slots = slot_paths(path);
-        let tick = read_tick(&slots[slot])?;
-        copy_slot(&slots[slot], &slots[1 - slot], true)?;
-        return Ok(Recovery {
-            committed: slots[slot].clone(),
-            tick,
-            slot_pair: true,
-            rebuilt: true,
-        });
-    }
-    if std::fs::symlink_metadata(path).is_err() {
-        return Err(h5pom_store::Error::FileNotFound {
-            path: path.to_path_buf(),
-        }
-        .into());
-    }
-    File::clear_status_flags(path)?;
-    let tick = read_tick(path)?;
-    Ok(Recovery {
-        committed: path.to_path_buf(),
-        tick,
-        slot_pair: false,
-        rebuilt: false,
-    })
-}
-
-/// The tick (`/ecs@tick`) of a synced file, opened read-only.
-pub(crate) fn read_tick(path: &Path) -> Result<u64> {
-    let file = File::open_read_only(path, Schema::new())?;
-    let not_ecs = |reason: String| EcsError::NotEcsFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let ecs = file
-        .hdf5()
-        .group(ECS_GROUP)
-        .map_err(|e: hdf5::Error| not_ecs(format!("no /{ECS_GROUP} group: {e}")))?;
-    crate::sync::read_u64(&ecs, TICK_ATTR)
-        .ok_or_else(|| not_ecs(format!("no readable /{ECS_GROUP}@{TICK_ATTR}")))
 }

@@ -1,22 +1,20 @@
 //! [`H5Sync`]: the resource that keeps a world and a file in step.
 
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bevy_ecs::lifecycle::RemovedComponents;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemState;
-use h5pom_store::reexports::hdf5::{self, Group};
-use h5pom_store::{ArrayOptions, Concurrency, DeferredArrays, File, Mode, Schema, TAG_ATTR};
+use h5pom_store::{ArrayOptions, Concurrency, DeferredArrays, File, Mode, Schema};
 
-use crate::component::{ComponentSync, FlushCx, ResourceSync};
+use crate::component::{ComponentSync, FlushCx};
 use crate::error::{EcsError, Result};
 use crate::ids::{IdMap, Persist, PersistentId};
-use crate::layout::*;
+use crate::layout::Layout;
 use crate::registry::Registry;
-use crate::slots::{self, Durability};
+use crate::resource::ResourceSync;
+use crate::slots::{self, Durability, Step, reached};
 
 /// When the flush system writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +35,10 @@ pub struct FlushStats {
     pub components: usize,
     /// Components removed from the file.
     pub removed: usize,
-    /// Tables rewritten.
+    /// Tables written (in part: only the chunks holding changed rows).
     pub tables: usize,
+    /// Chunks of table columns written.
+    pub table_chunks: usize,
     /// Resources written or removed.
     pub resources: usize,
     /// Entities deleted from the file (despawned or no longer persisted).
@@ -49,7 +49,8 @@ pub struct FlushStats {
     pub array_bytes: usize,
     /// Bytes of array data stored (after compression).
     pub arrays_stored: u64,
-    /// False if nothing was dirty: no HDF5 call was made.
+    /// False if nothing was dirty: no HDF5 call was made (the handles a flush needs stay open
+    /// between flushes).
     pub wrote: bool,
     /// Wall time of the flush.
     pub duration: Duration,
@@ -65,7 +66,8 @@ pub type ExtraWrite<'a> = dyn Fn(&File) -> h5pom_store::Result<()> + 'a;
 /// One file kept in step with the world: the file, and per-type change tracking relative to
 /// what that file holds. A crash-safe sync has two (the slots), each tracking its own changes.
 struct Target {
-    file: File,
+    /// The file and its `/ecs` group.
+    layout: Layout,
     /// The slot's own path (for errors and the reader lock).
     path: PathBuf,
     comps: Vec<Box<dyn ComponentSync>>,
@@ -74,24 +76,13 @@ struct Target {
     pending_new: Vec<Entity>,
     /// Persistent ids dropped since this file's last flush.
     pending_gone: Vec<u64>,
-    /// Ids whose entity group is known to exist in the file.
-    known_groups: HashSet<u64>,
     /// A descriptor of the slot file, for the `flock` taken while it is written (slot pairs).
     lock: Option<std::fs::File>,
 }
 
-/// Lays out `/ecs` in a new file, at tick 0.
-fn init_layout(file: &File) -> Result<()> {
-    let root = file.hdf5().group("/").map_err(h5err("open root", "/"))?;
-    let ecs = open_or_create(&root, ECS_GROUP, "/")?;
-    write_u64(&ecs, LAYOUT_VERSION_ATTR, u64::from(LAYOUT_VERSION))?;
-    write_u64(&ecs, TICK_ATTR, 0)?;
-    file.flush().map_err(EcsError::from)
-}
-
 impl Target {
     /// Tracks `file`, which already holds the ECS layout; writes nothing.
-    fn new(file: File, path: PathBuf, registry: &Registry, locked: bool) -> Result<Self> {
+    fn new(layout: Layout, path: PathBuf, registry: &Registry, locked: bool) -> Result<Self> {
         let lock = if locked {
             Some(std::fs::File::open(&path).map_err(slots::io_err("open", &path))?)
         } else {
@@ -99,13 +90,12 @@ impl Target {
         };
         let (comps, res) = registry.instantiate();
         Ok(Target {
-            file,
+            layout,
             path,
             comps,
             res,
             pending_new: Vec::new(),
             pending_gone: Vec::new(),
-            known_groups: HashSet::new(),
             lock,
         })
     }
@@ -147,26 +137,8 @@ pub struct H5Sync {
     /// Set when a flush failed half way: the slot being written is in an unknown state, so no
     /// more flushes are attempted (the committed slot still holds the last good tick).
     halted: Option<String>,
-}
-
-fn h5err<'p>(op: &'static str, path: &'p str) -> impl Fn(hdf5::Error) -> EcsError + 'p {
-    move |source| {
-        EcsError::Store(h5pom_store::Error::Hdf5 {
-            op,
-            path: path.to_owned(),
-            source,
-        })
-    }
-}
-
-fn open_or_create(parent: &Group, name: &str, parent_path: &str) -> Result<Group> {
-    if parent.link_exists(name) {
-        parent.group(name).map_err(h5err("open group", parent_path))
-    } else {
-        parent
-            .create_group(name)
-            .map_err(h5err("create group", parent_path))
-    }
+    /// Crash tests: stop the commit protocol at this step.
+    pub(crate) crash_at: Option<Step>,
 }
 
 /// Removes `path` (a file or a link) if it exists.
@@ -198,17 +170,15 @@ impl H5Sync {
             if slots::committed_slot(&path).is_some() {
                 remove_if_present(&path)?;
             }
-            let file = File::create(&path, Schema::new())?;
-            init_layout(&file)?;
-            let target = Target::new(file, path.clone(), registry, false)?;
+            let layout = Layout::create(File::create(&path, Schema::new())?)?;
+            let target = Target::new(layout, path.clone(), registry, false)?;
             return Ok(Self::with_targets(vec![target], 0, path, durability));
         }
         let slot_paths = slots::slot_paths(&path);
         let mut targets = Vec::with_capacity(2);
         for p in &slot_paths {
-            let file = File::open_unlocked(p, Mode::Create, Schema::new())?;
-            init_layout(&file)?;
-            targets.push(Target::new(file, p.clone(), registry, true)?);
+            let layout = Layout::create(File::open_unlocked(p, Mode::Create, Schema::new())?)?;
+            targets.push(Target::new(layout, p.clone(), registry, true)?);
         }
         let power = durability == Durability::Power;
         if power {
@@ -216,7 +186,7 @@ impl H5Sync {
                 sync_target(t)?;
             }
         }
-        slots::commit(&path, 0, power)?;
+        slots::commit(&path, 0, power, None)?;
         Ok(Self::with_targets(targets, 0, path, durability))
     }
 
@@ -225,8 +195,7 @@ impl H5Sync {
         registry.validate()?;
         let file = File::in_memory(Schema::new())?;
         let path = file.path().to_path_buf();
-        init_layout(&file)?;
-        let target = Target::new(file, path.clone(), registry, false)?;
+        let target = Target::new(Layout::create(file)?, path.clone(), registry, false)?;
         Ok(Self::with_targets(
             vec![target],
             0,
@@ -257,6 +226,7 @@ impl H5Sync {
             last: FlushStats::default(),
             last_error: None,
             halted: None,
+            crash_at: None,
         }
     }
 
@@ -274,7 +244,7 @@ impl H5Sync {
         let pair = slots::committed_slot(&path);
         // Nothing is converted or opened for writing before the file proves to be an ECS file
         // (through a pair's link: its committed slot).
-        slots::read_tick(&path)?;
+        Layout::read_tick(&path)?;
         if durability == Durability::Unprotected {
             // Write in place: the plain file, or a pair's committed slot.
             let target_path = match pair {
@@ -282,14 +252,14 @@ impl H5Sync {
                 None => path.clone(),
             };
             let file = File::open(&target_path, Schema::new())?;
-            let target = Target::new(file.clone(), target_path, registry, false)?;
+            let target = Target::new(Layout::open(file.clone())?, target_path, registry, false)?;
             return Ok((Self::with_targets(vec![target], 0, path, durability), file));
         }
         let power = durability == Durability::Power;
         let slot_paths = slots::slot_paths(&path);
         let committed = match pair {
             Some(s) => {
-                crate::slots::recover(&path)?;
+                crate::recover(&path)?;
                 s
             }
             None => {
@@ -297,16 +267,16 @@ impl H5Sync {
                 // link replaces it.
                 slots::copy_slot(&path, &slot_paths[0], power)?;
                 slots::copy_slot(&slot_paths[0], &slot_paths[1], power)?;
-                slots::commit(&path, 0, power)?;
+                slots::commit(&path, 0, power, None)?;
                 0
             }
         };
         let mut targets = Vec::with_capacity(2);
         for p in &slot_paths {
-            let file = File::open_unlocked(p, Mode::ReadWrite, Schema::new())?;
-            targets.push(Target::new(file, p.clone(), registry, true)?);
+            let layout = Layout::open(File::open_unlocked(p, Mode::ReadWrite, Schema::new())?)?;
+            targets.push(Target::new(layout, p.clone(), registry, true)?);
         }
-        let file = targets[committed].file.clone();
+        let file = targets[committed].layout.file().clone();
         Ok((
             Self::with_targets(targets, committed, path, durability),
             file,
@@ -322,19 +292,19 @@ impl H5Sync {
     /// for every file this sync writes.
     pub fn set_array_options(&mut self, opts: ArrayOptions) {
         for t in &self.targets {
-            t.file.set_array_options(opts.clone());
+            t.layout.file().set_array_options(opts.clone());
         }
     }
 
     /// The default options of array fields.
     pub fn array_options(&self) -> ArrayOptions {
-        self.targets[0].file.array_options()
+        self.targets[0].layout.file().array_options()
     }
 
     /// Sets where array encoding runs, for every file this sync writes.
     pub fn set_concurrency(&mut self, c: Concurrency) {
         for t in &self.targets {
-            t.file.set_concurrency(c.clone());
+            t.layout.file().set_concurrency(c.clone());
         }
     }
 
@@ -342,7 +312,7 @@ impl H5Sync {
     /// through it freely; write only through [`flush_with`](Self::flush_with), or the data
     /// is not part of a commit.
     pub fn file(&self) -> &File {
-        &self.targets[self.committed].file
+        self.targets[self.committed].layout.file()
     }
 
     /// The path the sync was created with (for a slot pair, the committing link).
@@ -394,13 +364,13 @@ impl H5Sync {
         if !due {
             return Ok(());
         }
-        self.flush_recorded(world, false, None).map(|_| ())
+        self.flush_recorded(world, false, None, false).map(|_| ())
     }
 
     /// Flushes now, whatever the policy.
     pub fn flush_now(&mut self, world: &mut World) -> Result<FlushStats> {
         self.collect(world);
-        self.flush_recorded(world, false, None)
+        self.flush_recorded(world, false, None, false)
     }
 
     /// Flushes now and, in the same commit, lets `extra` write data that is not world state
@@ -409,17 +379,20 @@ impl H5Sync {
     /// must therefore be repeatable (overwrite, not append).
     pub fn flush_with(&mut self, world: &mut World, extra: &ExtraWrite<'_>) -> Result<FlushStats> {
         self.collect(world);
-        let mut stats = FlushStats::default();
-        for _ in 0..self.targets.len() {
-            stats = self.flush_recorded(world, false, Some(extra))?;
+        let start = Instant::now();
+        let mut stats = self.flush_recorded(world, false, Some(extra), false)?;
+        // The other slot gets the same changes and extra data under the same tick.
+        for _ in 1..self.targets.len() {
+            self.flush_recorded(world, false, Some(extra), true)?;
         }
+        stats.duration = start.elapsed();
         Ok(stats)
     }
 
     /// Writes every persisted component and resource, changed or not.
     pub(crate) fn flush_all(&mut self, world: &mut World) -> Result<FlushStats> {
         self.collect(world);
-        self.flush_recorded(world, true, None)
+        self.flush_recorded(world, true, None, false)
     }
 
     /// After a load: consume the load's own spawn events, so that nothing is rewritten.
@@ -485,6 +458,7 @@ impl H5Sync {
         world: &mut World,
         full: bool,
         extra: Option<&ExtraWrite<'_>>,
+        same_tick: bool,
     ) -> Result<FlushStats> {
         if let Some(reason) = &self.halted {
             return Err(EcsError::Halted {
@@ -493,7 +467,7 @@ impl H5Sync {
             });
         }
         let idx = self.current;
-        let result = self.flush_target(idx, world, full, extra);
+        let result = self.flush_target(idx, world, full, extra, same_tick);
         match result {
             Ok(stats) => {
                 self.last_error = None;
@@ -520,78 +494,36 @@ impl H5Sync {
         world: &mut World,
         full: bool,
         extra: Option<&ExtraWrite<'_>>,
+        same_tick: bool,
     ) -> Result<FlushStats> {
         let start = Instant::now();
         let mut stats = FlushStats::default();
         let pair = self.targets.len() > 1;
         let durability = self.durability;
+        let crash_at = self.crash_at;
         let ids = &self.ids;
         let t = &mut self.targets[idx];
-        // Entities no longer persisted: drop their groups, and rows from every table.
         let gone = std::mem::take(&mut t.pending_gone);
         let new = std::mem::take(&mut t.pending_new);
         // Readers of a slot hold a shared lock on it while they read: wait for them.
         if let Some(l) = &t.lock {
             l.lock().map_err(slots::io_err("lock", &t.path))?;
         }
-        let root = t.file.hdf5().group("/").map_err(h5err("open root", "/"))?;
-        let ecs = root.group(ECS_GROUP).map_err(h5err("open group", "/ecs"))?;
-        for id in gone {
-            t.known_groups.remove(&id);
-            let path = entity_path(id);
-            if root.link_exists(&path) {
-                root.unlink(&path).map_err(h5err("delete entity", &path))?;
-            }
-            stats.despawned += 1;
+        reached(crash_at, Step::Locked, &t.path)?;
+        // Entities no longer persisted: drop their groups, and their rows from every table.
+        for &id in &gone {
+            t.layout.delete_entity(id)?;
             for c in &mut t.comps {
-                c.mark_dirty();
+                c.entity_gone(id);
             }
         }
+        stats.despawned = gone.len();
         stats.spawned = new.len();
-        // Entity groups: shard handles are opened once per flush (at most one per 1024
-        // entities), and ids whose group is known to exist skip the existence check.
-        let known = RefCell::new(std::mem::take(&mut t.known_groups));
-        let shards: RefCell<HashMap<u64, Group>> = RefCell::new(HashMap::new());
-        let entity_group = |id: u64| -> Result<(Group, String)> {
-            let path = entity_path(id);
-            let shard_no = id / SHARD_SIZE;
-            let shard = shards.borrow().get(&shard_no).cloned();
-            let shard = match shard {
-                Some(g) => g,
-                None => {
-                    let entities = open_or_create(&ecs, ENTITIES, "/ecs")?;
-                    let g = open_or_create(&entities, &shard_name(id), "/ecs/entities")?;
-                    shards.borrow_mut().insert(shard_no, g.clone());
-                    g
-                }
-            };
-            let name = id.to_string();
-            if known.borrow().contains(&id) || shard.link_exists(&name) {
-                known.borrow_mut().insert(id);
-                let g = shard.group(&name).map_err(h5err("open entity", &path))?;
-                return Ok((g, path));
-            }
-            let g = shard
-                .create_group(&name)
-                .map_err(h5err("create entity", &path))?;
-            let tag: hdf5::types::VarLenUnicode =
-                ENTITY_TAG.parse().map_err(|_| EcsError::InvalidTag {
-                    tag: ENTITY_TAG.into(),
-                })?;
-            g.new_attr::<hdf5::types::VarLenUnicode>()
-                .create(TAG_ATTR)
-                .and_then(|a| a.write_scalar(&tag))
-                .map_err(h5err("tag entity", &path))?;
-            known.borrow_mut().insert(id);
-            Ok((g, path))
-        };
         let cx = FlushCx {
-            file: &t.file,
-            ecs: &ecs,
+            layout: &t.layout,
             ids,
             new_entities: &new,
             full,
-            entity_group: &entity_group,
         };
         // Every component type's arrays are collected, then written in one parallel pass.
         let world: &World = world;
@@ -601,10 +533,11 @@ impl H5Sync {
             stats.components += f.written;
             stats.removed += f.removed;
             stats.tables += f.tables;
+            stats.table_chunks += f.table_chunks;
         }
         stats.array_bytes = arrays.bytes();
         if !arrays.is_empty() {
-            let w = t.file.write_deferred(arrays)?;
+            let w = t.layout.file().write_deferred(arrays)?;
             stats.arrays_stored = w.bytes_stored;
         }
         for r in &mut t.res {
@@ -612,13 +545,13 @@ impl H5Sync {
                 stats.resources += 1;
             }
         }
-        t.known_groups = known.into_inner();
         if full || stats.spawned + stats.despawned > 0 {
-            crate::table::write_column(&ecs, INDEX, INDEX, &ids.sorted_ids())?;
+            t.layout.write_index(&ids.sorted_ids())?;
         }
         if let Some(extra) = extra {
-            extra(&t.file)?;
+            extra(t.layout.file())?;
         }
+        reached(crash_at, Step::Written, &t.path)?;
         stats.wrote = full
             || extra.is_some()
             || stats.components
@@ -629,19 +562,26 @@ impl H5Sync {
                 + stats.spawned
                 > 0;
         if stats.wrote {
-            let tick = self.flushes + 1;
-            write_u64(&ecs, TICK_ATTR, tick)?;
-            write_u64(&ecs, NEXT_ID_ATTR, ids.next)?;
-            t.file.flush()?;
+            let tick = if same_tick {
+                self.flushes
+            } else {
+                self.flushes + 1
+            };
+            t.layout.set_counters(tick, ids.next)?;
+            reached(crash_at, Step::Counted, &t.path)?;
+            t.layout.file().flush()?;
+            reached(crash_at, Step::Flushed, &t.path)?;
             if pair {
                 let power = durability == Durability::Power;
                 if power {
                     sync_target(t)?;
                 }
+                reached(crash_at, Step::Synced, &t.path)?;
                 if let Some(l) = &t.lock {
                     l.unlock().map_err(slots::io_err("unlock", &t.path))?;
                 }
-                slots::commit(&self.path, idx, power)?;
+                reached(crash_at, Step::Unlocked, &t.path)?;
+                slots::commit(&self.path, idx, power, crash_at)?;
                 self.committed = idx;
                 self.current = 1 - idx;
             }
@@ -660,28 +600,4 @@ fn sync_target(t: &Target) -> Result<()> {
         Some(f) => f.sync_all().map_err(slots::io_err("sync", &t.path)),
         None => Ok(()),
     }
-}
-
-pub(crate) fn write_u64(g: &Group, name: &str, v: u64) -> Result<()> {
-    let r = match g.attr(name) {
-        Ok(a)
-            if a.dtype().and_then(|t| t.to_descriptor()).ok()
-                == Some(<u64 as hdf5::H5Type>::type_descriptor()) =>
-        {
-            a.write_scalar(&v)
-        }
-        Ok(_) => g
-            .delete_attr(name)
-            .and_then(|_| g.new_attr::<u64>().create(name))
-            .and_then(|a| a.write_scalar(&v)),
-        Err(_) => g
-            .new_attr::<u64>()
-            .create(name)
-            .and_then(|a| a.write_scalar(&v)),
-    };
-    r.map_err(h5err("write attribute", name))
-}
-
-pub(crate) fn read_u64(g: &Group, name: &str) -> Option<u64> {
-    g.attr(name).ok()?.read_scalar::<u64>().ok()
 }

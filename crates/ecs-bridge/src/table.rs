@@ -1,334 +1,276 @@
-//! Column tables: one HDF5 group per component type, one 1-D dataset per field, plus the
-//! `entity` column of persistent ids. Used for components with many instances and scalar
-//! fields only, where a group per entity would cost one HDF5 call per field per entity.
+//! Table-stored components: the bridge's side of a column table is only the mapping from
+//! entities (persistent ids) to rows; the table itself, its chunked columns and which chunks a
+//! flush rewrites, belong to the store ([`h5pom_store::table`]).
 
-use h5pom_store::reexports::hdf5::{self, Group, H5Type};
-use h5pom_store::{Row, Value};
+use std::collections::{HashMap, HashSet};
 
+use bevy_ecs::prelude::*;
+use h5pom_store::table::{ColumnTable, StoredTable, TableWrite, read_keys, read_table};
+use h5pom_store::{DeferredArrays, Object, Row, Value, read_row, write_row};
+
+use crate::component::{ComponentSync, FlushCx, LoadCx, Queries, TypeFlush, uninit};
 use crate::error::{EcsError, Result};
-use crate::layout::{ENTITY_COLUMN, NONE_SUFFIX};
+use crate::layout::{ENTITY_COLUMN, Layout};
 
-fn table_err(tag: &str, reason: impl Into<String>) -> EcsError {
-    EcsError::Table {
+fn table_err(tag: &str) -> impl Fn(h5pom_store::Error) -> EcsError + '_ {
+    move |source| EcsError::Table {
         component: tag.to_owned(),
-        reason: reason.into(),
+        source: Box::new(source),
     }
 }
 
-fn h5(tag: &str, what: &str, e: hdf5::Error) -> EcsError {
-    table_err(tag, format!("{what}: {e}"))
+/// One table in memory and which entity is in which row.
+pub(crate) struct TableRows {
+    tag: &'static str,
+    table: ColumnTable,
+    row_of: HashMap<u64, usize>,
+    /// The in-memory table is what the file holds (after the last write): a flush writes the
+    /// difference. False at first and after a load, when the file's row order is not known.
+    live: bool,
 }
 
-fn column_err(tag: &str, what: &str, e: ColumnError) -> EcsError {
-    table_err(tag, format!("column {what}: {e}"))
-}
-
-/// Most rows a table column or `/ecs/index` may hold when read. A damaged or hostile file can
-/// declare 2^40 rows at no cost on disk (a chunked dataset with no chunk written); reading them
-/// would allocate and fill terabytes. 2^28 rows of `u64` ids are 2 GiB.
-pub(crate) const MAX_ROWS: usize = 1 << 28;
-
-/// Why a stored column was refused. Every check runs before anything is allocated for it.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ColumnError {
-    /// The dataset is not 1-D.
-    #[error("rank {rank}, expected a 1-D column")]
-    Rank {
-        /// Its rank.
-        rank: usize,
-    },
-    /// The dataset declares more rows than a reader accepts.
-    #[error("{rows} rows, more than the {MAX_ROWS} a reader accepts")]
-    TooManyRows {
-        /// The declared row count.
-        rows: usize,
-    },
-    /// The rows are within [`MAX_ROWS`] but the allocation failed.
-    #[error("{rows} rows do not fit in memory")]
-    NoMemory {
-        /// The declared row count.
-        rows: usize,
-    },
-    /// The element type cannot be read as the expected one without loss.
-    #[error("type {found}, expected {expected}")]
-    Dtype {
-        /// The stored type.
-        found: String,
-        /// What was expected.
-        expected: &'static str,
-    },
-    /// libhdf5 failed.
-    #[error(transparent)]
-    Hdf5(#[from] hdf5::Error),
-}
-
-/// The row count of a 1-D column, refused if above [`MAX_ROWS`].
-pub(crate) fn column_rows(ds: &hdf5::Dataset) -> Result<usize, ColumnError> {
-    match ds.shape()[..] {
-        [rows] if rows <= MAX_ROWS => Ok(rows),
-        [rows] => Err(ColumnError::TooManyRows { rows }),
-        ref shape => Err(ColumnError::Rank { rank: shape.len() }),
-    }
-}
-
-/// Reads a whole 1-D column of at most [`MAX_ROWS`] rows, converted to `T` by libhdf5. The
-/// allocation is tried first, so a failure is an error rather than an abort.
-pub(crate) fn read_column<T: H5Type>(ds: &hdf5::Dataset) -> Result<Vec<T>, ColumnError> {
-    let rows = column_rows(ds)?;
-    let fits = rows
-        .checked_mul(std::mem::size_of::<T>())
-        .is_some_and(|bytes| bytes <= isize::MAX as usize)
-        && Vec::<T>::new().try_reserve_exact(rows).is_ok();
-    if !fits {
-        return Err(ColumnError::NoMemory { rows });
-    }
-    Ok(ds.read_raw()?)
-}
-
-/// Reads a column of persistent ids (a table's `entity` column, `/ecs/index`): 1-D, of an
-/// unsigned integer type (read as `u64` without loss), at most [`MAX_ROWS`] rows. Nothing is
-/// allocated before all three are checked.
-pub(crate) fn read_id_column(ds: &hdf5::Dataset) -> Result<Vec<u64>, ColumnError> {
-    let desc = ds.dtype()?.to_descriptor()?;
-    if !matches!(desc, hdf5::types::TypeDescriptor::Unsigned(_)) {
-        return Err(ColumnError::Dtype {
-            found: desc.to_string(),
-            expected: "an unsigned integer (persistent ids)",
-        });
-    }
-    read_column(ds)
-}
-
-/// Writes a 1-D column in place (resizing it) when its type matches, else replaces it.
-pub(crate) fn write_column<T: H5Type>(g: &Group, tag: &str, name: &str, data: &[T]) -> Result<()> {
-    let n = data.len();
-    if g.link_exists(name) {
-        let ds = g.dataset(name).map_err(|e| h5(tag, name, e))?;
-        let same = ds
-            .dtype()
-            .and_then(|t| t.to_descriptor())
-            .map(|d| d == T::type_descriptor())
-            .unwrap_or(false);
-        if same && ds.ndim() == 1 && ds.is_resizable() {
-            if ds.shape() != [n] {
-                ds.resize([n]).map_err(|e| h5(tag, name, e))?;
-            }
-            if n > 0 {
-                ds.write_raw(data).map_err(|e| h5(tag, name, e))?;
-            }
-            return Ok(());
-        }
-        g.unlink(name).map_err(|e| h5(tag, name, e))?;
-    }
-    let chunk = h5pom_store::auto_chunk(&[n], std::mem::size_of::<T>());
-    let ds = g
-        .new_dataset::<T>()
-        .shape([(n, None)])
-        .chunk(chunk)
-        .create(name)
-        .map_err(|e| h5(tag, name, e))?;
-    if n > 0 {
-        ds.write_raw(data).map_err(|e| h5(tag, name, e))?;
-    }
-    Ok(())
-}
-
-/// Writes the table: the `entity` column and one column per field of `row` (row-major values).
-pub(crate) fn write_table(g: &Group, tag: &str, ids: &[u64], row: &Row) -> Result<()> {
-    let n = ids.len();
-    let k = row.names.len();
-    if row.values.len() != n * k {
-        return Err(table_err(
+impl TableRows {
+    pub(crate) fn new(tag: &'static str, fields: &[String]) -> Self {
+        TableRows {
             tag,
-            format!("{} values for {n} rows of {k} fields", row.values.len()),
-        ));
-    }
-    write_column(g, tag, ENTITY_COLUMN, ids)?;
-    for (j, name) in row.names.iter().enumerate() {
-        let col = || row.values.iter().skip(j).step_by(k.max(1));
-        let has_none = col().any(|v| matches!(v, Value::None));
-        if has_none {
-            let mask: Vec<u8> = col().map(|v| u8::from(matches!(v, Value::None))).collect();
-            write_column(g, tag, &format!("{name}{NONE_SUFFIX}"), &mask)?;
-        } else if g.link_exists(&format!("{name}{NONE_SUFFIX}")) {
-            g.unlink(&format!("{name}{NONE_SUFFIX}"))
-                .map_err(|e| h5(tag, name, e))?;
-        }
-        let first = col().find(|v| !matches!(v, Value::None)).cloned();
-        macro_rules! typed {
-            ($variant:ident, $t:ty, $zero:expr) => {{
-                let mut out: Vec<$t> = Vec::with_capacity(n);
-                for v in col() {
-                    match v {
-                        Value::$variant(x) => out.push(x.clone()),
-                        Value::None => out.push($zero),
-                        other => {
-                            return Err(table_err(
-                                tag,
-                                format!(
-                                    "column {name} mixes {} with {}",
-                                    stringify!($variant),
-                                    other.type_name()
-                                ),
-                            ));
-                        }
-                    }
-                }
-                write_column(g, tag, name, &out)?
-            }};
-        }
-        match first {
-            None => typed!(I64, i64, 0),
-            Some(Value::Bool(_)) => typed!(Bool, bool, false),
-            Some(Value::I8(_)) => typed!(I8, i8, 0),
-            Some(Value::I16(_)) => typed!(I16, i16, 0),
-            Some(Value::I32(_)) => typed!(I32, i32, 0),
-            Some(Value::I64(_)) => typed!(I64, i64, 0),
-            Some(Value::U8(_)) => typed!(U8, u8, 0),
-            Some(Value::U16(_)) => typed!(U16, u16, 0),
-            Some(Value::U32(_)) => typed!(U32, u32, 0),
-            Some(Value::U64(_)) => typed!(U64, u64, 0),
-            Some(Value::F32(_)) => typed!(F32, f32, 0.0),
-            Some(Value::F64(_)) => typed!(F64, f64, 0.0),
-            Some(Value::Str(_)) => {
-                let mut out = Vec::with_capacity(n);
-                for v in col() {
-                    let s = match v {
-                        Value::Str(s) => s.as_str(),
-                        Value::None => "",
-                        other => {
-                            return Err(table_err(
-                                tag,
-                                format!("column {name} mixes str with {}", other.type_name()),
-                            ));
-                        }
-                    };
-                    let s: hdf5::types::VarLenUnicode = s.parse().map_err(|_| {
-                        table_err(tag, format!("column {name}: string with NUL byte"))
-                    })?;
-                    out.push(s);
-                }
-                write_column(g, tag, name, &out)?
-            }
-            Some(other) => {
-                return Err(table_err(
-                    tag,
-                    format!(
-                        "field {name} holds {}: only numbers, bool and strings (and Options of them) fit a table",
-                        other.type_name()
-                    ),
-                ));
-            }
+            table: ColumnTable::with_fields(ENTITY_COLUMN, fields),
+            row_of: HashMap::new(),
+            live: false,
         }
     }
-    Ok(())
-}
 
-/// A table read back: the entity ids and, row-major, every row's values.
-pub(crate) struct Table {
-    pub(crate) ids: Vec<u64>,
-    pub(crate) names: Vec<String>,
-    pub(crate) values: Vec<Option<Value>>,
-}
-
-fn read_values(g: &Group, tag: &str, name: &str, n: usize) -> Result<Vec<Value>> {
-    use hdf5::types::{FloatSize, IntSize, TypeDescriptor as T};
-    let ds = g.dataset(name).map_err(|e| h5(tag, name, e))?;
-    if ds.shape() != [n] {
-        return Err(table_err(
-            tag,
-            format!("column {name} has shape {:?}, expected [{n}]", ds.shape()),
-        ));
+    pub(crate) fn is_live(&self) -> bool {
+        self.live
     }
-    let desc = ds
-        .dtype()
-        .and_then(|t| t.to_descriptor())
-        .map_err(|e| h5(tag, name, e))?;
-    macro_rules! rd {
-        ($t:ty, $variant:ident) => {
-            read_column::<$t>(&ds)
-                .map_err(|e| column_err(tag, name, e))?
-                .into_iter()
-                .map(Value::$variant)
-                .collect()
+
+    /// Forgets every row (the next write writes the table whole).
+    pub(crate) fn reset(&mut self) {
+        self.table.clear();
+        self.row_of.clear();
+    }
+
+    /// Sets the row of entity `id`, appending it if new.
+    pub(crate) fn upsert(&mut self, id: u64, names: &[String], values: &[Value]) -> Result<()> {
+        let r = match self.row_of.get(&id) {
+            Some(&row) => self.table.set(row, names, values),
+            None => self.table.push(id, names, values).map(|row| {
+                self.row_of.insert(id, row);
+            }),
         };
+        r.map_err(|source| EcsError::Component {
+            entity: id,
+            component: self.tag,
+            source: h5pom_store::Error::Table {
+                path: format!("/ecs/tables/{}", self.tag),
+                source: Box::new(source),
+            },
+        })
     }
-    Ok(match desc {
-        T::Boolean => rd!(bool, Bool),
-        T::Integer(IntSize::U1) => rd!(i8, I8),
-        T::Integer(IntSize::U2) => rd!(i16, I16),
-        T::Integer(IntSize::U4) => rd!(i32, I32),
-        T::Integer(IntSize::U8) => rd!(i64, I64),
-        T::Unsigned(IntSize::U1) => rd!(u8, U8),
-        T::Unsigned(IntSize::U2) => rd!(u16, U16),
-        T::Unsigned(IntSize::U4) => rd!(u32, U32),
-        T::Unsigned(IntSize::U8) => rd!(u64, U64),
-        T::Float(FloatSize::U4) => rd!(f32, F32),
-        T::Float(FloatSize::U8) => rd!(f64, F64),
-        T::VarLenUnicode => read_column::<hdf5::types::VarLenUnicode>(&ds)
-            .map_err(|e| column_err(tag, name, e))?
-            .into_iter()
-            .map(|s| Value::Str(s.as_str().to_owned()))
-            .collect(),
-        other => {
-            return Err(table_err(
-                tag,
-                format!("column {name} has unsupported type {other}"),
-            ));
+
+    /// Removes entity `id`'s row, if it has one (the last row moves into it).
+    pub(crate) fn remove(&mut self, id: u64) {
+        if let Some(row) = self.row_of.remove(&id)
+            && let Some(moved) = self.table.swap_remove(row)
+        {
+            self.row_of.insert(moved, row);
         }
-    })
+    }
+
+    /// Removes every row whose id is not in `keep`.
+    pub(crate) fn retain(&mut self, keep: &HashSet<u64>) {
+        let gone: Vec<u64> = self
+            .table
+            .keys()
+            .iter()
+            .copied()
+            .filter(|id| !keep.contains(id))
+            .collect();
+        for id in gone {
+            self.remove(id);
+        }
+    }
+
+    /// Writes what changed (nothing if nothing did).
+    pub(crate) fn write(&mut self, layout: &Layout) -> Result<Option<TableWrite>> {
+        if self.live && !self.table.is_dirty() {
+            return Ok(None);
+        }
+        let g = layout
+            .table(self.tag, true)?
+            .ok_or_else(|| EcsError::Table {
+                component: self.tag.to_owned(),
+                source: Box::new(h5pom_store::Error::NotFound {
+                    path: format!("/ecs/tables/{}", self.tag),
+                }),
+            })?;
+        let r = self.table.write(layout.file(), &g.group, &g.path);
+        self.live = r.is_ok();
+        r.map(Some).map_err(table_err(self.tag))
+    }
+
+    /// Reads the stored table of `tag` (`None` if the file has none).
+    pub(crate) fn read(layout: &Layout, tag: &str) -> Result<Option<StoredTable>> {
+        let Some(g) = layout.table(tag, false)? else {
+            return Ok(None);
+        };
+        read_table(layout.file(), &g.group, &g.path, ENTITY_COLUMN)
+            .map(Some)
+            .map_err(table_err(tag))
+    }
+
+    /// Reads only the ids of the stored table of `tag`.
+    pub(crate) fn read_ids(layout: &Layout, tag: &str) -> Result<Vec<u64>> {
+        let Some(g) = layout.table(tag, false)? else {
+            return Ok(Vec::new());
+        };
+        read_keys(layout.file(), &g.group, &g.path, ENTITY_COLUMN).map_err(table_err(tag))
+    }
 }
 
-/// Reads only the `entity` column of a table (checked: see [`read_id_column`]).
-pub(crate) fn read_ids(g: &Group, tag: &str) -> Result<Vec<u64>> {
-    let ds = g
-        .dataset(ENTITY_COLUMN)
-        .map_err(|e| h5(tag, ENTITY_COLUMN, e))?;
-    read_id_column(&ds).map_err(|e| column_err(tag, ENTITY_COLUMN, e))
+/// A component stored as a column table `/ecs/tables/<Tag>`; a flush writes only the chunks
+/// holding the rows of entities whose component changed, was added or removed.
+pub(crate) struct TableSync<C: Component> {
+    q: Option<Queries<C>>,
+    rows: TableRows,
+    /// One row's values (field names recorded at the first row).
+    scratch: Row,
+    /// Entities whose `C` was removed since the last flush.
+    removed: Vec<Entity>,
+    /// Persistent ids dropped since the last flush.
+    gone: Vec<u64>,
 }
 
-/// Reads a whole table.
-pub(crate) fn read_table(g: &Group, tag: &str) -> Result<Table> {
-    let ids = read_ids(g, tag)?;
-    let n = ids.len();
-    let mut names: Vec<String> = g
-        .member_names()
-        .map_err(|e| h5(tag, "list columns", e))?
-        .into_iter()
-        .filter(|m| m != ENTITY_COLUMN && !m.ends_with(NONE_SUFFIX))
-        .collect();
-    names.sort();
-    let k = names.len();
-    // Every column is checked to hold `n` rows before it is read, but the cells of all of
-    // them are allocated here: refuse a count that cannot be.
-    let cells = n
-        .checked_mul(k)
-        .ok_or_else(|| table_err(tag, format!("{n} rows x {k} columns overflow")))?;
-    let mut values: Vec<Option<Value>> = Vec::new();
-    values
-        .try_reserve_exact(cells)
-        .map_err(|_| table_err(tag, format!("{n} rows x {k} columns do not fit in memory")))?;
-    values.resize(cells, None);
-    for (j, name) in names.iter().enumerate() {
-        let col = read_values(g, tag, name, n)?;
-        let mask_name = format!("{name}{NONE_SUFFIX}");
-        let mask: Option<Vec<u8>> = if g.link_exists(&mask_name) {
-            let m = g.dataset(&mask_name).map_err(|e| h5(tag, &mask_name, e))?;
-            let rows = column_rows(&m).map_err(|e| column_err(tag, &mask_name, e))?;
-            if rows != n {
-                return Err(table_err(
-                    tag,
-                    format!("mask {mask_name} has {rows} rows, expected {n}"),
-                ));
+impl<C: Component + Object> TableSync<C> {
+    pub(crate) fn new() -> Self {
+        TableSync {
+            q: None,
+            rows: TableRows::new(C::TYPE_TAG, &[]),
+            scratch: Row::default(),
+            removed: Vec::new(),
+            gone: Vec::new(),
+        }
+    }
+}
+
+impl<C: Component + Object> TableSync<C> {
+    fn upsert(&mut self, id: u64, c: &C, cx: &FlushCx<'_>) -> Result<()> {
+        self.scratch.values.clear();
+        write_row(c, &mut self.scratch, Some(cx.ids)).map_err(|source| EcsError::Component {
+            entity: id,
+            component: C::TYPE_TAG,
+            source,
+        })?;
+        self.rows
+            .upsert(id, &self.scratch.names, &self.scratch.values)
+    }
+}
+
+impl<C: Component + Object> ComponentSync for TableSync<C> {
+    fn drain_removed(&mut self, world: &mut World) {
+        let q = self.q.get_or_insert_with(|| Queries::new(world));
+        if let Ok(mut r) = q.removed.get_mut(world) {
+            self.removed.extend(r.read());
+        }
+    }
+
+    fn entity_gone(&mut self, id: u64) {
+        self.gone.push(id);
+    }
+
+    fn loaded(&mut self, world: &mut World) {
+        let q = self.q.get_or_insert_with(|| Queries::new(world));
+        let _ = q.changed.get(world);
+        self.removed.clear();
+        self.gone.clear();
+        self.rows.reset();
+        self.rows.live = false;
+    }
+
+    fn flush<'w>(
+        &mut self,
+        world: &'w World,
+        cx: &FlushCx<'_>,
+        _sink: &mut DeferredArrays<'w>,
+    ) -> Result<TypeFlush> {
+        let q = self.q.as_mut().ok_or_else(uninit)?;
+        let changed: Vec<(Entity, &C)> = q.changed.get(world)?.into_iter().collect();
+        let new: Vec<(Entity, &C)> = cx
+            .new_entities
+            .iter()
+            .filter_map(|&e| world.get::<C>(e).map(|c| (e, c)))
+            .collect();
+        let mut out = TypeFlush::default();
+        if !self.rows.is_live() || cx.full {
+            // Right after a load nothing is written until something changes.
+            let anything = cx.full
+                || !changed.is_empty()
+                || !new.is_empty()
+                || !self.removed.is_empty()
+                || !self.gone.is_empty();
+            self.removed.clear();
+            self.gone.clear();
+            if !anything {
+                return Ok(out);
             }
-            Some(read_column::<u8>(&m).map_err(|e| column_err(tag, &mask_name, e))?)
+            // The file's row order is unknown: rebuild from the world, write whole.
+            self.rows.reset();
+            let q = self.q.as_mut().ok_or_else(uninit)?;
+            let all: Vec<(Entity, &C)> = q.all.get(world)?.into_iter().collect();
+            for (e, c) in all {
+                if let Some(id) = cx.ids.id(e) {
+                    self.upsert(id, c, cx)?;
+                    out.written += 1;
+                }
+            }
         } else {
-            None
-        };
-        for (i, v) in col.into_iter().enumerate() {
-            let none = mask.as_ref().is_some_and(|m| m[i] != 0);
-            values[i * k + j] = Some(if none { Value::None } else { v });
+            for id in std::mem::take(&mut self.gone) {
+                self.rows.remove(id);
+            }
+            for e in std::mem::take(&mut self.removed) {
+                if world.get::<C>(e).is_none()
+                    && let Some(id) = cx.ids.id(e)
+                {
+                    self.rows.remove(id);
+                    out.removed += 1;
+                }
+            }
+            for (e, c) in changed.into_iter().chain(new) {
+                if let Some(id) = cx.ids.id(e) {
+                    self.upsert(id, c, cx)?;
+                    out.written += 1;
+                }
+            }
         }
+        if let Some(w) = self.rows.write(cx.layout)? {
+            out.tables = 1;
+            out.table_chunks = w.chunks;
+        }
+        Ok(out)
     }
-    Ok(Table { ids, names, values })
+
+    fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
+        let Some(mut t) = TableRows::read(cx.layout, C::TYPE_TAG)? else {
+            return Ok(0);
+        };
+        let mut batch = Vec::with_capacity(t.keys.len());
+        for i in 0..t.keys.len() {
+            let id = t.keys[i];
+            let Some(e) = cx.ids.entity(id) else {
+                continue;
+            };
+            let c: C = read_row(t.row(i), Some(cx.ids)).map_err(|source| EcsError::Component {
+                entity: id,
+                component: C::TYPE_TAG,
+                source,
+            })?;
+            batch.push((e, c));
+        }
+        let n = batch.len();
+        world.insert_batch(batch);
+        Ok(n)
+    }
+
+    fn table_ids(&self, layout: &Layout) -> Result<Vec<u64>> {
+        TableRows::read_ids(layout, C::TYPE_TAG)
+    }
 }

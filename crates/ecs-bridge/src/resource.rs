@@ -1,0 +1,105 @@
+//! Resources: one group each, `/ecs/resources/<Tag>`, written when changed.
+
+use std::marker::PhantomData;
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemState;
+use h5pom_store::{Embed, Object};
+
+use crate::component::{FlushCx, LoadCx, uninit};
+use crate::error::{EcsError, Result};
+
+/// The sync of one resource type.
+pub(crate) trait ResourceSync: Send + Sync {
+    fn init(&mut self, world: &mut World);
+    /// After a load: the resource in the world is what the file holds.
+    fn loaded(&mut self, world: &mut World);
+    fn flush(&mut self, world: &World, cx: &FlushCx<'_>) -> Result<bool>;
+    fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<bool>;
+}
+
+pub(crate) struct ResSync<R: Resource> {
+    state: Option<SystemState<Option<Res<'static, R>>>>,
+    stored: bool,
+    _r: PhantomData<fn() -> R>,
+}
+
+impl<R: Resource + Object> ResSync<R> {
+    pub(crate) fn new() -> Self {
+        ResSync {
+            state: None,
+            stored: false,
+            _r: PhantomData,
+        }
+    }
+}
+
+fn res_err(tag: &'static str) -> impl Fn(h5pom_store::Error) -> EcsError {
+    move |source| EcsError::Resource {
+        resource: tag,
+        source,
+    }
+}
+
+impl<R: Resource + Object> ResourceSync for ResSync<R> {
+    fn init(&mut self, world: &mut World) {
+        self.state.get_or_insert_with(|| SystemState::new(world));
+    }
+
+    fn loaded(&mut self, world: &mut World) {
+        let state = self.state.get_or_insert_with(|| SystemState::new(world));
+        // Reading the resource once moves the change baseline past the load.
+        self.stored = matches!(state.get(world), Ok(Some(_)));
+    }
+
+    fn flush(&mut self, world: &World, cx: &FlushCx<'_>) -> Result<bool> {
+        let state = self.state.as_mut().ok_or_else(uninit)?;
+        let res = state.get(world)?;
+        let err = res_err(R::TYPE_TAG);
+        match res {
+            Some(r) if r.is_changed() || cx.full || !self.stored => {
+                let folder = cx.layout.resources(true)?.ok_or_else(uninit)?;
+                if self.stored && !cx.full {
+                    folder
+                        .get::<R>(R::TYPE_TAG)
+                        .and_then(|h| h.save(&r))
+                        .map_err(err)?;
+                } else {
+                    folder.insert(R::TYPE_TAG, &*r).map_err(err)?;
+                }
+                self.stored = true;
+                Ok(true)
+            }
+            None if self.stored => {
+                if let Some(folder) = cx.layout.resources(false)? {
+                    folder.remove(R::TYPE_TAG).map_err(err)?;
+                }
+                self.stored = false;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<bool> {
+        let err = res_err(R::TYPE_TAG);
+        let Some(folder) = cx.layout.resources(false)? else {
+            return Ok(false);
+        };
+        if !folder.contains(R::TYPE_TAG).map_err(&err)? {
+            return Ok(false);
+        }
+        let f = folder.folder(R::TYPE_TAG).map_err(&err)?;
+        let embed = Embed {
+            prefix: None,
+            refs: Some(cx.ids),
+        };
+        let r: R = cx
+            .layout
+            .file()
+            .read_fields(f.hdf5_group(), f.path(), embed)
+            .map_err(&err)?;
+        world.insert_resource(r);
+        Ok(true)
+    }
+}
