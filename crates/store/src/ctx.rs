@@ -13,11 +13,10 @@ use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::ffi::object::{self as ffi, Token};
 use crate::field::Field;
 use crate::file::FileInner;
-use crate::generic::MAX_DEPTH;
 use crate::name::join;
-use crate::object::{Object, Shared, TAG_ATTR};
+use crate::object::{Object, Shared, TAG_ATTR, check_tag, read_tag};
 use crate::pipeline::{ArrayOptions, Element};
-use crate::stack::StackBase;
+use crate::stack::{MAX_DEPTH, StackBase};
 use crate::value::Value;
 use ndarray::{ArrayView, Dimension};
 
@@ -626,31 +625,6 @@ impl<'a> LoadCtx<'a> {
             found: "not a group".into(),
         })?;
         load_shared_group(t.file, g, path, t.session, refs).map(Some)
-    }
-}
-
-/// Checks a group's type tag against `O`'s.
-pub(crate) fn check_tag<O: Object>(group: &Group, path: &str) -> Result<()> {
-    let found = read_tag(group, path)?;
-    if found.as_deref() != Some(O::TYPE_TAG) {
-        return Err(Error::WrongTag {
-            path: path.to_owned(),
-            expected: O::TYPE_TAG.to_owned(),
-            found,
-        });
-    }
-    Ok(())
-}
-
-/// Reads a group's type tag, if it has one.
-pub(crate) fn read_tag(group: &Group, path: &str) -> Result<Option<String>> {
-    match (At { loc: group, path }).read_value(TAG_ATTR)? {
-        None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s)),
-        Some(other) => Err(Error::Corrupt {
-            path: format!("{path}@{TAG_ATTR}"),
-            reason: format!("type tag is {}, not a string", other.type_name()),
-        }),
     }
 }
 

@@ -1,7 +1,6 @@
 //! [`File`]: an HDF5 file opened through h5pom.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use crate::attr::At;
@@ -64,18 +63,6 @@ pub struct File {
     inner: Arc<FileInner>,
 }
 
-static IN_MEMORY_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Creates an in-memory HDF5 file (core driver, no backing store) with a process-unique name.
-pub(crate) fn in_memory_h5(prefix: &str) -> hdf5::Result<(hdf5::File, PathBuf)> {
-    let n = IN_MEMORY_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = format!("{prefix}-{}-{n}", std::process::id());
-    let f = hdf5::File::with_options()
-        .with_fapl(|p| p.core_filebacked(false))
-        .create(&name)?;
-    Ok((f, PathBuf::from(name)))
-}
-
 impl File {
     /// Creates a new file (truncating an existing one).
     pub fn create(path: impl AsRef<Path>, schema: Schema) -> Result<File> {
@@ -94,10 +81,11 @@ impl File {
 
     /// A file in memory only (HDF5's core driver without backing store; h5pom's `IN_MEMORY`).
     pub fn in_memory(schema: Schema) -> Result<File> {
-        let (h5, path) = in_memory_h5("h5pom-in-memory").map_err(|source| Error::Open {
-            path: PathBuf::from("<in-memory>"),
-            source,
-        })?;
+        let (h5, path) =
+            crate::ffi::file::in_memory_h5("h5pom-in-memory").map_err(|source| Error::Open {
+                path: PathBuf::from("<in-memory>"),
+                source,
+            })?;
         Self::wrap(h5, path, true, schema)
     }
 

@@ -1,4 +1,5 @@
-//! Validated names: HDF5 link names for objects, and `[A-Za-z0-9_]+` keys for fields and dicts.
+//! Validated names: HDF5 link names for objects, and `[A-Za-z0-9_]+` keys for fields and dicts;
+//! the names of a list's family (`x-count`, `x-0`, …); joining object paths.
 
 use crate::error::{Error, Result};
 
@@ -56,6 +57,19 @@ pub fn validate_field_name(name: &str) -> Result<()> {
         })
     }
 }
+
+/// Name of the length attribute of list field `name`.
+pub fn count_name(name: &str) -> String {
+    format!("{name}-count")
+}
+
+/// Name of item `i` of list field `name`.
+pub fn item_name(name: &str, i: usize) -> String {
+    format!("{name}-{i}")
+}
+
+/// Most items a list may claim to have; larger counts in a file are reported as corrupt.
+pub const MAX_LIST_LEN: usize = 1 << 28;
 
 /// Joins a parent object path and a child name into an absolute path.
 pub(crate) fn join(parent: &str, child: &str) -> String {

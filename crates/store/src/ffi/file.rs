@@ -1,10 +1,25 @@
-//! File-level raw calls: keeping an open file's descriptor out of child processes.
+//! File-level libhdf5 calls: in-memory files, keeping an open file's descriptor out of child
+//! processes, clearing a killed writer's status flags.
 
 use std::ffi::c_void;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hdf5_sys::{h5f, h5fd, h5p};
 
 use super::object::{Owned, check};
+
+static IN_MEMORY_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Creates an in-memory HDF5 file (core driver, no backing store) with a process-unique name.
+pub(crate) fn in_memory_h5(prefix: &str) -> hdf5::Result<(hdf5::File, PathBuf)> {
+    let n = IN_MEMORY_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = format!("{prefix}-{}-{n}", std::process::id());
+    let f = hdf5::File::with_options()
+        .with_fapl(|p| p.core_filebacked(false))
+        .create(&name)?;
+    Ok((f, PathBuf::from(name)))
+}
 
 /// Marks the descriptor of a file opened with HDF5's default POSIX driver (`sec2`)
 /// close-on-exec. Files on other drivers (in-memory `core`, …) are left alone.
