@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hdf5_sys::{h5f, h5fd, h5p};
 
-use super::object::{Owned, check};
+use super::id::{OwnedId, check};
 
 static IN_MEMORY_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -32,13 +32,9 @@ pub(crate) fn set_cloexec(file: &hdf5::File) -> hdf5::Result<()> {
     hdf5::sync::sync(|| {
         // SAFETY: `file.id()` is a live file id; the returned property list id is checked and
         // owned.
-        let fapl = unsafe { h5f::H5Fget_access_plist(file.id()) };
-        if fapl < 0 {
-            return Err(hdf5::Error::from("H5Fget_access_plist failed"));
-        }
-        let fapl = Owned(fapl);
+        let fapl = OwnedId::new(unsafe { h5f::H5Fget_access_plist(file.id()) })?;
         // SAFETY: live property list id. The driver id is not owned by the caller.
-        let driver = unsafe { h5p::H5Pget_driver(fapl.0) };
+        let driver = unsafe { h5p::H5Pget_driver(fapl.id()) };
         // The library is initialized (a file is open), so the driver id global is set.
         if driver < 0 || driver != *h5fd::H5FD_SEC2 {
             return Ok(());
@@ -46,7 +42,7 @@ pub(crate) fn set_cloexec(file: &hdf5::File) -> hdf5::Result<()> {
         let mut handle: *mut c_void = std::ptr::null_mut();
         // SAFETY: live file id, default property list, `handle` a valid out-pointer.
         let r = unsafe { h5f::H5Fget_vfd_handle(file.id(), h5p::H5P_DEFAULT, &mut handle) };
-        check(r, "H5Fget_vfd_handle")?;
+        check(r)?;
         if handle.is_null() {
             return Err(hdf5::Error::from("H5Fget_vfd_handle returned no handle"));
         }
@@ -83,28 +79,21 @@ pub(crate) fn clear_status_flags(path: &std::path::Path) -> hdf5::Result<()> {
     hdf5::sync::sync(|| {
         // SAFETY: creating a property list of the library's file-access class; the id is
         // checked and owned.
-        let fapl = unsafe { h5p::H5Pcreate(*h5p::H5P_CLS_FILE_ACCESS) };
-        if fapl < 0 {
-            return Err(hdf5::Error::from("H5Pcreate failed"));
-        }
-        let fapl = Owned(fapl);
+        let fapl = OwnedId::new(unsafe { h5p::H5Pcreate(*h5p::H5P_CLS_FILE_ACCESS) })?;
         let clear: hdf5_sys::h5::hbool_t = 1;
         // SAFETY: the property exists in every file-access list (libhdf5 registers it for
         // h5clear) and holds an `hbool_t`; `clear` outlives the call, which copies it.
         let r = unsafe {
             h5p::H5Pset(
-                fapl.0,
+                fapl.id(),
                 c"clear_status_flags".as_ptr(),
                 (&raw const clear).cast_mut().cast::<c_void>(),
             )
         };
-        check(r, "H5Pset(clear_status_flags)")?;
+        check(r)?;
         // SAFETY: `name` is a NUL-terminated path; `fapl` a live property list.
-        let file = unsafe { h5f::H5Fopen(name.as_ptr(), h5f::H5F_ACC_RDWR, fapl.0) };
-        if file < 0 {
-            return Err(hdf5::Error::from("H5Fopen failed"));
-        }
-        // SAFETY: `file` is the id just opened, closed exactly once.
-        check(unsafe { h5f::H5Fclose(file) }, "H5Fclose")
+        let file =
+            OwnedId::new(unsafe { h5f::H5Fopen(name.as_ptr(), h5f::H5F_ACC_RDWR, fapl.id()) })?;
+        file.close()
     })
 }
