@@ -37,9 +37,7 @@ impl fmt::Display for CliError {
             CliError::Store(h5pom_store::Error::NotFound { path }) => {
                 write!(f, "no such path in the file: {path}")
             }
-            CliError::Store(h5pom_store::Error::NotHdf5 { path, reason })
-                if reason.contains("unable to lock file") =>
-            {
+            CliError::Store(h5pom_store::Error::Locked { path, .. }) => {
                 write!(
                     f,
                     "cannot open {}: it is locked, probably open for writing in another \

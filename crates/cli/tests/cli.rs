@@ -348,3 +348,16 @@ fn recover_refuses_what_is_not_a_synced_file() {
     // An h5pom file without the ECS layout: no tick to recover to.
     assert!(fails(["recover", s(&f)]).contains("/ecs"));
 }
+
+#[test]
+fn a_locked_file_is_reported_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = rust_file(dir.path());
+    // An exclusive `flock` on another descriptor, as a writer in another process holds one.
+    let holder = std::fs::File::open(&f).unwrap();
+    holder.lock().unwrap();
+    let msg = fails(["ls", s(&f)]);
+    assert!(msg.contains("it is locked"), "{msg}");
+    holder.unlock().unwrap();
+    ok(["ls", s(&f)]);
+}

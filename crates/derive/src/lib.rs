@@ -8,7 +8,8 @@
 //! Field attributes: `#[h5pom(rename = "…")]`, `#[h5pom(default)]` (a field missing from the
 //! file takes `Default::default()`), `#[h5pom(skip)]` (not persisted; `Default` on load),
 //! `#[h5pom(compression = "lz4")]` (array options of the field: `none`, `deflate[:1-9]`,
-//! `lz4`, `zstd[:LEVEL]`; the file's default otherwise), `#[h5pom(chunk = "64,3")]` (its chunk
+//! `lz4`, `zstd[:LEVEL]`; the file's default otherwise; checked by `h5pom_rules`, as the
+//! store checks it), `#[h5pom(chunk = "64,3")]` (its chunk
 //! shape), `#[h5pom(entity)]` (an external handle with `to_bits`/`try_from_bits`, stored as a
 //! persistent id through the context's reference map). Fields spelled `Entity` or
 //! `Option<Entity>` are treated as `entity` automatically.
@@ -102,25 +103,6 @@ fn kind_of(ty: &Type, forced: bool) -> Kind {
     }
 }
 
-fn valid_compression(s: &str) -> bool {
-    let (name, level) = match s.split_once(':') {
-        Some((n, l)) => (n, Some(l)),
-        None => (s, None),
-    };
-    match (name, level) {
-        ("none" | "lz4", None) => true,
-        ("deflate" | "gzip", None) => true,
-        ("deflate" | "gzip", Some(l)) => l.parse::<u8>().is_ok_and(|l| (1..=9).contains(&l)),
-        ("zstd", None) => true,
-        ("zstd", Some(l)) => l.parse::<i32>().is_ok(),
-        _ => false,
-    }
-}
-
-fn is_valid_key(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 fn container(input: &DeriveInput) -> syn::Result<Container> {
     let mut c = Container {
         tag: input.ident.to_string(),
@@ -195,10 +177,11 @@ fn fields(input: &DeriveInput) -> syn::Result<Vec<FieldSpec>> {
                     forced_entity = true;
                 } else if meta.path.is_ident("compression") {
                     let v: LitStr = meta.value()?.parse()?;
-                    if !valid_compression(&v.value()) {
+                    // The store parses the same spec with the same rule at run time.
+                    if let Err(e) = h5pom_rules::parse_compression(&v.value()) {
                         return Err(syn::Error::new(
                             v.span(),
-                            "expected none, deflate[:1-9], lz4 or zstd[:LEVEL]",
+                            format!("field `{}`: {e}", spec.ident),
                         ));
                     }
                     spec.compression = Some(v.value());
@@ -221,12 +204,12 @@ fn fields(input: &DeriveInput) -> syn::Result<Vec<FieldSpec>> {
             })?;
         }
         spec.kind = kind_of(&spec.ty, forced_entity);
-        if !is_valid_key(&spec.name) {
+        if let Err(e) = h5pom_rules::check_field_name(&spec.name) {
             return Err(syn::Error::new(
                 f.span(),
                 format!(
-                    "field name {:?} must match [A-Za-z0-9_]+ (use #[h5pom(rename = \"...\")])",
-                    spec.name
+                    "field `{}`: stored name {:?} is invalid: {e} (use #[h5pom(rename = \"...\")])",
+                    spec.ident, spec.name
                 ),
             ));
         }
@@ -393,4 +376,90 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         _ => Tokens::new(),
     };
     Ok(quote! { #object_impl #ext })
+}
+
+#[cfg(test)]
+mod tests {
+    //! What the derive rejects at compile time: the rules of `h5pom_rules`, with the field named.
+
+    use super::*;
+
+    fn error(input: DeriveInput) -> String {
+        match fields(&input) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn good_fields_are_accepted() {
+        let input: DeriveInput = syn::parse_quote! {
+            struct S {
+                #[h5pom(compression = "zstd:22")]
+                a: Vec<f32>,
+                #[h5pom(compression = "deflate:9", chunk = "64")]
+                b: Vec<f32>,
+                #[h5pom(compression = "zstd:-5")]
+                c: Vec<f32>,
+                #[h5pom(compression = "lz4")]
+                d: Vec<f32>,
+            }
+        };
+        assert_eq!(fields(&input).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn out_of_range_levels_are_compile_errors_naming_the_field() {
+        for (spec, want) in [
+            ("zstd:23", "zstd level 23 is outside -131072..=22"),
+            ("zstd:99999999999", "zstd level 99999999999 is outside"),
+            ("deflate:0", "deflate level 0 is outside 1..=9"),
+            ("deflate:10", "deflate level 10 is outside 1..=9"),
+            ("brotli", "unknown compression"),
+            ("lz4:3", "unknown compression"),
+        ] {
+            let input: DeriveInput = syn::parse_quote! {
+                struct S {
+                    #[h5pom(compression = #spec)]
+                    positions: Vec<f32>,
+                }
+            };
+            let e = error(input);
+            assert!(e.contains("field `positions`"), "{spec}: {e}");
+            assert!(e.contains(want), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn bad_and_too_long_names_are_compile_errors_naming_the_field() {
+        let long = "n".repeat(h5pom_rules::MAX_NAME_LEN + 1);
+        let input: DeriveInput = syn::parse_quote! {
+            struct S {
+                #[h5pom(rename = #long)]
+                value: i32,
+            }
+        };
+        let e = error(input);
+        assert!(e.contains("field `value`"), "{e}");
+        assert!(e.contains("longer than 1024 bytes"), "{e}");
+
+        let input: DeriveInput = syn::parse_quote! {
+            struct S {
+                #[h5pom(rename = "a-b")]
+                value: i32,
+            }
+        };
+        let e = error(input);
+        assert!(e.contains("field `value`"), "{e}");
+        assert!(e.contains("[A-Za-z0-9_]+"), "{e}");
+
+        let ok_long = "n".repeat(h5pom_rules::MAX_NAME_LEN);
+        let input: DeriveInput = syn::parse_quote! {
+            struct S {
+                #[h5pom(rename = #ok_long)]
+                value: i32,
+            }
+        };
+        assert!(fields(&input).is_ok());
+    }
 }

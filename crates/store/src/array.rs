@@ -319,8 +319,8 @@ impl<T: Element, D: Dimension> LazyArray<T, D> {
         })?;
         // Write the in-memory array into a scratch in-memory file to apply HDF5's selection
         // semantics exactly; simpler and rarer than re-implementing every selection kind.
-        let (scratch, _) =
-            crate::file::in_memory_h5("h5pom-scratch").ctx("create scratch file", String::new)?;
+        let (scratch, _) = crate::ffi::file::in_memory_h5("h5pom-scratch")
+            .ctx("create scratch file", String::new)?;
         let ds = scratch
             .new_dataset_builder()
             .with_data(&a.as_standard_layout())

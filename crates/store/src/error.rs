@@ -26,6 +26,16 @@ pub enum Error {
         /// What libhdf5 reported.
         reason: String,
     },
+    /// The file is locked: libhdf5 could not take its `flock` because another process holds a
+    /// conflicting one (a writer holds an exclusive lock while the file is open). Detected from
+    /// libhdf5's error codes (`H5E_CANTLOCKFILE`), not its message.
+    #[error("{path} is locked, probably open for writing in another process")]
+    Locked {
+        /// The path that was opened.
+        path: PathBuf,
+        /// The HDF5 error.
+        source: hdf5::Error,
+    },
     /// A file could not be created or opened for another reason.
     #[error("cannot open {path}: {source}")]
     Open {

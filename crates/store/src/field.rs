@@ -8,7 +8,7 @@ use crate::array::{self, LazyArray};
 use crate::attr::{TYPE_SUFFIX, scalar_error};
 use crate::ctx::{LoadCtx, SaveCtx};
 use crate::error::{Error, Hdf5ResultExt, Result};
-use crate::name::{is_valid_key, join};
+use crate::name::{MAX_LIST_LEN, count_name, is_valid_key, item_name, join};
 use crate::object::{Object, Shared};
 use crate::pipeline::Element;
 use crate::scalar::Scalar;
@@ -146,19 +146,6 @@ impl<O: Object> Field for Option<Shared<O>> {
         Some(None)
     }
 }
-
-/// Name of the length attribute of list field `name`.
-pub fn count_name(name: &str) -> String {
-    format!("{name}-count")
-}
-
-/// Name of item `i` of list field `name`.
-pub fn item_name(name: &str, i: usize) -> String {
-    format!("{name}-{i}")
-}
-
-/// Most items a list may claim to have; larger counts in a file are reported as corrupt.
-pub const MAX_LIST_LEN: usize = 1 << 28;
 
 pub(crate) fn read_count(at: &crate::attr::At<'_>, name: &str) -> Result<Option<usize>> {
     let cname = count_name(name);

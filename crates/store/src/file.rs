@@ -1,12 +1,12 @@
 //! [`File`]: an HDF5 file opened through h5pom.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use crate::attr::At;
 use crate::ctx::{Identity, lock};
 use crate::error::{Error, Hdf5ResultExt, Result};
+use crate::ffi::file as ffi;
 use crate::folder::Folder;
 use crate::pipeline::{ArrayOptions, Concurrency, Pipeline, WriteStats};
 use crate::schema::Schema;
@@ -64,18 +64,6 @@ pub struct File {
     inner: Arc<FileInner>,
 }
 
-static IN_MEMORY_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Creates an in-memory HDF5 file (core driver, no backing store) with a process-unique name.
-pub(crate) fn in_memory_h5(prefix: &str) -> hdf5::Result<(hdf5::File, PathBuf)> {
-    let n = IN_MEMORY_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = format!("{prefix}-{}-{n}", std::process::id());
-    let f = hdf5::File::with_options()
-        .with_fapl(|p| p.core_filebacked(false))
-        .create(&name)?;
-    Ok((f, PathBuf::from(name)))
-}
-
 impl File {
     /// Creates a new file (truncating an existing one).
     pub fn create(path: impl AsRef<Path>, schema: Schema) -> Result<File> {
@@ -94,7 +82,7 @@ impl File {
 
     /// A file in memory only (HDF5's core driver without backing store; h5pom's `IN_MEMORY`).
     pub fn in_memory(schema: Schema) -> Result<File> {
-        let (h5, path) = in_memory_h5("h5pom-in-memory").map_err(|source| Error::Open {
+        let (h5, path) = ffi::in_memory_h5("h5pom-in-memory").map_err(|source| Error::Open {
             path: PathBuf::from("<in-memory>"),
             source,
         })?;
@@ -126,7 +114,7 @@ impl File {
                 path: path.to_path_buf(),
             });
         }
-        crate::ffi::file::clear_status_flags(path).map_err(|source| Error::NotHdf5 {
+        ffi::clear_status_flags(path).map_err(|source| Error::NotHdf5 {
             path: path.to_path_buf(),
             reason: source.to_string(),
         })
@@ -152,20 +140,28 @@ impl File {
             }
         };
         // A file this process already holds open with HDF5's lock off (the ECS bridge's slot
-        // files) can only be opened again the same way; the handles share one view of the
-        // file, so no lock is needed between them.
+        // files) can only be opened again the same way ("file locking flag values don't
+        // match"); the handles share one view of the file, so no lock is needed between them.
+        // Told by the operation, not the message: the file is open here, and not locked by
+        // another process.
         let result = match open(locking) {
             Err(e)
                 if locking
-                    && e.to_string()
-                        .contains("file locking flag values don't match") =>
+                    && !ffi::is_lock_conflict(&e)
+                    && exists
+                    && ffi::is_open_in_process(&path) =>
             {
-                open(false)
+                open(false).map_err(|_| e)
             }
             r => r,
         };
         let h5 = result.map_err(|source| {
-            if exists && mode != Mode::Create {
+            if ffi::is_lock_conflict(&source) {
+                Error::Locked {
+                    path: path.clone(),
+                    source,
+                }
+            } else if exists && mode != Mode::Create {
                 Error::NotHdf5 {
                     path: path.clone(),
                     reason: source.to_string(),
@@ -178,7 +174,7 @@ impl File {
             }
         })?;
         // Keep the descriptor (and its lock) out of child processes spawned while it is open.
-        crate::ffi::file::set_cloexec(&h5).map_err(|source| Error::Open {
+        ffi::set_cloexec(&h5).map_err(|source| Error::Open {
             path: path.clone(),
             source,
         })?;

@@ -6,16 +6,14 @@ use std::sync::Arc;
 use hdf5::Group;
 
 use crate::attr::At;
-use crate::ctx::{
-    LoadSession, SaveCtx, SaveSession, check_tag, load_in, load_shared_group, read_tag,
-};
+use crate::ctx::{LoadSession, SaveCtx, SaveSession, load_in, load_shared_group};
 use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::ffi::object as ffi;
 use crate::file::FileInner;
 use crate::generic::GenericObject;
 use crate::handle::Handle;
 use crate::name::{RESERVED_PREFIX, join, validate_object_name};
-use crate::object::{Object, Shared, TAG_ATTR};
+use crate::object::{Object, Shared, TAG_ATTR, check_tag, read_tag};
 use crate::scalar::Scalar;
 use crate::value::Value;
 

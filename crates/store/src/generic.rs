@@ -10,17 +10,12 @@ use hdf5::Group;
 
 use crate::array::{ArrayInfo, info};
 use crate::attr::{At, TYPE_SUFFIX};
-use crate::ctx::read_tag;
 use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::ffi::object::{self as ffi, Token};
-use crate::field::{MAX_LIST_LEN, item_name};
-use crate::name::{RESERVED_PREFIX, is_valid_key, join};
-use crate::object::TAG_ATTR;
-use crate::stack::StackBase;
+use crate::name::{MAX_LIST_LEN, RESERVED_PREFIX, is_valid_key, item_name, join};
+use crate::object::{TAG_ATTR, read_tag};
+use crate::stack::{MAX_DEPTH, StackBase};
 use crate::value::Value;
-
-/// How deep the generic loader follows sub-groups before reporting the file as corrupt.
-pub const MAX_DEPTH: usize = 256;
 
 /// The contents of one group, untyped.
 #[derive(Clone, Debug, Default, PartialEq)]

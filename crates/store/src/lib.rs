@@ -39,14 +39,15 @@ pub use attr::{TYPE_SUFFIX, get_attr, has_attr, set_attr};
 pub use ctx::{LoadCtx, RefMap, Row, RowRef, SaveCtx};
 pub use embed::{Embed, read_row, write_row};
 pub use error::{Error, Result};
-pub use field::{Field, MAX_LIST_LEN, count_name, item_name};
+pub use field::Field;
 pub use file::{FORMAT_VERSION, FORMAT_VERSION_ATTR, File, Mode, WRITER_ATTR};
 pub use folder::{AnyObject, Entry, EntryKind, Folder};
-pub use generic::{Child, GenericObject, MAX_DEPTH};
+pub use generic::{Child, GenericObject};
 pub use handle::Handle;
 pub use list::{ListHandle, ListItem};
 pub use name::{
-    MAX_NAME_LEN, RESERVED_PREFIX, is_valid_key, validate_field_name, validate_object_name,
+    MAX_LIST_LEN, MAX_NAME_LEN, RESERVED_PREFIX, count_name, is_valid_key, item_name,
+    validate_field_name, validate_object_name,
 };
 pub use object::{Object, Shared, SharedRead, SharedWrite, TAG_ATTR};
 pub use pipeline::{
@@ -54,6 +55,7 @@ pub use pipeline::{
 };
 pub use scalar::{Scalar, ScalarError};
 pub use schema::Schema;
+pub use stack::MAX_DEPTH;
 pub use value::Value;
 
 /// Re-exports of the libraries that appear in h5pom's API.

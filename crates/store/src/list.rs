@@ -9,9 +9,9 @@ use crate::attr::{At, TYPE_SUFFIX};
 use crate::ctx::{SaveCtx, SaveSession, load_in, lock};
 use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::ffi::object as ffi;
-use crate::field::{Field, item_name, read_count, write_count};
+use crate::field::{Field, read_count, write_count};
 use crate::file::FileInner;
-use crate::name::join;
+use crate::name::{item_name, join};
 use crate::object::{Object, Shared};
 use crate::scalar::Scalar;
 

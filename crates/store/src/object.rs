@@ -3,11 +3,40 @@
 use std::any::Any;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use hdf5::Group;
+
+use crate::attr::At;
 use crate::ctx::{LoadCtx, SaveCtx};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::value::Value;
 
 /// Name of the attribute holding an object's type tag (the original h5pom's `loader-key`).
 pub const TAG_ATTR: &str = "loader-key";
+
+/// Reads a group's type tag, if it has one.
+pub(crate) fn read_tag(group: &Group, path: &str) -> Result<Option<String>> {
+    match (At { loc: group, path }).read_value(TAG_ATTR)? {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s)),
+        Some(other) => Err(Error::Corrupt {
+            path: format!("{path}@{TAG_ATTR}"),
+            reason: format!("type tag is {}, not a string", other.type_name()),
+        }),
+    }
+}
+
+/// Checks a group's type tag against `O`'s.
+pub(crate) fn check_tag<O: Object>(group: &Group, path: &str) -> Result<()> {
+    let found = read_tag(group, path)?;
+    if found.as_deref() != Some(O::TYPE_TAG) {
+        return Err(Error::WrongTag {
+            path: path.to_owned(),
+            expected: O::TYPE_TAG.to_owned(),
+            found,
+        });
+    }
+    Ok(())
+}
 
 /// A Rust type stored as an HDF5 group. Derive it with `#[derive(h5pom::Object)]`.
 ///

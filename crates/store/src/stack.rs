@@ -1,13 +1,17 @@
 //! A guard against stack overflow in the recursive loaders.
 //!
 //! Loading follows sub-groups recursively (typed `Shared` fields and the generic walk), and a
-//! file can nest groups without end. [`MAX_DEPTH`](crate::MAX_DEPTH) bounds the depth, but the
+//! file can nest groups without end. [`MAX_DEPTH`] bounds the depth, but the
 //! stack used per level depends on the build (debug frames are several times larger) and on
 //! the user's types (a derived `load_fields` with many fields has a large frame), so a depth
 //! alone cannot keep a load inside a 2 MiB thread stack. The guard also measures the stack
 //! used since the outermost load began and stops the load with an error past a budget.
 
 use crate::error::{Error, Result};
+
+/// How deep the loaders (typed shared objects and the generic walk) follow sub-groups before
+/// reporting the file as corrupt.
+pub const MAX_DEPTH: usize = 256;
 
 /// Stack a single load may use below its entry point. Rust gives spawned threads 2 MiB by
 /// default (the main thread 8 MiB); this leaves room for the caller and for libhdf5's own

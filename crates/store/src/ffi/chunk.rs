@@ -2,55 +2,24 @@
 //!
 //! Everything here runs under the HDF5 library lock via [`hdf5::sync::sync`], turns every
 //! negative return code into an [`hdf5::Error`] (with the HDF5 error stack) and closes every id it
-//! opens through [`OwnedId`].
+//! opens through `OwnedId`.
 
 use std::ffi::{CString, c_int, c_uint, c_void};
 use std::ptr;
 
 use hdf5::{Dataset, Datatype, Group};
-use hdf5_sys::h5::{haddr_t, herr_t, hsize_t};
+use hdf5_sys::h5::{haddr_t, hsize_t};
 use hdf5_sys::h5d::{
     H5Dchunk_iter, H5Dcreate2, H5Dget_create_plist, H5Dread_chunk2, H5Dwrite, H5Dwrite_chunk,
 };
-use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::{
-    H5P_DEFAULT, H5Pclose, H5Pcreate, H5Pget_fill_value, H5Pset_chunk, H5Pset_deflate,
-    H5Pset_filter, H5Pset_shuffle,
+    H5P_DEFAULT, H5Pcreate, H5Pget_fill_value, H5Pset_chunk, H5Pset_deflate, H5Pset_filter,
+    H5Pset_shuffle,
 };
-use hdf5_sys::h5s::{H5S_ALL, H5S_UNLIMITED, H5S_class_t, H5Sclose, H5Screate, H5Screate_simple};
+use hdf5_sys::h5s::{H5S_ALL, H5S_UNLIMITED, H5S_class_t, H5Screate, H5Screate_simple};
 use hdf5_sys::h5z::H5Z_FLAG_OPTIONAL;
 
-/// HDF5 result alias used by this module.
-type H5Result<T> = hdf5::Result<T>;
-
-/// An HDF5 identifier closed on drop with its matching close function.
-struct OwnedId {
-    id: hid_t,
-    close: unsafe extern "C" fn(hid_t) -> herr_t,
-}
-
-impl OwnedId {
-    /// Takes ownership of `id` (checked: a negative id becomes the pending HDF5 error).
-    fn new(id: hid_t, close: unsafe extern "C" fn(hid_t) -> herr_t) -> H5Result<Self> {
-        let id = hdf5::h5check(id)?;
-        Ok(Self { id, close })
-    }
-}
-
-impl Drop for OwnedId {
-    fn drop(&mut self) {
-        hdf5::sync::sync(|| {
-            // SAFETY: `id` was returned by an HDF5 constructor and is closed exactly once, here,
-            // with the close function matching its kind; the library lock is held.
-            unsafe { (self.close)(self.id) };
-        });
-    }
-}
-
-/// Checks an `herr_t` status code.
-fn check(status: herr_t) -> H5Result<()> {
-    hdf5::h5check(status).map(|_| ())
-}
+use super::id::{H5Result, OwnedId, check};
 
 /// A filter to register in a dataset creation property list, in pipeline order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,11 +66,11 @@ pub(crate) fn create_dataset(
     hdf5::sync::sync(|| {
         let dcpl_cls = *hdf5::globals::H5P_DATASET_CREATE;
         // SAFETY: plain constructor call with a valid class id; the lock is held.
-        let dcpl = OwnedId::new(unsafe { H5Pcreate(dcpl_cls) }, H5Pclose)?;
+        let dcpl = OwnedId::new(unsafe { H5Pcreate(dcpl_cls) })?;
         let space = match layout {
             NewLayout::Scalar => {
                 // SAFETY: plain constructor call; the lock is held.
-                OwnedId::new(unsafe { H5Screate(H5S_class_t::H5S_SCALAR) }, H5Sclose)?
+                OwnedId::new(unsafe { H5Screate(H5S_class_t::H5S_SCALAR) })?
             }
             NewLayout::Chunked { chunk, filters } => {
                 let rank = c_int::try_from(shape.len())
@@ -111,15 +80,15 @@ pub(crate) fn create_dataset(
                     return Err("chunk rank differs from dataset rank".into());
                 }
                 // SAFETY: `dcpl` is a live dataset-creation plist; `cdims` holds `rank` values.
-                check(unsafe { H5Pset_chunk(dcpl.id, rank, cdims.as_ptr()) })?;
+                check(unsafe { H5Pset_chunk(dcpl.id(), rank, cdims.as_ptr()) })?;
                 for f in filters.iter() {
                     // SAFETY: live plist; `cd_values` outlives the call and holds `len` values.
                     let status = unsafe {
                         match f {
-                            DcplFilter::Shuffle => H5Pset_shuffle(dcpl.id),
-                            DcplFilter::Deflate(level) => H5Pset_deflate(dcpl.id, *level),
+                            DcplFilter::Shuffle => H5Pset_shuffle(dcpl.id()),
+                            DcplFilter::Deflate(level) => H5Pset_deflate(dcpl.id(), *level),
                             DcplFilter::Optional { id, cd_values } => H5Pset_filter(
-                                dcpl.id,
+                                dcpl.id(),
                                 *id,
                                 H5Z_FLAG_OPTIONAL,
                                 cd_values.len(),
@@ -137,7 +106,7 @@ pub(crate) fn create_dataset(
                 let maxdims = vec![H5S_UNLIMITED; shape.len()];
                 // SAFETY: both arrays hold `rank` values; the lock is held.
                 let id = unsafe { H5Screate_simple(rank, dims.as_ptr(), maxdims.as_ptr()) };
-                OwnedId::new(id, H5Sclose)?
+                OwnedId::new(id)?
             }
         };
         // SAFETY: all ids are live, `cname` is NUL-terminated and outlives the call.
@@ -146,9 +115,9 @@ pub(crate) fn create_dataset(
                 group.id(),
                 cname.as_ptr(),
                 dtype.id(),
-                space.id,
+                space.id(),
                 H5P_DEFAULT,
-                dcpl.id,
+                dcpl.id(),
                 H5P_DEFAULT,
             )
         };
@@ -182,6 +151,7 @@ pub(crate) fn write_all(ds: &Dataset, mem_type: &Datatype, bytes: &[u8]) -> H5Re
             )
         })
     })
+    .map(drop)
 }
 
 /// Writes one already-filtered chunk at element offset `offset`, bypassing HDF5's pipeline.
@@ -208,6 +178,7 @@ pub(crate) fn write_chunk(
             )
         })
     })
+    .map(drop)
 }
 
 /// Reads the stored (filtered) bytes of the chunk at `offset` into `buf` (resized to fit).
@@ -311,8 +282,9 @@ pub(crate) fn fill_value(ds: &Dataset, mem_type: &Datatype, out: &mut [u8]) -> H
     }
     hdf5::sync::sync(|| {
         // SAFETY: plain call on a live dataset id; the lock is held.
-        let dcpl = OwnedId::new(unsafe { H5Dget_create_plist(ds.id()) }, H5Pclose)?;
+        let dcpl = OwnedId::new(unsafe { H5Dget_create_plist(ds.id()) })?;
         // SAFETY: `out` holds one element of `mem_type` (checked above).
-        check(unsafe { H5Pget_fill_value(dcpl.id, mem_type.id(), out.as_mut_ptr().cast()) })
+        check(unsafe { H5Pget_fill_value(dcpl.id(), mem_type.id(), out.as_mut_ptr().cast()) })
     })
+    .map(drop)
 }

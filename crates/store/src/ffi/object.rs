@@ -4,7 +4,9 @@
 use std::ffi::CString;
 
 use hdf5::Location;
-use hdf5_sys::{h5a, h5i::hid_t, h5l, h5o, h5p::H5P_DEFAULT, h5t};
+use hdf5_sys::{h5a, h5l, h5o, h5p::H5P_DEFAULT, h5t};
+
+use super::id::{OwnedId, check};
 
 /// The identity of an HDF5 object within its file (address or token), stable while it exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -17,35 +19,13 @@ fn cstr(name: &str) -> hdf5::Result<CString> {
     CString::new(name).map_err(|_| hdf5::Error::from("name contains a NUL byte"))
 }
 
-pub(super) fn check(code: i32, what: &str) -> hdf5::Result<()> {
-    if code < 0 {
-        Err(hdf5::Error::from(format!("{what} failed")))
-    } else {
-        Ok(())
-    }
-}
-
-/// An HDF5 id closed on drop.
-pub(super) struct Owned(pub(super) hid_t);
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        // SAFETY: `self.0` is a valid id this wrapper owns (opened by this module and checked),
-        // closed exactly once; H5Idec_ref closes any id class.
-        unsafe {
-            hdf5_sys::h5i::H5Idec_ref(self.0);
-        }
-    }
-}
-
 /// Does `loc` carry an attribute named `name`?
 pub(crate) fn attr_exists(loc: &Location, name: &str) -> hdf5::Result<bool> {
     let c = cstr(name)?;
     hdf5::sync::sync(|| {
         // SAFETY: `loc.id()` is a live location id held by `loc`; `c` is a NUL-terminated string
         // that outlives the call.
-        let r = unsafe { h5a::H5Aexists(loc.id(), c.as_ptr()) };
-        check(r, "H5Aexists")?;
+        let r = check(unsafe { h5a::H5Aexists(loc.id(), c.as_ptr()) })?;
         Ok(r > 0)
     })
 }
@@ -55,8 +35,7 @@ pub(crate) fn link_exists(loc: &Location, name: &str) -> hdf5::Result<bool> {
     let c = cstr(name)?;
     hdf5::sync::sync(|| {
         // SAFETY: live location id, NUL-terminated name outliving the call, default access plist.
-        let r = unsafe { h5l::H5Lexists(loc.id(), c.as_ptr(), H5P_DEFAULT) };
-        check(r, "H5Lexists")?;
+        let r = check(unsafe { h5l::H5Lexists(loc.id(), c.as_ptr(), H5P_DEFAULT) })?;
         Ok(r > 0)
     })
 }
@@ -67,8 +46,9 @@ pub(crate) fn rename_attr(loc: &Location, from: &str, to: &str) -> hdf5::Result<
     hdf5::sync::sync(|| {
         // SAFETY: live location id; both names NUL-terminated and alive for the call.
         let r = unsafe { h5a::H5Arename(loc.id(), a.as_ptr(), b.as_ptr()) };
-        check(r, "H5Arename")
+        check(r)
     })
+    .map(drop)
 }
 
 /// Renames link `from` to `to` inside the group `loc`.
@@ -87,8 +67,9 @@ pub(crate) fn move_link(loc: &Location, from: &str, to: &str) -> hdf5::Result<()
                 H5P_DEFAULT,
             )
         };
-        check(r, "H5Lmove")
+        check(r)
     })
+    .map(drop)
 }
 
 /// The token identifying the object `loc` refers to.
@@ -98,7 +79,7 @@ pub(crate) fn token(loc: &Location) -> hdf5::Result<Token> {
         // SAFETY: live object id; `info` is a properly sized out-parameter that H5Oget_info3
         // fills completely on success (checked before reading it).
         let r = unsafe { h5o::H5Oget_info3(loc.id(), info.as_mut_ptr(), h5o::H5O_INFO_BASIC) };
-        check(r, "H5Oget_info3")?;
+        check(r)?;
         // SAFETY: the call succeeded, so `info` is initialized.
         let info = unsafe { info.assume_init() };
         // SAFETY: H5O_token_t is `#[repr(C)]` around exactly `[u8; H5O_MAX_TOKEN_SIZE]`.
@@ -116,24 +97,16 @@ pub(crate) fn read_fixed_string_attr(loc: &Location, name: &str) -> hdf5::Result
     let c = cstr(name)?;
     hdf5::sync::sync(|| {
         // SAFETY: live location id, NUL-terminated name; the returned id is checked and owned.
-        let attr = unsafe { h5a::H5Aopen(loc.id(), c.as_ptr(), H5P_DEFAULT) };
-        if attr < 0 {
-            return Err(hdf5::Error::from("H5Aopen failed"));
-        }
-        let attr = Owned(attr);
-        // SAFETY: `attr.0` is a live attribute id; the returned type id is checked and owned.
-        let ty = unsafe { h5a::H5Aget_type(attr.0) };
-        if ty < 0 {
-            return Err(hdf5::Error::from("H5Aget_type failed"));
-        }
-        let ty = Owned(ty);
+        let attr = OwnedId::new(unsafe { h5a::H5Aopen(loc.id(), c.as_ptr(), H5P_DEFAULT) })?;
+        // SAFETY: `attr.id()` is a live attribute id; the returned type id is checked and owned.
+        let ty = OwnedId::new(unsafe { h5a::H5Aget_type(attr.id()) })?;
         // SAFETY: live datatype id.
-        let is_var = unsafe { h5t::H5Tis_variable_str(ty.0) };
+        let is_var = unsafe { h5t::H5Tis_variable_str(ty.id()) };
         if is_var != 0 {
             return Err(hdf5::Error::from("not a fixed-length string"));
         }
         // SAFETY: live datatype id.
-        let size = unsafe { h5t::H5Tget_size(ty.0) };
+        let size = unsafe { h5t::H5Tget_size(ty.id()) };
         if size == 0 || size > (1 << 24) {
             return Err(hdf5::Error::from("unreasonable string size"));
         }
@@ -144,8 +117,8 @@ pub(crate) fn read_fixed_string_attr(loc: &Location, name: &str) -> hdf5::Result
         let mut buf = vec![0u8; size];
         // SAFETY: `buf` holds exactly `size` bytes, the size of one element of the attribute's
         // own (memory-compatible, fixed-length string) type; the dataspace has one element.
-        let r = unsafe { h5a::H5Aread(attr.0, ty.0, buf.as_mut_ptr().cast()) };
-        check(r, "H5Aread")?;
+        let r = unsafe { h5a::H5Aread(attr.id(), ty.id(), buf.as_mut_ptr().cast()) };
+        check(r)?;
         while matches!(buf.last(), Some(0) | Some(b' ')) {
             buf.pop();
         }

@@ -44,20 +44,14 @@ impl Codec {
         }
     }
 
-    /// Checks the codec parameters.
+    /// Checks the codec parameters (the ranges of [`h5pom_rules`]).
     pub(crate) fn validate(self) -> Result<(), String> {
         match self {
-            Codec::Deflate { level } if !(1..=9).contains(&level) => {
-                Err(format!("deflate level {level} is outside 1..=9"))
-            }
-            Codec::Zstd { level } if !zstd::compression_level_range().contains(&level) => {
-                Err(format!(
-                    "zstd level {level} is outside {:?}",
-                    zstd::compression_level_range()
-                ))
-            }
-            _ => Ok(()),
+            Codec::Deflate { level } => h5pom_rules::check_deflate_level(level.into()).map(drop),
+            Codec::Zstd { level } => h5pom_rules::check_zstd_level(level.into()).map(drop),
+            Codec::None | Codec::Lz4 => Ok(()),
         }
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -185,35 +179,18 @@ impl std::str::FromStr for Filters {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (name, level) = match s.split_once(':') {
-            Some((n, l)) => (n, Some(l)),
-            None => (s, None),
-        };
-        let level_i = |default: i32| -> Result<i32, String> {
-            level.map_or(Ok(default), |l| {
-                l.trim()
-                    .parse::<i32>()
-                    .map_err(|_| format!("bad level {l:?} in {s:?}"))
-            })
-        };
-        let f = match name.trim() {
-            "none" if level.is_none() => Filters::none(),
-            "deflate" | "gzip" => {
-                let l = level_i(1)?;
-                let level =
-                    u8::try_from(l).map_err(|_| format!("deflate level {l} is outside 1..=9"))?;
-                Filters::deflate(level)
-            }
-            "lz4" if level.is_none() => Filters::lz4(),
-            "zstd" => Filters::zstd(level_i(1)?),
-            _ => {
-                return Err(format!(
-                    "unknown compression {s:?}: use none, deflate[:1-9], lz4 or zstd[:LEVEL]"
-                ));
-            }
-        };
-        f.codec.validate()?;
-        Ok(f)
+        use h5pom_rules::Compression;
+        Ok(
+            match h5pom_rules::parse_compression(s).map_err(|e| e.to_string())? {
+                Compression::None => Filters::none(),
+                Compression::Deflate { level } => Filters::deflate(level),
+                Compression::Lz4 => Filters::lz4(),
+                Compression::Zstd { level } => Filters::zstd(level),
+                // `Compression` is non-exhaustive: a codec added to the rules before the
+                // store knows it is refused.
+                other => return Err(format!("compression {other:?} is not supported")),
+            },
+        )
     }
 }
 

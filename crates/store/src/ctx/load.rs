@@ -1,0 +1,239 @@
+//! [`LoadCtx`]: where an object's fields are being read from; loading shared objects.
+
+use hdf5::Group;
+
+use crate::attr::At;
+use crate::error::{Error, Hdf5ResultExt, Result};
+use crate::ffi::object as ffi;
+use crate::field::Field;
+use crate::file::FileInner;
+use crate::name::join;
+use crate::object::{Object, Shared, check_tag, read_tag};
+use crate::stack::{MAX_DEPTH, StackBase};
+use crate::value::Value;
+
+use super::identity::lock;
+use super::row::{RefMap, RowRef};
+use super::session::LoadSession;
+use super::{GroupTarget, Target, full_name, not_columnar};
+
+/// Where an object's fields are being read from: a group, or a row of a column table.
+pub struct LoadCtx<'a> {
+    pub(crate) target: Target<'a, LoadSession, RowRef<'a>>,
+    pub(crate) path: String,
+    prefix: Option<&'a str>,
+    refs: Option<&'a dyn RefMap>,
+}
+
+/// Runs one load in a fresh session on `group`; if it fails, the objects it registered in the
+/// identity map are forgotten again (so no half-loaded object can be returned later).
+pub(crate) fn load_in<T>(
+    file: &FileInner,
+    group: Group,
+    path: String,
+    f: impl FnOnce(&mut LoadCtx<'_>) -> Result<T>,
+) -> Result<T> {
+    let mut session = LoadSession::default();
+    let r = f(&mut LoadCtx::new(file, group, path, &mut session));
+    if r.is_err() {
+        session.rollback(file);
+    }
+    r
+}
+
+impl<'a> LoadCtx<'a> {
+    pub(crate) fn new(
+        file: &'a FileInner,
+        group: Group,
+        path: String,
+        session: &'a mut LoadSession,
+    ) -> Self {
+        LoadCtx {
+            target: Target::Group(GroupTarget {
+                file,
+                group,
+                session,
+            }),
+            path,
+            prefix: None,
+            refs: None,
+        }
+    }
+
+    /// A context that reads scalar fields from one row of a column table.
+    pub fn row(row: RowRef<'a>, path: String) -> Self {
+        LoadCtx {
+            target: Target::Row(row),
+            path,
+            prefix: None,
+            refs: None,
+        }
+    }
+
+    /// Takes the scalar value stored under `name` (`Ok(None)` if absent).
+    pub(crate) fn get_value(&mut self, name: &str) -> Result<Option<Value>> {
+        match &mut self.target {
+            Target::Group(g) => At {
+                loc: &g.group,
+                path: &self.path,
+            }
+            .read_value(name),
+            Target::Row(row) => Ok(row
+                .names
+                .iter()
+                .position(|n| n == name)
+                .and_then(|i| row.values.get_mut(i))
+                .and_then(Option::take)),
+        }
+    }
+
+    pub(crate) fn set_embed(&mut self, prefix: Option<&'a str>, refs: Option<&'a dyn RefMap>) {
+        self.prefix = prefix;
+        self.refs = refs;
+    }
+
+    /// Prefix every field name with `prefix` (see [`SaveCtx::with_prefix`]).
+    pub fn with_prefix(mut self, prefix: &'a str) -> Self {
+        self.prefix = Some(prefix);
+        self
+    }
+
+    /// Install the map used by [`load_ref`](Self::load_ref).
+    pub fn with_refs(mut self, refs: &'a dyn RefMap) -> Self {
+        self.refs = Some(refs);
+        self
+    }
+
+    pub(crate) fn file(&self) -> Option<&FileInner> {
+        match &self.target {
+            Target::Group(g) => Some(g.file),
+            Target::Row(_) => None,
+        }
+    }
+
+    /// Reads one field; a missing field takes the type's missing value (`None`, empty) if it
+    /// has one, and is an [`Error::MissingField`] otherwise.
+    pub fn field<F: Field>(&mut self, name: &str) -> Result<F> {
+        let full = full_name(self.prefix, name);
+        match F::load(self, &full)? {
+            Some(v) => Ok(v),
+            None => F::if_missing().ok_or_else(|| Error::MissingField {
+                path: self.path.clone(),
+                field: full.into_owned(),
+            }),
+        }
+    }
+
+    /// Reads one field, taking `Default::default()` if the file lacks it (schema evolution).
+    pub fn field_or_default<F: Field + Default>(&mut self, name: &str) -> Result<F> {
+        let full = full_name(self.prefix, name);
+        Ok(F::load(self, &full)?.unwrap_or_default())
+    }
+
+    /// Reads a reference to an external handle written by [`SaveCtx::save_ref`]: the handle's
+    /// bits, `None` if the field holds `None`.
+    pub fn load_ref(&mut self, name: &str) -> Result<Option<u64>> {
+        let id: Option<u64> = self.field(name)?;
+        let Some(id) = id else { return Ok(None) };
+        let refs = self.refs.ok_or_else(|| Error::NoRefMap {
+            path: self.path.clone(),
+            field: name.to_owned(),
+        })?;
+        refs.resolve(id)
+            .map(Some)
+            .ok_or_else(|| Error::DanglingRef {
+                path: self.path.clone(),
+                field: name.to_owned(),
+            })
+    }
+
+    /// The object's path in the file.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The object's HDF5 group, for custom [`Field`] implementations (`None` in row mode).
+    pub fn group(&self) -> Option<&Group> {
+        match &self.target {
+            Target::Group(g) => Some(&g.group),
+            Target::Row(_) => None,
+        }
+    }
+
+    pub(crate) fn grp(&self, field: &str) -> Result<&Group> {
+        self.group().ok_or_else(|| not_columnar(&self.path, field))
+    }
+
+    pub(crate) fn at(&self, field: &str) -> Result<At<'_>> {
+        Ok(At {
+            loc: self.grp(field)?,
+            path: &self.path,
+        })
+    }
+
+    pub(crate) fn link_exists(&self, name: &str) -> Result<bool> {
+        ffi::link_exists(self.grp(name)?, name).ctx("check link", || join(&self.path, name))
+    }
+
+    /// Reads the sub-group `link` as a shared object; `Ok(None)` if there is no such link.
+    pub(crate) fn load_shared<O: Object>(&mut self, link: &str) -> Result<Option<Shared<O>>> {
+        if !self.link_exists(link)? {
+            return Ok(None);
+        }
+        let refs = self.refs;
+        let Target::Group(t) = &mut self.target else {
+            return Err(not_columnar(&self.path, link));
+        };
+        let path = join(&self.path, link);
+        let g = t.group.group(link).map_err(|_| Error::TypeMismatch {
+            path: self.path.clone(),
+            field: link.to_owned(),
+            expected: format!("object {}", O::TYPE_TAG),
+            found: "not a group".into(),
+        })?;
+        load_shared_group(t.file, g, path, t.session, refs).map(Some)
+    }
+}
+
+pub(crate) fn load_shared_group<O: Object>(
+    file: &FileInner,
+    g: Group,
+    path: String,
+    session: &mut LoadSession,
+    refs: Option<&dyn RefMap>,
+) -> Result<Shared<O>> {
+    let token = ffi::token(&g).ctx("read object token", || path.clone())?;
+    let known = lock(file).by_token(token);
+    if let Some(any) = known {
+        return Shared::from_erased(any).ok_or_else(|| Error::WrongTag {
+            path: path.clone(),
+            expected: O::TYPE_TAG.to_owned(),
+            found: read_tag(&g, &path).ok().flatten(),
+        });
+    }
+    check_tag::<O>(&g, &path)?;
+    // Each level recurses (and uses stack): a file nesting objects without end must not
+    // overflow it.
+    if session.depth >= MAX_DEPTH {
+        return Err(Error::Corrupt {
+            path,
+            reason: format!("objects nested deeper than {MAX_DEPTH}"),
+        });
+    }
+    session
+        .stack
+        .get_or_insert_with(StackBase::new)
+        .check(&path, session.depth)?;
+    let shared = Shared::<O>::empty();
+    lock(file).register(shared.erased(), shared.addr(), token, path.clone());
+    session.registered.push(token);
+    session.depth += 1;
+    let value = {
+        let mut cx = LoadCtx::new(file, g, path, session);
+        cx.refs = refs;
+        O::load_fields(&mut cx)
+    };
+    session.depth -= 1;
+    shared.fill(value?);
+    Ok(shared)
+}

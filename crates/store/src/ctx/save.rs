@@ -1,0 +1,288 @@
+//! [`SaveCtx`]: where an object's fields are being written.
+
+use hdf5::Group;
+use ndarray::{ArrayView, Dimension};
+
+use crate::array::DeferredArrays;
+use crate::attr::At;
+use crate::error::{Error, Hdf5ResultExt, Result};
+use crate::ffi::object::{self as ffi, Token};
+use crate::field::Field;
+use crate::file::FileInner;
+use crate::name::join;
+use crate::object::{Object, Shared, TAG_ATTR};
+use crate::pipeline::{ArrayOptions, Element};
+use crate::value::Value;
+
+use super::identity::lock;
+use super::row::{RefMap, Row};
+use super::session::SaveSession;
+use super::{GroupTarget, Target, full_name, not_columnar};
+
+/// Where an object's fields are being written: a group, or a row of a column table.
+pub struct SaveCtx<'a, 'd> {
+    pub(crate) target: Target<'a, SaveSession, &'a mut Row>,
+    pub(crate) path: String,
+    prefix: Option<&'a str>,
+    refs: Option<&'a dyn RefMap>,
+    /// Row mode: this is the first row, record the field names.
+    record_names: bool,
+    /// Arrays are collected here (to be written in one parallel pass) instead of written.
+    deferred: Option<&'a mut DeferredArrays<'d>>,
+    /// Array options of the field being written (`#[h5pom(compression = "…")]`).
+    field_opts: Option<ArrayOptions>,
+}
+
+impl<'a, 'd> SaveCtx<'a, 'd> {
+    pub(crate) fn new(
+        file: &'a FileInner,
+        group: Group,
+        path: String,
+        session: &'a mut SaveSession,
+    ) -> Self {
+        SaveCtx {
+            target: Target::Group(GroupTarget {
+                file,
+                group,
+                session,
+            }),
+            path,
+            prefix: None,
+            refs: None,
+            record_names: false,
+            deferred: None,
+            field_opts: None,
+        }
+    }
+
+    /// A context that writes scalar fields into `row` (columnar storage). Any other kind of
+    /// field fails with [`Error::NotColumnar`].
+    pub fn row(row: &'a mut Row, path: String) -> Self {
+        let record_names = row.names.is_empty();
+        SaveCtx {
+            record_names,
+            target: Target::Row(row),
+            path,
+            prefix: None,
+            refs: None,
+            deferred: None,
+            field_opts: None,
+        }
+    }
+
+    /// Prefix every field name with `prefix` (e.g. `"Health."`), so that several objects can
+    /// share one group without colliding.
+    pub fn with_prefix(mut self, prefix: &'a str) -> Self {
+        self.prefix = Some(prefix);
+        self
+    }
+
+    /// Install the map used by [`save_ref`](Self::save_ref).
+    pub fn with_refs(mut self, refs: &'a dyn RefMap) -> Self {
+        self.refs = Some(refs);
+        self
+    }
+
+    /// Collect array fields into `sink` instead of writing them (see
+    /// [`File::write_deferred`](crate::File::write_deferred)).
+    pub fn with_deferred(mut self, sink: &'a mut DeferredArrays<'d>) -> Self {
+        self.deferred = Some(sink);
+        self
+    }
+
+    /// Writes one field whose arrays use the options `spec` (`"lz4"`, `"zstd:3"`,
+    /// `"deflate:6"`, `"none"`) and, if given, the chunk shape `chunk`.
+    pub fn field_with<F: Field>(
+        &mut self,
+        name: &str,
+        value: &'d F,
+        spec: Option<&str>,
+        chunk: Option<&[usize]>,
+    ) -> Result<()> {
+        let mut opts = match spec {
+            Some(spec) => ArrayOptions::with_filters(spec.parse().map_err(|reason| {
+                Error::InvalidOptions {
+                    path: join(&self.path, name),
+                    reason,
+                }
+            })?),
+            None => self.default_array_options(),
+        };
+        opts.chunk = chunk.map(<[usize]>::to_vec);
+        self.field_opts = Some(opts);
+        let r = self.field(name, value);
+        self.field_opts = None;
+        r
+    }
+
+    fn default_array_options(&self) -> ArrayOptions {
+        match &self.target {
+            Target::Group(g) => g.file.array_options(),
+            Target::Row(_) => ArrayOptions::default(),
+        }
+    }
+
+    /// Writes an array field: now, or into the deferral sink.
+    pub(crate) fn save_array<T: Element, D: Dimension>(
+        &mut self,
+        name: &str,
+        a: ArrayView<'d, T, D>,
+    ) -> Result<()> {
+        let Target::Group(t) = &self.target else {
+            return Err(not_columnar(&self.path, name));
+        };
+        let opts = match &self.field_opts {
+            Some(o) => o.clone(),
+            None => t.file.array_options(),
+        };
+        match &mut self.deferred {
+            Some(sink) => {
+                sink.push(&t.group, &self.path, name, a, opts);
+                Ok(())
+            }
+            None => crate::array::write(t.file, &t.group, &self.path, name, a, Some(&opts)),
+        }
+    }
+
+    /// Writes one field.
+    pub fn field<F: Field>(&mut self, name: &str, value: &'d F) -> Result<()> {
+        match self.prefix {
+            Some(_) => {
+                let full = full_name(self.prefix, name).into_owned();
+                value.save(self, &full)
+            }
+            None => value.save(self, name),
+        }
+    }
+
+    /// Writes a reference to an external handle (an ECS entity) as its persistent id
+    /// (`u64` attribute; `None` for `Option` fields that are empty).
+    pub fn save_ref(&mut self, name: &str, bits: Option<u64>) -> Result<()> {
+        let id = match bits {
+            None => None,
+            Some(b) => {
+                let refs = self.refs.ok_or_else(|| Error::NoRefMap {
+                    path: self.path.clone(),
+                    field: name.to_owned(),
+                })?;
+                Some(refs.persistent_id(b).ok_or_else(|| Error::DanglingRef {
+                    path: self.path.clone(),
+                    field: name.to_owned(),
+                })?)
+            }
+        };
+        let full = full_name(self.prefix, name).into_owned();
+        self.put_value(&full, crate::Scalar::to_value(&id))
+    }
+
+    /// The object's path in the file.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The object's HDF5 group, for custom [`Field`] implementations (`None` in row mode).
+    pub fn group(&self) -> Option<&Group> {
+        match &self.target {
+            Target::Group(g) => Some(&g.group),
+            Target::Row(_) => None,
+        }
+    }
+
+    pub(crate) fn grp(&self, field: &str) -> Result<&Group> {
+        self.group().ok_or_else(|| not_columnar(&self.path, field))
+    }
+
+    pub(crate) fn at(&self, field: &str) -> Result<At<'_>> {
+        Ok(At {
+            loc: self.grp(field)?,
+            path: &self.path,
+        })
+    }
+
+    /// Stores one scalar value under `name` (an attribute, or the next value of the row).
+    pub(crate) fn put_value(&mut self, name: &str, v: Value) -> Result<()> {
+        match &mut self.target {
+            Target::Group(g) => At {
+                loc: &g.group,
+                path: &self.path,
+            }
+            .write_value(name, &v),
+            Target::Row(row) => {
+                if self.record_names {
+                    row.names.push(name.to_owned());
+                }
+                row.values.push(v);
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn link_exists(&self, name: &str) -> Result<bool> {
+        ffi::link_exists(self.grp(name)?, name).ctx("check link", || join(&self.path, name))
+    }
+
+    pub(crate) fn unlink(&self, name: &str) -> Result<()> {
+        self.grp(name)?
+            .unlink(name)
+            .ctx("unlink", || join(&self.path, name))
+    }
+
+    /// Writes `obj` as the sub-group `link`: a hard link if the object is already in the file.
+    pub(crate) fn save_shared<O: Object>(&mut self, link: &str, obj: &Shared<O>) -> Result<()> {
+        let refs = self.refs;
+        let Target::Group(t) = &mut self.target else {
+            return Err(not_columnar(&self.path, link));
+        };
+        let addr = obj.addr();
+        if let Some((path, token)) = t.session.visited.get(&addr).cloned() {
+            return ensure_link(&t.group, &self.path, link, &path, token);
+        }
+        let known = lock(t.file).by_addr(addr);
+        if let Some((token, path)) = known
+            && let Ok(g) = t.file.h5.group(&path)
+            && ffi::token(&g).ok() == Some(token)
+        {
+            t.session.visited.insert(addr, (path.clone(), token));
+            ensure_link(&t.group, &self.path, link, &path, token)?;
+            let guard = obj.read();
+            let mut child = SaveCtx::new(t.file, g, path, t.session);
+            child.refs = refs;
+            return guard.save_fields(&mut child);
+        }
+        if ffi::link_exists(&t.group, link).ctx("check link", || join(&self.path, link))? {
+            t.group
+                .unlink(link)
+                .ctx("unlink", || join(&self.path, link))?;
+        }
+        let path = join(&self.path, link);
+        let g = t
+            .group
+            .create_group(link)
+            .ctx("create group", || path.clone())?;
+        let token = ffi::token(&g).ctx("read object token", || path.clone())?;
+        At {
+            loc: &g,
+            path: &path,
+        }
+        .write_value(TAG_ATTR, &Value::Str(O::TYPE_TAG.into()))?;
+        t.session.visited.insert(addr, (path.clone(), token));
+        lock(t.file).register(obj.erased(), addr, token, path.clone());
+        let guard = obj.read();
+        let mut child = SaveCtx::new(t.file, g, path, t.session);
+        child.refs = refs;
+        guard.save_fields(&mut child)
+    }
+}
+
+fn ensure_link(group: &Group, path: &str, link: &str, target: &str, token: Token) -> Result<()> {
+    if ffi::link_exists(group, link).ctx("check link", || join(path, link))? {
+        let same = group.group(link).ok().and_then(|g| ffi::token(&g).ok()) == Some(token);
+        if same {
+            return Ok(());
+        }
+        group.unlink(link).ctx("unlink", || join(path, link))?;
+    }
+    group
+        .link_hard(target, link)
+        .ctx("create hard link", || join(path, link))
+}
