@@ -327,7 +327,7 @@ fn check_probes_in_a_child_and_says_how_reading_ended() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("rejected cleanly: not an HDF5 file"),
+        text.contains("NOT readable (rejected cleanly): not an HDF5 file"),
         "{text}"
     );
 
