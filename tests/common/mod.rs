@@ -10,12 +10,14 @@
 )]
 
 pub(crate) mod manifest;
+mod spawn;
 
 use std::ffi::OsStr;
 use std::fmt::{self, Write as _};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use spawn::{is_executable, no_inherited_fds};
 
 /// Where the Python scripts of the tests live.
 pub(crate) fn py_dir() -> PathBuf {
@@ -24,32 +26,14 @@ pub(crate) fn py_dir() -> PathBuf {
         .join("py")
 }
 
-fn is_executable(p: &Path) -> bool {
-    p.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 /// The Python interpreter with h5py and numpy: `$H5POM_PYTHON`. Panics if unusable.
 pub(crate) fn python() -> PathBuf {
-    let Some(p) = std::env::var_os("H5POM_PYTHON").filter(|p| !p.is_empty()) else {
+    spawn::python_if_set().unwrap_or_else(|| {
         panic!(
             "H5POM_PYTHON is not set: the interop tests need Python with h5py; \
              run `make test` (it installs .venv)"
-        );
-    };
-    let p = PathBuf::from(p);
-    // `.cargo/config.toml` sets a path relative to the workspace root.
-    let p = if p.is_relative() {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-    } else {
-        p
-    };
-    assert!(
-        is_executable(&p),
-        "H5POM_PYTHON={} is not an executable file: run `make test` (it installs .venv)",
-        p.display()
-    );
-    p
+        )
+    })
 }
 
 /// The `h5dump` tool: `$H5DUMP` if set, else the first `h5dump` on `PATH`. Panics if missing.
@@ -88,40 +72,6 @@ fn describe(cmd: &Command) -> String {
         s.push_str(&a.to_string_lossy());
     }
     s
-}
-
-/// Keeps the HDF5 files this process has open out of `cmd`'s child.
-///
-/// libhdf5 opens files without `O_CLOEXEC`, so a child spawned while another test thread has a
-/// file open inherits that descriptor, and with it the file's `flock`: the child then holds the
-/// lock after the test closed the file, and h5py in the next child fails with "unable to lock
-/// file". h5pom's `File` marks its descriptors close-on-exec once opened; this also covers files
-/// the tests open with `hdf5` directly and the instant between `open(2)` and that marking. The
-/// child marks every inherited descriptor above stderr close-on-exec before `exec`.
-fn no_inherited_fds(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the child between fork and exec and only calls `getrlimit`
-    // and `fcntl`, which are async-signal-safe; it allocates nothing and takes no locks.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut lim = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-                lim.rlim_cur.min(1 << 16) as libc::c_int
-            } else {
-                1024
-            };
-            for fd in 3..max {
-                let flags = libc::fcntl(fd, libc::F_GETFD);
-                if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
-                    libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
-                }
-            }
-            Ok(())
-        });
-    }
 }
 
 /// Runs `cmd` to completion (with [`no_inherited_fds`]) and returns its status and output.

@@ -62,14 +62,20 @@ impl Loaded {
     }
 }
 
-/// Dtype, shape and chunks of a dataset, named as the store names them.
-fn array_info(ds: &hdf5::Dataset, path: &str) -> Result<ArrayInfo, CliError> {
-    let desc = ds
-        .dtype()
-        .and_then(|t| t.to_descriptor())
-        .at("read dataset type", path)?;
+/// Dtype, shape and chunks of a dataset, as the store describes the arrays of a loaded object.
+// TODO(merge): the store computes exactly this in `h5pom_store::array::info` (crate-private);
+// replace this shim by the public `ArrayInfo::of(ds: &hdf5::Dataset, path: &str) ->
+// h5pom_store::Result<ArrayInfo>` once the store exports it.
+pub(crate) fn array_info(ds: &hdf5::Dataset, path: &str) -> Result<ArrayInfo, CliError> {
+    let dtype = ds.dtype().at("read dataset type", path)?;
     Ok(ArrayInfo {
-        dtype: Dtype::from_descriptor(&desc).map_or_else(|| desc.to_string(), |d| d.name().into()),
+        dtype: match Dtype::from_datatype(&dtype) {
+            Some(d) => d.name().into(),
+            None => dtype
+                .to_descriptor()
+                .at("read dataset type", path)?
+                .to_string(),
+        },
         shape: ds.shape(),
         chunks: ds.chunk(),
     })

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use h5pom_store::reexports::hdf5::{
     self, IndexType, IterationOrder, LinkType, LocationToken, LocationType,
 };
-use h5pom_store::{Dtype, EntryKind, File, Folder};
+use h5pom_store::{EntryKind, File, Folder};
 
+use crate::dump::array_info;
 use crate::error::{CliError, Hdf5Ctx};
 use crate::target::{Target, join};
 
@@ -92,16 +93,12 @@ fn rows(file: &File, folder: &Folder) -> Result<Vec<Row>, CliError> {
 }
 
 fn dataset_row(name: String, ds: &hdf5::Dataset, path: &str) -> Result<Row, CliError> {
-    let desc = ds
-        .dtype()
-        .and_then(|t| t.to_descriptor())
-        .at("read dataset type", path)?;
-    let dtype = Dtype::from_descriptor(&desc).map_or_else(|| desc.to_string(), |d| d.name().into());
+    let info = array_info(ds, path)?;
     Ok(Row {
         name,
         kind: "dataset",
         tag: "-".into(),
-        detail: format!("{dtype} {:?}", ds.shape()),
+        detail: format!("{} {:?}", info.dtype, info.shape),
     })
 }
 

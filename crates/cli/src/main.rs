@@ -5,9 +5,11 @@
 //! [`h5pom_store::GenericObject`]s), as an indented tree or, with `--json`, as one JSON document
 //! (shape in `docs/FORMAT.md ("The inspector's output")`).
 //!
-//! `h5pom check FILE` reads the file in a child process with a time limit and says whether
-//! libhdf5 can read it without crashing or hanging (exit 0 readable, 1 rejected cleanly, 3
-//! hang, 4 crash; see `docs/SECURITY.md`).
+//! `h5pom check [--full] FILE` opens every object of the file, reads every attribute and the
+//! first and last chunk (with `--full`, all) of every dataset, in a child process with a time
+//! limit, and says whether libhdf5 can read it without failing, crashing or hanging (exit 0
+//! readable, 1 not readable (the first object that fails and why), 3 hang, 4 crash; see
+//! `docs/SECURITY.md`).
 //!
 //! `h5pom recover FILE` makes a synced ECS file whose writer was killed usable again and
 //! prints the tick it holds (see `docs/FORMAT.md`, "Durability").
@@ -22,6 +24,7 @@ mod json;
 mod ls;
 mod target;
 mod values;
+mod walk;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -66,15 +69,29 @@ enum Command {
               default_missing_value = "100")]
         values: Option<Limit>,
     },
-    /// Read every group and attribute of FILE in a child process with a time limit: say
-    /// whether it is safe to open in your process (exit 0 readable, 1 rejected cleanly, 3
-    /// libhdf5 hangs, 4 libhdf5 crashes).
+    /// Open every object of FILE, read every attribute and the first and last chunk of every
+    /// dataset, in a child process with a time limit: say whether it is readable and safe to
+    /// open in your process (exit 0 readable; 1 not readable: the first object that fails and
+    /// libhdf5's reason; 3 libhdf5 hangs; 4 libhdf5 crashes).
     Check {
         /// The HDF5 file (possibly hostile).
         file: PathBuf,
         /// Seconds before the probe counts as hung.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         timeout: u64,
+        /// Read every dataset in full (in reads of bounded size), not only its first and last
+        /// chunk.
+        #[arg(long)]
+        full: bool,
+    },
+    /// The child process of `check` (internal): reads FILE in this process.
+    #[command(hide = true)]
+    Probe {
+        /// The HDF5 file.
+        file: PathBuf,
+        /// Read every dataset in full.
+        #[arg(long)]
+        full: bool,
     },
     /// After a crash of the writer: check that a synced ECS file opens, rebuild the other slot
     /// of a crash-safe pair from the committed one (or clear libhdf5's "open for write" flags
@@ -107,9 +124,24 @@ fn run(cli: Cli) -> Result<(String, ExitCode), CliError> {
                 dump::render(&loaded)
             })
         }
-        Command::Check { file, timeout } => {
-            let v = check::probe(&file, std::time::Duration::from_secs(timeout))?;
+        Command::Check {
+            file,
+            timeout,
+            full,
+        } => {
+            let v = check::probe(&file, std::time::Duration::from_secs(timeout), full)?;
             return Ok((v.line(&file), ExitCode::from(v.exit_code())));
+        }
+        Command::Probe { file, full } => {
+            let extent = if full {
+                walk::Extent::Full
+            } else {
+                walk::Extent::Ends
+            };
+            return Ok(match check::read_all(&file, extent) {
+                Ok(summary) => (summary, ExitCode::SUCCESS),
+                Err(why) => (String::new(), say_failure(&why)),
+            });
         }
         Command::Recover { file } => {
             let r = h5pom_ecs::recover(&file).map_err(CliError::Ecs)?;
@@ -148,7 +180,12 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: &CliError) -> ExitCode {
-    let msg = e.to_string().replace(['\n', '\r'], " ");
+    say_failure(e)
+}
+
+/// Prints `h5pom: <why>` as one line on stderr; exit status 1.
+fn say_failure(why: &dyn std::fmt::Display) -> ExitCode {
+    let msg = why.to_string().replace(['\n', '\r'], " ");
     // Nothing sensible is left to do if stderr is gone too.
     let _ = writeln!(std::io::stderr(), "h5pom: {msg}");
     ExitCode::FAILURE

@@ -78,16 +78,16 @@ impl Sample {
 /// Reads the first values of `ds` (at `path`, for errors) as `limit` says.
 pub(crate) fn read(ds: &hdf5::Dataset, path: &str, limit: Limit) -> Result<Sample, CliError> {
     let total = ds.size();
-    let desc = ds
-        .dtype()
-        .and_then(|t| t.to_descriptor())
-        .at("read dataset type", path)?;
+    let dtype = ds.dtype().at("read dataset type", path)?;
     let n = match limit {
         Limit::First(n) => n.min(total),
         Limit::All => total,
     };
-    let values = match Dtype::from_descriptor(&desc) {
-        None => Values::Unsupported(format!("{desc} elements")),
+    let values = match Dtype::from_datatype(&dtype) {
+        None => Values::Unsupported(format!(
+            "{} elements",
+            crate::dump::array_info(ds, path)?.dtype
+        )),
         Some(Dtype::I8 | Dtype::I16 | Dtype::I32 | Dtype::I64) => {
             Values::Int(first::<i64>(ds, n, total).at("read dataset", path)?)
         }

@@ -319,6 +319,20 @@ fn check_probes_in_a_child_and_says_how_reading_ended() {
     let out = h5pom(["check", s(&f)]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("readable"));
+    // Fixed-length strings, a hard link to a sub-object and a cycle back to an ancestor: each
+    // object opened once, everything read.
+    let orig = original_file(dir.path());
+    for full in [&[][..], &["--full"][..]] {
+        let out = h5pom(["check"].iter().chain(full).chain([&s(&orig)]));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(
+            text.contains(
+                "readable (3 groups, 1 datasets, 0 other objects opened; 13 attributes read"
+            ),
+            "{text}"
+        );
+    }
 
     // A file h5pom refuses: exit 1, and the reason (the same typed error an open gives).
     let junk = dir.path().join("junk.h5");
@@ -327,7 +341,7 @@ fn check_probes_in_a_child_and_says_how_reading_ended() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("rejected cleanly: not an HDF5 file"),
+        text.contains("NOT readable (rejected cleanly): not an HDF5 file"),
         "{text}"
     );
 

@@ -1,6 +1,11 @@
 //! Fixtures and helpers of the inspector tests: files written through h5pom-store's API, and
 //! one laid out by hand as the original (Python) h5pom lays it out.
 
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different subset of the helpers"
+)]
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -12,15 +17,21 @@ use h5pom_store::reexports::hdf5::{self, types::FixedAscii};
 use h5pom_store::reexports::ndarray::{Array1, Array2, arr2};
 use h5pom_store::{File, Schema, Shared};
 
+#[path = "../../../../tests/common/spawn.rs"]
+pub(crate) mod spawn;
+
+use spawn::no_inherited_fds;
+
 /// Held while a test has an HDF5 file open and while it spawns `h5pom`.
 ///
 /// HDF5 opens files without `O_CLOEXEC` and locks them with `flock`: a child spawned by one
 /// test while another test has its file open inherits that descriptor and its lock, and the
-/// other test's `h5pom` then fails with "unable to lock file". Fixtures are written, and
-/// children spawned, one at a time.
+/// other test's `h5pom` then fails with "unable to lock file". Children mark inherited
+/// descriptors close-on-exec ([`no_inherited_fds`]); fixtures are also written, and children
+/// spawned, one at a time, so that no child holds a descriptor even between fork and exec.
 static FORK_LOCK: Mutex<()> = Mutex::new(());
 
-fn fork_lock() -> MutexGuard<'static, ()> {
+pub(crate) fn fork_lock() -> MutexGuard<'static, ()> {
     FORK_LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -185,8 +196,9 @@ where
 {
     let child = {
         let _guard = fork_lock();
-        Command::new(env!("CARGO_BIN_EXE_h5pom"))
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_h5pom"));
+        no_inherited_fds(&mut cmd);
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
