@@ -26,11 +26,12 @@ run: setup
 plot: setup-plot
 	.venv/bin/python examples/sim/plot.py sim.h5
 
-# Every test, doctests included; the benches are compiled (so they cannot rot), not run.
+# Every test, doctests included. The benches (only the [[bench]] targets) are compiled in the
+# bench profile so that they cannot rot, but not run: `make bench` runs them.
 test: setup-test
 	$(CARGO) test --workspace --lib --bins --tests --examples
 	$(CARGO) test --workspace --doc
-	$(CARGO) bench --workspace --no-run
+	$(CARGO) bench --workspace --bench '*' --no-run
 
 lint: setup
 	$(CARGO) fmt --all -- --check
