@@ -1,20 +1,37 @@
-# The two quick-start commands: `make run` (the main job) and `make test` (all tests).
-# Both install what is missing first (scripts/setup.sh), so a fresh machine needs nothing else.
+# The quick-start commands: `make run` (the main job) and `make test` (all tests). Each first
+# installs what it needs and is missing (scripts/setup.sh), so a fresh machine needs nothing else.
+#
+# CMAKE and H5POM_PYTHON come from .cargo/config.toml (scripts/cmake, scripts/python), so `make`
+# and a plain `cargo` see the same values; one set in the environment wins for both.
 CARGO ?= cargo
-export CMAKE := $(CURDIR)/.venv/bin/cmake
-export H5POM_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: setup run test lint bench
+.PHONY: setup setup-test setup-plot run plot test lint bench
 
+# What building needs: .venv with CMake >= 3.26 (for the bundled HDF5).
 setup:
-	@scripts/setup.sh
+	@scripts/setup.sh build
+
+# What the tests need besides: h5py, hdf5plugin and numpy in .venv; h5dump (apt, when root).
+setup-test:
+	@scripts/setup.sh build readers h5dump
+
+# What examples/sim/plot.py needs: h5py, hdf5plugin, numpy and matplotlib in .venv.
+setup-plot:
+	@scripts/setup.sh readers plot
 
 run: setup
 	$(CARGO) run --release --example sim
 
-test: setup
-	$(CARGO) test --workspace --all-targets
+# Draws sim.h5 (from `make run`) as sim-particles.png and sim-flush.png.
+plot: setup-plot
+	.venv/bin/python examples/sim/plot.py sim.h5
+
+# Every test, doctests included. The benches (only the [[bench]] targets) are compiled in the
+# bench profile so that they cannot rot, but not run: `make bench` runs them.
+test: setup-test
+	$(CARGO) test --workspace --lib --bins --tests --examples
 	$(CARGO) test --workspace --doc
+	$(CARGO) bench --workspace --bench '*' --no-run
 
 lint: setup
 	$(CARGO) fmt --all -- --check

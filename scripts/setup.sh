@@ -1,34 +1,53 @@
 #!/usr/bin/env bash
-# Installs everything h5pom's build and tests need that a fresh Debian + Rust machine lacks.
-# Idempotent and quick when everything is present; called by `make run` and `make test`.
+# Installs what h5pom needs that a fresh Debian + Rust machine lacks, part by part:
 #
-#   - .venv/ : a Python virtual environment with
-#       cmake     (>= 3.26, needed to build the bundled HDF5; Debian 12's apt cmake is 3.25),
-#       h5py, hdf5plugin, numpy (the reference readers of the interop tests),
-#       matplotlib (the simulation's plotting script).
-#   - h5dump  : Debian's hdf5-tools, used by the interop tests (installed with apt when root).
+#   build    .venv/ with cmake >= 3.26, which builds the bundled HDF5 (Debian 12's apt cmake
+#            is 3.25). All that `cargo build` and `make run` need.
+#   readers  h5py, hdf5plugin, numpy in .venv/: the reference readers of the interop tests
+#            (and of examples/sim/plot.py).
+#   h5dump   Debian's hdf5-tools, used by the interop tests (installed with apt when root).
+#   plot     matplotlib in .venv/, for examples/sim/plot.py.
+#
+# Usage: scripts/setup.sh PART...   (the Makefile's setup targets name the parts they need)
+# Idempotent and quick when a part is present: each Python part leaves a stamp in .venv/ named
+# after the hash of its requirements file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PY_REQS="scripts/requirements.txt"
-stamp=".venv/.h5pom-setup-$(sha256sum "$PY_REQS" | cut -c1-16)"
+[ $# -gt 0 ] || { echo "usage: scripts/setup.sh build|readers|h5dump|plot..." >&2; exit 2; }
 
-if [ ! -f "$stamp" ]; then
-  echo "setup: creating .venv with $(tr '\n' ' ' < "$PY_REQS")" >&2
-  python3 -m venv .venv
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$PY_REQS"
+# pip-installs scripts/requirements-<part>.txt into .venv unless its stamp is there.
+python_part() {
+  local reqs="scripts/requirements-$1.txt"
+  local stamp=".venv/.h5pom-$1-$(sha256sum "$reqs" | cut -c1-16)"
+  [ -f "$stamp" ] && return
+  echo "setup: installing $(tr '\n' ' ' < "$reqs")into .venv" >&2
+  if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    python3 -m venv --clear .venv
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  fi
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$reqs"
+  rm -f ".venv/.h5pom-$1-"*
   touch "$stamp"
-fi
+}
 
-if ! command -v h5dump >/dev/null 2>&1; then
+h5dump_part() {
+  command -v h5dump >/dev/null 2>&1 && return
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing hdf5-tools (h5dump) with apt-get" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
     apt-get install -y -qq hdf5-tools >/dev/null
   else
-    echo "setup: h5dump not found and not root: install Debian's hdf5-tools" >&2
+    echo "setup: h5dump not found and not root: install Debian's hdf5-tools (the tests need it)" >&2
     exit 1
   fi
-fi
+}
+
+for part in "$@"; do
+  case "$part" in
+    build | readers | plot) python_part "$part" ;;
+    h5dump) h5dump_part ;;
+    *) echo "setup: unknown part '$part' (build, readers, h5dump, plot)" >&2; exit 2 ;;
+  esac
+done

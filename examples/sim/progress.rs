@@ -1,4 +1,4 @@
-//! The progress bar: ticks/s and flush MB/s while the run goes (stderr, only on a terminal).
+//! The progress bar: ticks/s and flush MiB/s while the run goes (stderr, only on a terminal).
 
 use std::io::IsTerminal;
 use std::time::Duration;

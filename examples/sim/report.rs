@@ -34,7 +34,14 @@ pub(crate) fn summary(o: &Outcome) -> String {
     let flush_total: Duration = flush.iter().sum();
     let bytes: u64 = o.flushes.iter().map(|f| f.bytes).sum();
     let stored: u64 = o.flushes.iter().map(|f| f.stored).sum();
-    let growth = o.file_size_after as f64 - o.file_size_before as f64;
+    let growth = o.out_bytes_after as f64 - o.out_bytes_before as f64;
+    // What grew: `sim.h5.a + sim.h5.b` for a crash-safe pair, `sim.h5` written in place.
+    let grown = o
+        .out_files
+        .iter()
+        .map(|p| p.file_name().unwrap_or(p.as_os_str()).to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" + ");
     let share = if tick_total.is_zero() {
         0.0
     } else {
@@ -64,7 +71,7 @@ pub(crate) fn summary(o: &Outcome) -> String {
         (
             "bytes written",
             format!(
-                "{} of arrays, {} stored (after compression) · file grew {}",
+                "{} of arrays, {} stored (after compression) · {grown} grew {}",
                 mib(bytes as f64),
                 mib(stored as f64),
                 mib(growth)

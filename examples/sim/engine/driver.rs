@@ -113,8 +113,11 @@ pub(crate) struct Outcome {
     pub(crate) flushes: Vec<FlushSample>,
     pub(crate) snapshots: Vec<PathBuf>,
     pub(crate) snapshot_time: Duration,
-    pub(crate) file_size_before: u64,
-    pub(crate) file_size_after: u64,
+    /// The files that hold `--out` on disk (both slots of a crash-safe pair, or the one file).
+    pub(crate) out_files: Vec<PathBuf>,
+    /// Their total size before the first tick and after the run.
+    pub(crate) out_bytes_before: u64,
+    pub(crate) out_bytes_after: u64,
     pub(crate) clouds: Vec<CloudSummary>,
     pub(crate) checksum: String,
 }
@@ -131,8 +134,22 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn file_size(p: &Path) -> Result<u64, SimError> {
-    Ok(std::fs::metadata(p).map_err(io_err("stat", p))?.len())
+/// The files that hold `out` on disk: both slots of a crash-safe pair (`out` is a link to one
+/// of them), or `out` itself when written in place.
+fn out_files(out: &Path, durability: Durability) -> Vec<PathBuf> {
+    if durability == Durability::Unprotected {
+        vec![out.to_path_buf()]
+    } else {
+        h5pom::ecs::slot_paths(out).into()
+    }
+}
+
+/// The total size of `files`.
+fn total_size(files: &[PathBuf]) -> Result<u64, SimError> {
+    files
+        .iter()
+        .map(|p| Ok(std::fs::metadata(p).map_err(io_err("stat", p))?.len()))
+        .sum()
 }
 
 /// Sets up the world and its sync per `cfg.resume`.
@@ -234,7 +251,8 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         applied,
     };
     obs.started(&started);
-    let file_size_before = file_size(&cfg.out)?;
+    let out_files = out_files(&cfg.out, cfg.durability);
+    let out_bytes_before = total_size(&out_files)?;
     let mut rows = RunLogRows::default();
     let (mut tick_times, mut samples, mut snapshots) = (Vec::new(), Vec::new(), Vec::new());
     let mut snapshot_time = Duration::ZERO;
@@ -305,8 +323,9 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         flushes: samples,
         snapshots,
         snapshot_time,
-        file_size_before,
-        file_size_after: file_size(&cfg.out)?,
+        out_bytes_before,
+        out_bytes_after: total_size(&out_files)?,
+        out_files,
         clouds,
         checksum,
     })

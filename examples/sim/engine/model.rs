@@ -24,8 +24,9 @@ pub(crate) struct Particles {
     pub(crate) velocities: Array2<f32>,
 }
 
-/// The global ids of one cloud's particles. Never changes, so it is written once: the flush
-/// only rewrites components that changed.
+/// The global ids of one cloud's particles. Never changes, so it is written once into each file
+/// the world is synced to (each slot of a crash-safe pair, so twice in all; each snapshot): a
+/// flush writes only the components changed since that file's last flush.
 #[derive(Component, Object, Clone, Debug, PartialEq)]
 #[h5pom(no_ext)]
 pub(crate) struct ParticleIds {
