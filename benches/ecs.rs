@@ -198,6 +198,10 @@ fn main() {
             idle_and_changed("groups", &groups(), 1_000, 1_000, Durability::Process);
         } else if what == "reload" {
             snapshot_reload(100_000);
+        } else if what == "onerow" {
+            for d in [Durability::Unprotected, Durability::Process] {
+                one_changed_row(1_000_000, d);
+            }
         } else if what == "tables" {
             idle_and_changed("tables", &tables(), 100_000, 10_000, Durability::Process);
         } else {

@@ -1010,25 +1010,7 @@ fn a_closed_file_is_readable_while_a_child_spawned_during_its_life_runs() {
         .collect();
     let mut cmd = std::process::Command::new("sleep");
     cmd.arg("20");
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: runs in the child between fork and exec; only calls `fcntl`
-        // (async-signal-safe) and reads `ours`, allocated before the fork; takes no locks.
-        unsafe {
-            cmd.pre_exec(move || {
-                for fd in 3..4096 {
-                    if ours.contains(&fd) {
-                        continue;
-                    }
-                    let flags = libc::fcntl(fd, libc::F_GETFD);
-                    if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
-                        libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
-                    }
-                }
-                Ok(())
-            });
-        }
-    }
+    common::spawn::no_inherited_fds_except(&mut cmd, ours);
     let mut child = cmd.spawn().expect("spawn sleep");
     file.close().expect("close");
     drop(l);

@@ -1,5 +1,5 @@
 //! Reliability of the per-tick flush, end to end with the simulation example's own binary
-//! (`target/<profile>/examples/sim`, built by `cargo test --all-targets`):
+//! (`target/<profile>/examples/sim`, built by `cargo test --examples`):
 //!
 //! - a harness kills the simulation at random instants (≥ 50 kills) and checks that every time
 //!   the file recovers to one complete tick, at or after the last flush the simulation
@@ -35,7 +35,7 @@ use engine::model::{Step, schema};
 const PARTICLES: &str = "2000";
 const CLOUDS: &str = "2";
 
-/// Builds the binaries these tests run, once per test process: `cargo test --all-targets`
+/// Builds the binaries these tests run, once per test process: `cargo test --examples`
 /// builds the example only as a test harness, so `target/<profile>/examples/sim` may be
 /// missing or stale.
 fn build_binaries() {
@@ -75,7 +75,7 @@ fn sim_bin() -> PathBuf {
     let sim = profile_dir.join("examples").join("sim");
     assert!(
         sim.is_file(),
-        "{} is missing: run the tests with `cargo test --all-targets` (or `make test`), which \
+        "{} is missing: run the tests with `cargo test --examples` (or `make test`), which \
          builds the examples",
         sim.display()
     );

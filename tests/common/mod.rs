@@ -10,7 +10,7 @@
 )]
 
 pub(crate) mod manifest;
-mod spawn;
+pub(crate) mod spawn;
 
 use std::ffi::OsStr;
 use std::fmt::{self, Write as _};

@@ -48,11 +48,18 @@ pub(crate) fn python_if_set() -> Option<PathBuf> {
 /// the tests open with `hdf5` directly and the instant between `open(2)` and that marking. The
 /// child marks every inherited descriptor above stderr close-on-exec before `exec`.
 pub(crate) fn no_inherited_fds(cmd: &mut Command) {
+    no_inherited_fds_except(cmd, Vec::new());
+}
+
+/// [`no_inherited_fds`], but the descriptors in `keep` are left as they are (a test of
+/// h5pom's own close-on-exec marking keeps its file's descriptors out of the hygiene).
+pub(crate) fn no_inherited_fds_except(cmd: &mut Command, keep: Vec<libc::c_int>) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the child between fork and exec and only calls `getrlimit`
-    // and `fcntl`, which are async-signal-safe; it allocates nothing and takes no locks.
+    // and `fcntl`, which are async-signal-safe, and reads `keep`, allocated before the fork;
+    // it allocates nothing and takes no locks.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let mut lim = libc::rlimit {
                 rlim_cur: 0,
                 rlim_max: 0,
@@ -63,6 +70,9 @@ pub(crate) fn no_inherited_fds(cmd: &mut Command) {
                 1024
             };
             for fd in 3..max {
+                if keep.contains(&fd) {
+                    continue;
+                }
                 let flags = libc::fcntl(fd, libc::F_GETFD);
                 if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
                     libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);

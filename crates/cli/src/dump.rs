@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 
 use h5pom_store::reexports::hdf5;
-use h5pom_store::{ArrayInfo, Child, Dtype, File, GenericObject, Value};
+use h5pom_store::{ArrayInfo, Child, File, GenericObject, Value};
 
 use crate::error::{CliError, Hdf5Ctx};
 use crate::target::{Target, join};
@@ -63,22 +63,8 @@ impl Loaded {
 }
 
 /// Dtype, shape and chunks of a dataset, as the store describes the arrays of a loaded object.
-// TODO(merge): the store computes exactly this in `h5pom_store::array::info` (crate-private);
-// replace this shim by the public `ArrayInfo::of(ds: &hdf5::Dataset, path: &str) ->
-// h5pom_store::Result<ArrayInfo>` once the store exports it.
 pub(crate) fn array_info(ds: &hdf5::Dataset, path: &str) -> Result<ArrayInfo, CliError> {
-    let dtype = ds.dtype().at("read dataset type", path)?;
-    Ok(ArrayInfo {
-        dtype: match Dtype::from_datatype(&dtype) {
-            Some(d) => d.name().into(),
-            None => dtype
-                .to_descriptor()
-                .at("read dataset type", path)?
-                .to_string(),
-        },
-        shape: ds.shape(),
-        chunks: ds.chunk(),
-    })
+    Ok(ArrayInfo::of(ds, path)?)
 }
 
 /// Reads the values of every dataset reached in `obj` (each shared object once).

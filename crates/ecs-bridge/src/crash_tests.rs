@@ -84,7 +84,11 @@ fn mutate(world: &mut World, k: u64) {
         if i as u64 % 3 == k % 3 {
             if let Some(mut v) = world.get_mut::<Vel>(e) {
                 v.v += k as f64;
-                v.spin = if k.is_multiple_of(2) { None } else { Some(k as i32) };
+                v.spin = if k.is_multiple_of(2) {
+                    None
+                } else {
+                    Some(k as i32)
+                };
             }
             if let Some(mut b) = world.get_mut::<Body>(e) {
                 b.mass += 1.0;

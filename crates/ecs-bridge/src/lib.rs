@@ -2,7 +2,8 @@
 //!
 //! A `bevy_ecs` world kept in sync with an HDF5 file: persisted entities are groups (or rows
 //! of column tables), their components attributes and datasets, `Entity` fields persistent
-//! ids. A flush system writes exactly what changed each tick; snapshots and reloads are exact.
+//! ids. A flush system writes what changed each tick (for column tables, the chunks holding
+//! changed rows); snapshots and reloads are exact.
 //!
 //! ```
 //! use bevy_ecs::prelude::*;
@@ -70,8 +71,11 @@ pub enum H5PomSet {
 }
 
 /// The flush system: tracks changes every tick and writes them per the [`FlushPolicy`].
-/// Errors are returned to bevy's error handler (no panic here); the file keeps its last
-/// flushed state. Does nothing if no [`H5Sync`] resource is present.
+/// A failed flush returns its error to bevy's error handler, and **bevy's default handler
+/// panics**: install a non-panicking one (bevy's `error` module, e.g. the `warn` handler) to
+/// keep the app running, or call [`H5Sync::tick`] from a system of your own and handle the
+/// error there. Either way the file keeps its last committed tick and the sync is halted
+/// ([`H5Sync::is_halted`]). Does nothing if no [`H5Sync`] resource is present.
 pub fn flush_system(world: &mut World) -> Result<(), BevyError> {
     if !world.contains_resource::<H5Sync>() {
         return Ok(());

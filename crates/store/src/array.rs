@@ -21,6 +21,13 @@ pub struct ArrayInfo {
     pub chunks: Option<Vec<usize>>,
 }
 
+impl ArrayInfo {
+    /// Describes the dataset `ds` (at `path`, for errors) from its metadata only.
+    pub fn of(ds: &Dataset, path: &str) -> Result<ArrayInfo> {
+        info(ds, path)
+    }
+}
+
 pub(crate) fn info(ds: &Dataset, path: &str) -> Result<ArrayInfo> {
     let desc = ds
         .dtype()
