@@ -92,7 +92,7 @@ impl<'a> LoadCtx<'a> {
         self.refs = refs;
     }
 
-    /// Prefix every field name with `prefix` (see [`SaveCtx::with_prefix`]).
+    /// Prefix every field name with `prefix` (see [`SaveCtx::with_prefix`](crate::SaveCtx::with_prefix)).
     pub fn with_prefix(mut self, prefix: &'a str) -> Self {
         self.prefix = Some(prefix);
         self
@@ -130,7 +130,7 @@ impl<'a> LoadCtx<'a> {
         Ok(F::load(self, &full)?.unwrap_or_default())
     }
 
-    /// Reads a reference to an external handle written by [`SaveCtx::save_ref`]: the handle's
+    /// Reads a reference to an external handle written by [`SaveCtx::save_ref`](crate::SaveCtx::save_ref): the handle's
     /// bits, `None` if the field holds `None`.
     pub fn load_ref(&mut self, name: &str) -> Result<Option<u64>> {
         let id: Option<u64> = self.field(name)?;
