@@ -2,7 +2,9 @@
 //! entities (persistent ids) to rows; the table itself, its chunked columns and which chunks a
 //! flush rewrites, belong to the store ([`h5pom_store::table`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap;
 
 use bevy_ecs::prelude::*;
 use h5pom_store::table::{ColumnTable, StoredTable, TableWrite, read_keys, read_table};
@@ -23,7 +25,7 @@ fn table_err(tag: &str) -> impl Fn(h5pom_store::Error) -> EcsError + '_ {
 pub(crate) struct TableRows {
     tag: &'static str,
     table: ColumnTable,
-    row_of: HashMap<u64, usize>,
+    row_of: FxHashMap<u64, usize>,
     /// The in-memory table is what the file holds (after the last write): a flush writes the
     /// difference. False at first and after a load, when the file's row order is not known.
     live: bool,
@@ -34,7 +36,7 @@ impl TableRows {
         TableRows {
             tag,
             table: ColumnTable::with_fields(ENTITY_COLUMN, fields),
-            row_of: HashMap::new(),
+            row_of: FxHashMap::default(),
             live: false,
         }
     }
@@ -47,6 +49,11 @@ impl TableRows {
     pub(crate) fn reset(&mut self) {
         self.table.clear();
         self.row_of.clear();
+    }
+
+    /// Makes room for `n` more rows.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.row_of.reserve(n);
     }
 
     /// Sets the row of entity `id`, appending it if new.
@@ -216,6 +223,7 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
             self.rows.reset();
             let q = self.q.as_mut().ok_or_else(uninit)?;
             let all: Vec<(Entity, &C)> = q.all.get(world)?.into_iter().collect();
+            self.rows.reserve(all.len());
             for (e, c) in all {
                 if let Some(id) = cx.ids.id(e) {
                     self.upsert(id, c, cx)?;

@@ -129,6 +129,23 @@ impl Column {
         }
     }
 
+    /// Checks that [`set`](Self::set) would accept `v`, changing nothing.
+    pub(crate) fn accepts(&self, v: &Value) -> Result<(), TableError> {
+        let scalar = num(v).is_some() || matches!(v, Value::Bool(_) | Value::Str(_));
+        let ok = match (&self.cells, v) {
+            (_, Value::None) => true,
+            (Cells::Untyped(_), _) => scalar,
+            (Cells::Bool(_), Value::Bool(_)) | (Cells::Str(_), Value::Str(_)) => true,
+            (Cells::Num { dtype, .. }, v) => num(v).is_some_and(|(d, _, _)| d == *dtype),
+            _ => false,
+        };
+        match (ok, scalar) {
+            (true, _) => Ok(()),
+            (false, true) => Err(self.mixed(v)),
+            (false, false) => Err(self.not_columnar(v)),
+        }
+    }
+
     /// Appends a zero cell (the caller sets it next).
     pub(crate) fn push_zero(&mut self) {
         match &mut self.cells {

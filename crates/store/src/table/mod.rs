@@ -277,17 +277,7 @@ impl ColumnTable {
         }
         // Check every cell before changing any, so a refused row leaves the table as it was.
         for (c, v) in self.columns.iter().zip(values) {
-            let mut probe = Column::new(c.name.clone());
-            probe.cells = match &c.cells {
-                Cells::Untyped(_) => Cells::Untyped(1),
-                Cells::Num { dtype, .. } => Cells::Num {
-                    dtype: *dtype,
-                    bytes: vec![0; dtype.size()],
-                },
-                Cells::Bool(_) => Cells::Bool(vec![false]),
-                Cells::Str(_) => Cells::Str(vec![String::new()]),
-            };
-            probe.set(0, v)?;
+            c.accepts(v)?;
         }
         Ok(())
     }
