@@ -81,6 +81,8 @@ pub(crate) struct Layout {
     /// Ids whose entity group is known to exist.
     known: Mutex<HashSet<u64>>,
     tables: Mutex<HashMap<String, Group>>,
+    /// `/ecs/history` is known to link to the history file.
+    history_linked: Mutex<bool>,
 }
 
 /// An HDF5 failure at `path` while doing `op`: the bridge's one mapping of them.
@@ -160,6 +162,7 @@ impl Layout {
             shards: Mutex::new(HashMap::new()),
             known: Mutex::new(HashSet::new()),
             tables: Mutex::new(HashMap::new()),
+            history_linked: Mutex::new(false),
         }
     }
 
@@ -386,6 +389,25 @@ impl Layout {
             return Ok(None);
         }
         Ok(Some(ecs.folder(RESOURCES)?))
+    }
+
+    /// Links `/ecs/history` to `/ecs/history` of the history file `file_name` (in the same
+    /// directory), unless the link exists.
+    pub(crate) fn link_history(&self, file_name: &str) -> Result<()> {
+        let mut linked = self
+            .history_linked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *linked {
+            return Ok(());
+        }
+        if !self.ecs.link_exists(crate::history::HISTORY) {
+            self.ecs
+                .link_external(file_name, "/ecs/history", crate::history::HISTORY)
+                .map_err(h5("link history", "/ecs/history"))?;
+        }
+        *linked = true;
+        Ok(())
     }
 
     /// Writes `/ecs/index`: the sorted persistent ids of all persisted entities.

@@ -39,6 +39,7 @@
 mod component;
 mod error;
 mod hierarchy;
+pub mod history;
 mod ids;
 pub mod layout;
 mod load;
@@ -55,6 +56,7 @@ use bevy_ecs::prelude::*;
 pub use component::TypeFlush;
 pub use error::{EcsError, Result};
 pub use hierarchy::CHILD_OF_TAG;
+pub use history::History;
 pub use ids::{Persist, PersistentId};
 pub use load::LoadReport;
 pub use recovery::{Recovery, recover};

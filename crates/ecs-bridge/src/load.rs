@@ -35,6 +35,101 @@ fn not_ecs(file: &File, reason: impl Into<String>) -> EcsError {
     }
 }
 
+/// Entities spawned for the ids of a file.
+pub(crate) struct Spawned {
+    /// Persistent ids in the file → the new entities.
+    pub(crate) by_file: IdMap,
+    /// The ids the world uses from now on, if some had to be renumbered.
+    live: Option<IdMap>,
+    next: u64,
+    pub(crate) entities: usize,
+    pub(crate) renumbered: usize,
+}
+
+impl Spawned {
+    /// The id map the world uses from now on.
+    pub(crate) fn into_live(self) -> IdMap {
+        let mut live = self.live.unwrap_or(self.by_file);
+        live.next = live.next.max(self.next);
+        live
+    }
+}
+
+/// Spawns one entity (with [`Persist`] and its [`PersistentId`]) per id of `ids` (any order,
+/// repeats allowed); an id already used in the world gets a new one.
+pub(crate) fn spawn_persisted(
+    world: &mut World,
+    file: &File,
+    mut ids: Vec<u64>,
+    next_id: Option<u64>,
+) -> Result<Spawned> {
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.first() == Some(&0) {
+        return Err(not_ecs(file, "entity id 0 is reserved"));
+    }
+    // Ids already used in the world (loading alongside existing entities).
+    let mut used: HashSet<u64> = world
+        .query_filtered::<&PersistentId, With<Persist>>()
+        .iter(world)
+        .map(|p| p.0)
+        .collect();
+    // Ids come from the file: the largest must leave room for the next one (no overflow).
+    let exhausted = || {
+        not_ecs(
+            file,
+            "persistent ids exhausted (an id or next-id is u64::MAX)",
+        )
+    };
+    let mut next = used
+        .iter()
+        .chain(ids.last())
+        .max()
+        .copied()
+        .unwrap_or(0)
+        .checked_add(1)
+        .ok_or_else(exhausted)?;
+    next = next.max(next_id.unwrap_or(1));
+    let mut renumbered = 0;
+    let live_ids: Vec<u64> = ids
+        .iter()
+        .map(|&id| {
+            if used.insert(id) {
+                Ok(id)
+            } else {
+                renumbered += 1;
+                let id = next;
+                next = next.checked_add(1).ok_or_else(exhausted)?;
+                Ok(id)
+            }
+        })
+        .collect::<Result<_>>()?;
+    if next == u64::MAX {
+        return Err(exhausted());
+    }
+    let entities: Vec<Entity> = world
+        .spawn_batch(live_ids.iter().map(|&id| (Persist, PersistentId(id))))
+        .collect();
+    let mut by_file = IdMap::with_capacity(ids.len());
+    for (&fid, &e) in ids.iter().zip(&entities) {
+        by_file.insert(e, fid);
+    }
+    let live = (renumbered > 0).then(|| {
+        let mut live = IdMap::with_capacity(ids.len());
+        for (&lid, &e) in live_ids.iter().zip(&entities) {
+            live.insert(e, lid);
+        }
+        live
+    });
+    Ok(Spawned {
+        by_file,
+        live,
+        next,
+        entities: entities.len(),
+        renumbered,
+    })
+}
+
 impl Registry {
     /// Loads the persisted world in `path` into `world`: spawns its entities (with [`Persist`]
     /// and their [`PersistentId`]), inserts their components with every `Entity` reference and
@@ -65,76 +160,16 @@ impl Registry {
         for c in &comps {
             add(c.table_ids(&layout)?)?;
         }
-        ids.sort_unstable();
-        ids.dedup();
-        if ids.first() == Some(&0) {
-            return Err(not_ecs(file, "entity id 0 is reserved"));
-        }
-        // Ids already used in the world (loading alongside existing entities).
-        let mut used: HashSet<u64> = world
-            .query_filtered::<&PersistentId, With<Persist>>()
-            .iter(world)
-            .map(|p| p.0)
-            .collect();
-        // Ids come from the file: the largest must leave room for the next one (no overflow).
-        let exhausted = || {
-            not_ecs(
-                file,
-                "persistent ids exhausted (an id or next-id is u64::MAX)",
-            )
-        };
-        let mut next = used
-            .iter()
-            .chain(ids.last())
-            .max()
-            .copied()
-            .unwrap_or(0)
-            .checked_add(1)
-            .ok_or_else(exhausted)?;
-        next = next.max(layout.next_id().unwrap_or(1));
-        let mut renumbered = 0;
-        let live_ids: Vec<u64> = ids
-            .iter()
-            .map(|&id| {
-                if used.insert(id) {
-                    Ok(id)
-                } else {
-                    renumbered += 1;
-                    let id = next;
-                    next = next.checked_add(1).ok_or_else(exhausted)?;
-                    Ok(id)
-                }
-            })
-            .collect::<Result<_>>()?;
-        if next == u64::MAX {
-            return Err(exhausted());
-        }
-        let entities: Vec<Entity> = world
-            .spawn_batch(live_ids.iter().map(|&id| (Persist, PersistentId(id))))
-            .collect();
-        let mut by_file = IdMap::with_capacity(ids.len());
-        for (&fid, &e) in ids.iter().zip(&entities) {
-            by_file.insert(e, fid);
-        }
-        // The ids the world uses from now on: the file's, unless some had to be renumbered.
-        let mut live = if renumbered == 0 {
-            None
-        } else {
-            let mut live = IdMap::with_capacity(ids.len());
-            for (&lid, &e) in live_ids.iter().zip(&entities) {
-                live.insert(e, lid);
-            }
-            Some(live)
-        };
+        let spawned = spawn_persisted(world, file, ids, layout.next_id())?;
         let cx = LoadCx {
             layout: &layout,
-            ids: &by_file,
+            ids: &spawned.by_file,
             groups: &groups,
         };
         let mut report = LoadReport {
-            entities: entities.len(),
+            entities: spawned.entities,
             tick: layout.tick().unwrap_or(0),
-            renumbered,
+            renumbered: spawned.renumbered,
             ..Default::default()
         };
         for c in &comps {
@@ -145,9 +180,78 @@ impl Registry {
                 report.resources += 1;
             }
         }
-        let mut live = live.take().unwrap_or(by_file);
-        live.next = live.next.max(next);
-        Ok((report, live))
+        Ok((report, spawned.into_live()))
+    }
+
+    /// Loads the world as it was at simulation step `step` from the history of the synced file
+    /// `path` (kept with [`H5Sync::keep_history`]): the entities that existed then, each
+    /// registered component and resource as of its last committed sample at or before `step`,
+    /// with the same remapping of `Entity` references and ids as [`load`](Self::load). The
+    /// report's `tick` is the tick of the index sample used.
+    pub fn load_at(
+        &self,
+        world: &mut World,
+        path: impl AsRef<Path>,
+        step: i64,
+    ) -> Result<LoadReport> {
+        use crate::history::{ENTITY, HistoryReader, INDEX_TAG, PRESENT, SampleCx};
+        self.validate()?;
+        let reader = HistoryReader::open(path.as_ref())?;
+        let file = reader.file().clone();
+        let no_history = |why: String| not_ecs(&file, why);
+        let k = reader
+            .sample_at(INDEX_TAG, step)?
+            .ok_or_else(|| no_history(format!("no history sample at or before step {step}")))?;
+        let (g, gpath) = reader
+            .group(INDEX_TAG)?
+            .ok_or_else(|| no_history("no /ecs/history/index".into()))?;
+        let index = h5pom_store::table::read_frame(&file, &g, &gpath, ENTITY, k)?;
+        let present = index.names.iter().position(|n| n == PRESENT);
+        let width = index.names.len();
+        let ids: Vec<u64> = index
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| {
+                present.is_none_or(|p| {
+                    matches!(index.values[i * width + p], Some(h5pom_store::Value::U8(1)))
+                })
+            })
+            .map(|(_, &id)| id)
+            .collect();
+        let tick = h5pom_store::series::read_value(&g, &gpath, crate::history::TICK, k)?
+            .as_i128()
+            .and_then(|t| u64::try_from(t).ok())
+            .unwrap_or(0);
+        let spawned = spawn_persisted(world, &file, ids, None)?;
+        let mut report = LoadReport {
+            entities: spawned.entities,
+            tick,
+            renumbered: spawned.renumbered,
+            ..Default::default()
+        };
+        for h in self.histories(&crate::History::new()) {
+            let Some(sample) = reader.sample_at(h.tag(), step)? else {
+                continue;
+            };
+            let Some((group, gpath)) = reader.group(h.tag())? else {
+                continue;
+            };
+            let cx = SampleCx {
+                file: &file,
+                group: &group,
+                path: &gpath,
+                sample,
+                ids: &spawned.by_file,
+            };
+            let n = h.load_sample(world, &cx)?;
+            if h.is_resource() {
+                report.resources += n;
+            } else {
+                report.components += n;
+            }
+        }
+        Ok(report)
     }
 
     /// Writes the whole persisted world to `path`, atomically: the file is written under a

@@ -2,17 +2,20 @@
 
 use std::sync::Arc;
 
+use bevy_ecs::hierarchy::ChildOf;
 use bevy_ecs::prelude::*;
 use h5pom_store::{Object, is_valid_key};
 
 use crate::component::{ComponentSync, GroupSync};
 use crate::error::{EcsError, Result};
 use crate::hierarchy::{CHILD_OF_TAG, HierarchySync};
+use crate::history::{ChildOfCodec, History, HistoryRes, HistoryRows, HistorySync, ObjectCodec};
 use crate::resource::{ResSync, ResourceSync};
 use crate::table::TableSync;
 
 type CompFactory = Arc<dyn Fn() -> Box<dyn ComponentSync> + Send + Sync>;
 type ResFactory = Arc<dyn Fn() -> Box<dyn ResourceSync> + Send + Sync>;
+type HistFactory = Arc<dyn Fn() -> Box<dyn HistorySync> + Send + Sync>;
 /// Fresh sync state for every registered type.
 pub(crate) type Syncs = (Vec<Box<dyn ComponentSync>>, Vec<Box<dyn ResourceSync>>);
 
@@ -47,6 +50,8 @@ pub enum Storage {
 pub struct Registry {
     pub(crate) comps: Vec<(&'static str, CompFactory)>,
     pub(crate) res: Vec<(&'static str, ResFactory)>,
+    /// The history of every registered type (used when a sync keeps history).
+    pub(crate) hists: Vec<HistFactory>,
     pub(crate) errors: Vec<String>,
 }
 
@@ -80,6 +85,9 @@ impl Registry {
             Storage::Table => Arc::new(|| Box::new(TableSync::<C>::new())),
         };
         self.comps.push((C::TYPE_TAG, f));
+        self.hists.push(Arc::new(|| {
+            Box::new(HistoryRows::<C, ObjectCodec>::new(C::TYPE_TAG))
+        }));
         self
     }
 
@@ -88,6 +96,8 @@ impl Registry {
         self.check(R::TYPE_TAG);
         self.res
             .push((R::TYPE_TAG, Arc::new(|| Box::new(ResSync::<R>::new()))));
+        self.hists
+            .push(Arc::new(|| Box::new(HistoryRes::<R>::new())));
         self
     }
 
@@ -96,6 +106,9 @@ impl Registry {
     pub fn hierarchy(mut self) -> Self {
         self.comps
             .push((CHILD_OF_TAG, Arc::new(|| Box::new(HierarchySync::new()))));
+        self.hists.push(Arc::new(|| {
+            Box::new(HistoryRows::<ChildOf, ChildOfCodec>::new(CHILD_OF_TAG))
+        }));
         self
     }
 
@@ -116,6 +129,15 @@ impl Registry {
             });
         }
         Ok(())
+    }
+
+    /// Fresh history state for every type `history` keeps.
+    pub(crate) fn histories(&self, history: &History) -> Vec<Box<dyn HistorySync>> {
+        self.hists
+            .iter()
+            .map(|f| f())
+            .filter(|h| crate::history::wanted(history, h.tag()))
+            .collect()
     }
 
     pub(crate) fn instantiate(&self) -> Syncs {

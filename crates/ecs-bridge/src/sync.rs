@@ -10,6 +10,7 @@ use h5pom_store::{ArrayOptions, Concurrency, DeferredArrays, File, Mode, Schema}
 
 use crate::component::{ComponentSync, FlushCx};
 use crate::error::{EcsError, Result};
+use crate::history::{History, HistoryRun};
 use crate::ids::{IdMap, Persist, PersistentId};
 use crate::layout::Layout;
 use crate::registry::Registry;
@@ -139,6 +140,10 @@ pub struct H5Sync {
     halted: Option<String>,
     /// Crash tests: stop the commit protocol at this step.
     pub(crate) crash_at: Option<Step>,
+    /// History mode ([`H5Sync::keep_history`]).
+    history: Option<HistoryRun>,
+    /// The file is in memory (no sidecar files).
+    in_memory: bool,
 }
 
 /// Removes `path` (a file or a link) if it exists.
@@ -196,12 +201,9 @@ impl H5Sync {
         let file = File::in_memory(Schema::new())?;
         let path = file.path().to_path_buf();
         let target = Target::new(Layout::create(file)?, path.clone(), registry, false)?;
-        Ok(Self::with_targets(
-            vec![target],
-            0,
-            path,
-            Durability::Unprotected,
-        ))
+        let mut sync = Self::with_targets(vec![target], 0, path, Durability::Unprotected);
+        sync.in_memory = true;
+        Ok(sync)
     }
 
     fn with_targets(
@@ -227,6 +229,8 @@ impl H5Sync {
             last_error: None,
             halted: None,
             crash_at: None,
+            history: None,
+            in_memory: false,
         }
     }
 
@@ -281,6 +285,33 @@ impl H5Sync {
             Self::with_targets(targets, committed, path, durability),
             file,
         ))
+    }
+
+    /// Keeps the history of every flush from now on (see [`History`] and `docs/FORMAT.md`,
+    /// "History"): each flush appends one sample per changed component type and resource to
+    /// `/ecs/history`, which for a file on disk lives in the sidecar `<path>.history` (linked
+    /// from the run file) and is written once, append-only, whatever the durability. Call it
+    /// right after [`create`](Self::create) or [`resume`](Self::resume), with the registry
+    /// the sync was made with. Samples a killed writer left past the committed tick are cut
+    /// off here.
+    pub fn keep_history(&mut self, registry: &Registry, history: History) -> Result<()> {
+        let in_file = self
+            .in_memory
+            .then(|| self.targets[0].layout.file().clone());
+        let run = HistoryRun::open(
+            &self.path,
+            in_file.as_ref(),
+            self.flushes,
+            registry.histories(&history),
+            history,
+        )?;
+        self.history = Some(run);
+        Ok(())
+    }
+
+    /// True if the sync keeps history.
+    pub fn keeps_history(&self) -> bool {
+        self.history.is_some()
     }
 
     /// Sets when the flush system writes.
@@ -408,11 +439,16 @@ impl H5Sync {
                 r.loaded(world);
             }
         }
+        if let Some(h) = &mut self.history {
+            h.loaded(world);
+        }
         self.flushes = tick;
     }
 
     /// Reads this tick's new persisted entities and removals (no HDF5 call).
     fn collect(&mut self, world: &mut World) {
+        let mut new_now = Vec::new();
+        let mut gone_now = Vec::new();
         let added = self.added.get_or_insert_with(|| SystemState::new(world));
         if let Ok(mut q) = added.get_mut(world) {
             for (e, mut pid) in q.iter_mut() {
@@ -421,6 +457,7 @@ impl H5Sync {
                     pid.0 = self.ids.allocate();
                 }
                 self.ids.insert(e, pid.0);
+                new_now.push(e);
                 for t in &mut self.targets {
                     t.pending_new.push(e);
                 }
@@ -437,10 +474,14 @@ impl H5Sync {
                 continue;
             }
             if let Some(id) = self.ids.remove_entity(e) {
+                gone_now.push(id);
                 for t in &mut self.targets {
                     t.pending_gone.push(id);
                 }
             }
+        }
+        if let Some(h) = &mut self.history {
+            h.drain(world, &new_now, &gone_now);
         }
         for t in &mut self.targets {
             for c in &mut t.comps {
@@ -502,6 +543,8 @@ impl H5Sync {
         let durability = self.durability;
         let crash_at = self.crash_at;
         let ids = &self.ids;
+        let history = &mut self.history;
+        let next_tick = self.flushes + 1;
         let t = &mut self.targets[idx];
         let gone = std::mem::take(&mut t.pending_gone);
         let new = std::mem::take(&mut t.pending_new);
@@ -510,6 +553,17 @@ impl H5Sync {
             l.lock().map_err(slots::io_err("lock", &t.path))?;
         }
         reached(crash_at, Step::Locked, &t.path)?;
+        // History first: its samples carry the tick this flush commits, and count once the
+        // commit below is done (a sample of an uncommitted tick is cut off on resume).
+        let mut sampled = false;
+        if let Some(h) = history {
+            if let Some(name) = h.link() {
+                t.layout.link_history(name)?;
+            }
+            if !same_tick {
+                sampled = h.append(world, ids, next_tick)?;
+            }
+        }
         // Entities no longer persisted: drop their groups, and their rows from every table.
         for &id in &gone {
             t.layout.delete_entity(id)?;
@@ -553,6 +607,7 @@ impl H5Sync {
         }
         reached(crash_at, Step::Written, &t.path)?;
         stats.wrote = full
+            || sampled
             || extra.is_some()
             || stats.components
                 + stats.removed

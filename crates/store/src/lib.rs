@@ -30,6 +30,7 @@ mod object;
 pub mod pipeline;
 mod scalar;
 mod schema;
+pub mod series;
 mod stack;
 pub mod table;
 mod value;

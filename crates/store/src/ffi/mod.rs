@@ -9,3 +9,4 @@ pub(crate) mod chunk;
 pub(crate) mod file;
 mod id;
 pub(crate) mod object;
+pub(crate) mod scale;

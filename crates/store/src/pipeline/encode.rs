@@ -480,3 +480,134 @@ impl Pipeline {
         self.write_many(&[WriteJob::new(group, name, a, opts)])
     }
 }
+
+/// One frame appended to a series: a dataset of shape `[frames, ...frame_shape]` chunked
+/// `[1, ...chunk]`, so that each frame is its own chunks and an append writes only those.
+pub struct FrameJob<'a> {
+    pub(crate) group: &'a Group,
+    pub(crate) name: &'a str,
+    pub(crate) bytes: &'a [u8],
+    pub(crate) dtype: Dtype,
+    pub(crate) frame_shape: Vec<usize>,
+    /// The frame's index along the leading axis.
+    pub(crate) index: usize,
+    /// Chunk shape of one frame (rank of the frame, entries >= 1).
+    pub(crate) chunk: Vec<usize>,
+    pub(crate) opts: &'a ArrayOptions,
+}
+
+impl FrameJob<'_> {
+    fn invalid(&self, reason: impl Into<String>) -> PipelineError {
+        PipelineError::InvalidOptions {
+            dataset: self.name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Appends (or rewrites) frame `job.index` of a series dataset: creates it (every axis
+    /// unlimited) or checks that it has the job's type, chunking and filters, grows its extent
+    /// to hold the frame (trailing axes too: frames may grow), and writes the frame's chunks,
+    /// encoded on the pool, with `H5Dwrite_chunk`. Other frames are not touched. A part of the
+    /// extent no frame wrote reads as the dataset's fill value (zero).
+    pub fn append_frame(&mut self, job: &FrameJob<'_>) -> PipelineResult<WriteStats> {
+        let this: &Pipeline = self;
+        this.check_pool()?;
+        job.opts
+            .filters
+            .codec
+            .validate()
+            .map_err(|r| job.invalid(r))?;
+        let elem = job.dtype.size();
+        if job.frame_shape.is_empty() || job.chunk.len() != job.frame_shape.len() {
+            return Err(job.invalid("a frame needs rank >= 1 and a chunk of the same rank"));
+        }
+        if job.chunk.contains(&0) {
+            return Err(job.invalid(format!("chunk {:?} has a zero-length axis", job.chunk)));
+        }
+        let expected = job
+            .frame_shape
+            .iter()
+            .try_fold(elem, |a, &s| a.checked_mul(s));
+        if expected != Some(job.bytes.len()) {
+            return Err(job.invalid("frame data does not match its shape"));
+        }
+        let mut full_chunk = vec![1];
+        full_chunk.extend_from_slice(&job.chunk);
+        let bytes = full_chunk
+            .iter()
+            .try_fold(elem as u64, |acc, &c| acc.checked_mul(c as u64));
+        if bytes.is_none_or(|b| b > MAX_CHUNK_BYTES) {
+            return Err(job.invalid(format!("chunk {full_chunk:?} is 4 GiB or larger")));
+        }
+        let mut want = vec![job.index + 1];
+        want.extend_from_slice(&job.frame_shape);
+        let dcpl_filters = job.opts.filters.dcpl_filters();
+        let filters = hdf5_filters(&dcpl_filters);
+        let ds = if job.group.link_exists(job.name) {
+            let ds = job.group.dataset(job.name)?;
+            let same = ds.dtype()? == job.dtype.datatype()?
+                && ds.ndim() == want.len()
+                && ds.chunk().as_deref() == Some(&full_chunk[..])
+                && ds.filters() == filters;
+            if !same {
+                return Err(job.invalid(
+                    "the existing series has another type, rank, chunk shape or filters",
+                ));
+            }
+            let shape = ds.shape();
+            let grown: Vec<usize> = shape.iter().zip(&want).map(|(&a, &b)| a.max(b)).collect();
+            if grown != shape {
+                ds.resize(grown.as_slice())?;
+            }
+            ds
+        } else {
+            let layout = NewLayout::Chunked {
+                chunk: &full_chunk,
+                filters: &dcpl_filters,
+            };
+            ffi::create_dataset(job.group, job.name, &job.dtype.datatype()?, &want, &layout)?
+        };
+        let mut frame = vec![1];
+        frame.extend_from_slice(&job.frame_shape);
+        let spec = EncodeSpec {
+            name: job.name,
+            bytes: job.bytes,
+            dtype: job.dtype,
+            elem,
+            grid: Grid::new(&frame, &full_chunk),
+            shuffle: job.opts.filters.shuffle,
+            codec: job.opts.filters.codec,
+        };
+        let n = spec.grid.len();
+        let mut stats = WriteStats {
+            datasets: 1,
+            chunks: n,
+            bytes_in: job.bytes.len() as u64,
+            ..WriteStats::default()
+        };
+        let produce = |i: usize, scratch: &mut Scratch| -> PipelineResult<Encoded> {
+            let mut buf = this.take_buf();
+            match encode_chunk(&spec, i, scratch, &mut buf) {
+                Ok(len) => Ok(Encoded { buf, len }),
+                Err(e) => {
+                    this.put_buf(buf);
+                    Err(e)
+                }
+            }
+        };
+        let consume = |i: usize, enc: Encoded| -> PipelineResult<()> {
+            let mut offset = spec.grid.offset(i);
+            offset[0] = job.index as u64;
+            let t = Instant::now();
+            ffi::write_chunk(&ds, &offset, 0, &enc.buf[..enc.len])?;
+            stats.write_time += t.elapsed();
+            stats.bytes_stored += enc.len as u64;
+            this.put_buf(enc.buf);
+            Ok(())
+        };
+        this.run_ordered(n, || Ok(()), produce, consume)?;
+        Ok(stats)
+    }
+}

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub use chunking::{CHUNK_MAX_BYTES, CHUNK_TARGET_BYTES, auto_chunk};
 pub(crate) use dtype::as_bytes;
 pub use dtype::{Dtype, Element};
-pub use encode::{WriteJob, WriteStats};
+pub use encode::{FrameJob, WriteJob, WriteStats};
 pub use error::{PipelineError, PipelineResult};
 pub use options::{
     ArrayOptions, Codec, Concurrency, DEFLATE_FILTER_ID, Filters, LZ4_FILTER_ID, SHUFFLE_FILTER_ID,

@@ -18,6 +18,7 @@
 //! and identify objects by the key column, never by row number.
 
 mod column;
+mod frame;
 mod read;
 
 use hdf5::Group;
@@ -29,6 +30,7 @@ use crate::pipeline::{ArrayOptions, Dtype, WriteJob, as_bytes};
 use crate::value::Value;
 
 use column::{Cells, Column};
+pub use frame::{FrameWrite, read_frame};
 pub use read::{MAX_ROWS, StoredTable, read_id_column, read_keys, read_table};
 
 /// Suffix of a column's `None` mask: `<field>-none`.

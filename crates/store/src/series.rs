@@ -1,0 +1,286 @@
+//! Series: datasets that grow by one sample along a leading, unlimited axis, for histories.
+//!
+//! - A *frame* series (`[sample, ...frame]`) is chunked `[1, ...chunk]`: appending a frame
+//!   writes only that frame's chunks, encoded by the parallel pipeline with the file's filters
+//!   ([`append_frame`]). Frames may grow along their own axes (rows added to a table): the
+//!   dataset grows with them, and cells no frame wrote read as zero.
+//! - A *value* series (`[sample]`, one scalar per sample: steps, times, a resource's fields) is
+//!   chunked [`VALUE_CHUNK`] samples and appended through libhdf5 ([`append_value`]).
+//!
+//! [`set_dimension_scale`] and [`attach_dimension_scale`] mark the axes with netCDF-4
+//! dimension scales, so that xarray (h5netcdf) sees named dimensions and coordinates.
+
+use hdf5::types::VarLenUnicode;
+use hdf5::{Dataset, Group, H5Type};
+
+use crate::error::{Error, Hdf5ResultExt, Result};
+use crate::file::File;
+use crate::name::join;
+use crate::pipeline::{Dtype, FrameJob, WriteStats};
+use crate::value::Value;
+
+/// Samples per chunk of a value series.
+pub const VALUE_CHUNK: usize = 1024;
+
+fn pipeline_err(path: &str, name: &str) -> impl FnOnce(crate::pipeline::PipelineError) -> Error {
+    let here = join(path, name);
+    move |source| Error::Pipeline {
+        path: here,
+        source: Box::new(source),
+    }
+}
+
+/// Writes frame `index` of the frame series `name` in `group` (at `path`, for errors): `bytes`
+/// (C order, native) of `dtype` and `frame_shape`, chunked `chunk` within the frame (`None`:
+/// the whole frame up to the table chunk rule's 16,384 rows along the first frame axis).
+#[allow(clippy::too_many_arguments)]
+pub fn append_frame(
+    file: &File,
+    group: &Group,
+    path: &str,
+    name: &str,
+    index: usize,
+    dtype: Dtype,
+    frame_shape: &[usize],
+    bytes: &[u8],
+    chunk: Option<&[usize]>,
+) -> Result<WriteStats> {
+    let chunk: Vec<usize> = match chunk {
+        Some(c) => c.to_vec(),
+        None => frame_shape
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                if i == 0 {
+                    crate::table::chunk_rows(s, 0)
+                } else {
+                    s.max(1)
+                }
+            })
+            .collect(),
+    };
+    let opts = file.array_options();
+    let job = FrameJob {
+        group,
+        name,
+        bytes,
+        dtype,
+        frame_shape: frame_shape.to_vec(),
+        index,
+        chunk,
+        opts: &opts,
+    };
+    file.inner()
+        .pipeline()
+        .append_frame(&job)
+        .map_err(pipeline_err(path, name))
+}
+
+fn open_value_series<T: H5Type>(
+    group: &Group,
+    path: &str,
+    name: &str,
+    len: usize,
+) -> Result<Dataset> {
+    let here = || join(path, name);
+    if group.link_exists(name) {
+        let ds = group.dataset(name).ctx("open series", here)?;
+        let same = ds.dtype().and_then(|t| t.to_descriptor()).ok() == Some(T::type_descriptor())
+            && ds.ndim() == 1;
+        if !same {
+            return Err(Error::TypeMismatch {
+                path: path.to_owned(),
+                field: name.to_owned(),
+                expected: format!("a 1-D series of {}", T::type_descriptor()),
+                found: format!("{:?}", ds.shape()),
+            });
+        }
+        if ds.shape()[0] < len {
+            ds.resize([len]).ctx("grow series", here)?;
+        }
+        Ok(ds)
+    } else {
+        group
+            .new_dataset::<T>()
+            .chunk([VALUE_CHUNK])
+            .shape([(len, None)])
+            .create(name)
+            .ctx("create series", here)
+    }
+}
+
+fn put<T: H5Type>(group: &Group, path: &str, name: &str, index: usize, v: T) -> Result<()> {
+    let ds = open_value_series::<T>(group, path, name, index + 1)?;
+    ds.write_slice(&[v], ndarray::s![index..index + 1])
+        .ctx("append to series", || join(path, name))
+}
+
+/// Writes sample `index` of the value series `name` (numbers, `bool`, strings; `None` is
+/// written as zero: keep a mask series beside it when it matters).
+pub fn append_value(group: &Group, path: &str, name: &str, index: usize, v: &Value) -> Result<()> {
+    match v {
+        Value::Bool(x) => put(group, path, name, index, *x),
+        Value::I8(x) => put(group, path, name, index, *x),
+        Value::I16(x) => put(group, path, name, index, *x),
+        Value::I32(x) => put(group, path, name, index, *x),
+        Value::I64(x) => put(group, path, name, index, *x),
+        Value::U8(x) => put(group, path, name, index, *x),
+        Value::U16(x) => put(group, path, name, index, *x),
+        Value::U32(x) => put(group, path, name, index, *x),
+        Value::U64(x) => put(group, path, name, index, *x),
+        Value::F32(x) => put(group, path, name, index, *x),
+        Value::F64(x) => put(group, path, name, index, *x),
+        Value::Str(s) => {
+            let s: VarLenUnicode = s.parse().map_err(|_| Error::TypeMismatch {
+                path: path.to_owned(),
+                field: name.to_owned(),
+                expected: "a string without NUL bytes".into(),
+                found: "a NUL byte".into(),
+            })?;
+            put(group, path, name, index, s)
+        }
+        Value::None => {
+            if group.link_exists(name) {
+                let ds = group
+                    .dataset(name)
+                    .ctx("open series", || join(path, name))?;
+                if ds.shape()[0] < index + 1 {
+                    ds.resize([index + 1])
+                        .ctx("grow series", || join(path, name))?;
+                }
+                Ok(())
+            } else {
+                put(group, path, name, index, 0i64)
+            }
+        }
+        other => Err(Error::NotColumnar {
+            path: path.to_owned(),
+            field: format!("{name} ({})", other.type_name()),
+        }),
+    }
+}
+
+/// Cuts every series of `group` (its datasets whose leading axis is longer) to `len` samples.
+pub fn truncate(group: &Group, path: &str, len: usize, series: &[&str]) -> Result<()> {
+    for name in series {
+        if !group.link_exists(name) {
+            continue;
+        }
+        let ds = group
+            .dataset(name)
+            .ctx("open series", || join(path, name))?;
+        let mut shape = ds.shape();
+        if shape.first().is_some_and(|&n| n > len) {
+            shape[0] = len;
+            ds.resize(shape.as_slice())
+                .ctx("truncate series", || join(path, name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes `ds` (1-D) the netCDF-4 dimension scale `name`: the coordinate of that dimension.
+pub fn set_dimension_scale(ds: &Dataset, path: &str, name: &str) -> Result<()> {
+    crate::ffi::scale::set_scale(ds, name).ctx("set dimension scale", || path.to_owned())
+}
+
+/// Attaches the dimension scale `scale` to axis `axis` of `ds` (nothing if attached already).
+pub fn attach_dimension_scale(
+    ds: &Dataset,
+    path: &str,
+    scale: &Dataset,
+    axis: usize,
+) -> Result<()> {
+    crate::ffi::scale::attach_scale(ds, scale, axis)
+        .ctx("attach dimension scale", || path.to_owned())
+}
+
+/// Reads a 1-D selection of `ds` as values (any number, `bool` or string type).
+pub(crate) fn read_selection(
+    ds: &Dataset,
+    here: impl Fn() -> String + Copy,
+    sel: hdf5::Selection,
+) -> Result<Vec<Value>> {
+    use hdf5::types::{FloatSize, IntSize, TypeDescriptor as T};
+    let desc = ds
+        .dtype()
+        .and_then(|t| t.to_descriptor())
+        .ctx("read series type", here)?;
+    macro_rules! rd {
+        ($t:ty, $v:ident) => {
+            ds.read_slice_1d::<$t, _>(sel.clone())
+                .ctx("read series", here)?
+                .into_iter()
+                .map(Value::$v)
+                .collect()
+        };
+    }
+    Ok(match desc {
+        T::Boolean => rd!(bool, Bool),
+        T::Integer(IntSize::U1) => rd!(i8, I8),
+        T::Integer(IntSize::U2) => rd!(i16, I16),
+        T::Integer(IntSize::U4) => rd!(i32, I32),
+        T::Integer(IntSize::U8) => rd!(i64, I64),
+        T::Unsigned(IntSize::U1) => rd!(u8, U8),
+        T::Unsigned(IntSize::U2) => rd!(u16, U16),
+        T::Unsigned(IntSize::U4) => rd!(u32, U32),
+        T::Unsigned(IntSize::U8) => rd!(u64, U64),
+        T::Float(FloatSize::U4) => rd!(f32, F32),
+        T::Float(FloatSize::U8) => rd!(f64, F64),
+        T::VarLenUnicode => ds
+            .read_slice_1d::<VarLenUnicode, _>(sel)
+            .ctx("read series", here)?
+            .into_iter()
+            .map(|s| Value::Str(s.as_str().to_owned()))
+            .collect(),
+        other => {
+            return Err(Error::TypeMismatch {
+                path: here(),
+                field: String::new(),
+                expected: "a series of numbers, bool or strings".into(),
+                found: other.to_string(),
+            });
+        }
+    })
+}
+
+/// Reads sample `index` of the value series `name` (any number, `bool` or string type).
+pub fn read_value(group: &Group, path: &str, name: &str, index: usize) -> Result<Value> {
+    let here = || join(path, name);
+    let ds = group.dataset(name).ctx("open series", here)?;
+    if ds.ndim() != 1 || index >= ds.shape()[0] {
+        return Err(Error::NotFound {
+            path: format!("{}[{index}]", here()),
+        });
+    }
+    let mut v = read_selection(&ds, here, hdf5::Selection::from(index..index + 1))?;
+    v.pop().ok_or_else(|| Error::NotFound { path: here() })
+}
+
+/// Reads column `row` of the `[sample, row]` series `name` over its first `samples` samples
+/// (lazily: only that column is read). A row beyond the series' extent reads as nothing.
+pub fn read_column(
+    group: &Group,
+    path: &str,
+    name: &str,
+    row: usize,
+    samples: usize,
+) -> Result<Vec<Value>> {
+    let here = || join(path, name);
+    let ds = group.dataset(name).ctx("open series", here)?;
+    let shape = ds.shape();
+    if shape.len() != 2 {
+        return Err(Error::TypeMismatch {
+            path: here(),
+            field: name.to_owned(),
+            expected: "a [sample, row] series".into(),
+            found: format!("shape {shape:?}"),
+        });
+    }
+    if row >= shape[1] {
+        return Ok(Vec::new());
+    }
+    let n = samples.min(shape[0]);
+    let sel = hdf5::Selection::try_from(ndarray::s![0..n, row]).ctx("select column", here)?;
+    read_selection(&ds, here, sel)
+}
