@@ -18,7 +18,10 @@ use bevy_ecs::system::SystemState;
 use h5pom_store::reexports::hdf5::{self, Group};
 use h5pom_store::series::{append_value, attach_dimension_scale, set_dimension_scale};
 use h5pom_store::table::ColumnTable;
-use h5pom_store::{File, Object, Row, RowRef, Value, read_row, write_row};
+use h5pom_store::{
+    CapturedArray, File, Object, Row, RowRef, Value, capture_row, read_row, read_row_with_frames,
+    write_row,
+};
 use rustc_hash::FxHashMap;
 
 use crate::component::Queries;
@@ -223,25 +226,58 @@ pub(crate) struct SampleCx<'a> {
     pub(crate) sample: usize,
     /// Persistent ids in the file → entities of the world.
     pub(crate) ids: &'a IdMap,
+    /// The step being loaded.
+    pub(crate) step: i64,
+    /// The run file's committed tick.
+    pub(crate) committed: u64,
 }
 
-/// How a component type becomes a row and back.
+/// The last committed sample of an entity's series group at or before `step`.
+fn entity_sample(g: &Group, path: &str, step: i64, committed: u64) -> Result<Option<usize>> {
+    let n = committed_samples(g, path, committed)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let steps: Vec<i64> = g
+        .dataset(STEP)
+        .and_then(|d| d.read_raw())
+        .map_err(h5("read dataset", format!("{path}/{STEP}")))?;
+    Ok(steps.iter().take(n).rposition(|&s| s <= step))
+}
+
+/// Where a decoded row's array fields come from: frame `.2` of the series in `.0` (at `.1`).
+pub(crate) type Frames<'a> = Option<(&'a Group, &'a str, usize)>;
+
+/// How a component type becomes a row (plus array frames) and back.
 pub(crate) trait RowCodec<C>: Send + Sync + 'static {
-    /// Appends `c`'s fields to `row`; false if `c` is not stored (a link to an entity that is
-    /// not persisted).
-    fn encode(c: &C, ids: &IdMap, row: &mut Row) -> h5pom_store::Result<bool>;
-    fn decode(row: RowRef<'_>, ids: &IdMap) -> h5pom_store::Result<C>;
+    /// Appends `c`'s scalar fields to `row` and its arrays to `arrays`; false if `c` is not
+    /// stored (a link to an entity that is not persisted).
+    fn encode<'d>(
+        c: &'d C,
+        ids: &IdMap,
+        row: &mut Row,
+        arrays: &mut Vec<CapturedArray<'d>>,
+    ) -> h5pom_store::Result<bool>;
+    fn decode(row: RowRef<'_>, ids: &IdMap, frames: Frames<'_>) -> h5pom_store::Result<C>;
 }
 
 /// Components that are [`Object`]s.
 pub(crate) struct ObjectCodec;
 
 impl<C: Object> RowCodec<C> for ObjectCodec {
-    fn encode(c: &C, ids: &IdMap, row: &mut Row) -> h5pom_store::Result<bool> {
-        write_row(c, row, Some(ids)).map(|()| true)
+    fn encode<'d>(
+        c: &'d C,
+        ids: &IdMap,
+        row: &mut Row,
+        arrays: &mut Vec<CapturedArray<'d>>,
+    ) -> h5pom_store::Result<bool> {
+        capture_row(c, row, Some(ids), arrays).map(|()| true)
     }
-    fn decode(row: RowRef<'_>, ids: &IdMap) -> h5pom_store::Result<C> {
-        read_row(row, Some(ids))
+    fn decode(row: RowRef<'_>, ids: &IdMap, frames: Frames<'_>) -> h5pom_store::Result<C> {
+        match frames {
+            Some((g, path, sample)) => read_row_with_frames(row, Some(ids), g, path, sample),
+            None => read_row(row, Some(ids)),
+        }
     }
 }
 
@@ -249,7 +285,12 @@ impl<C: Object> RowCodec<C> for ObjectCodec {
 pub(crate) struct ChildOfCodec;
 
 impl RowCodec<ChildOf> for ChildOfCodec {
-    fn encode(c: &ChildOf, ids: &IdMap, row: &mut Row) -> h5pom_store::Result<bool> {
+    fn encode<'d>(
+        c: &'d ChildOf,
+        ids: &IdMap,
+        row: &mut Row,
+        _arrays: &mut Vec<CapturedArray<'d>>,
+    ) -> h5pom_store::Result<bool> {
         let Some(parent) = ids.id(c.parent()) else {
             return Ok(false);
         };
@@ -259,7 +300,7 @@ impl RowCodec<ChildOf> for ChildOfCodec {
         row.values.push(Value::U64(parent));
         Ok(true)
     }
-    fn decode(row: RowRef<'_>, ids: &IdMap) -> h5pom_store::Result<ChildOf> {
+    fn decode(row: RowRef<'_>, ids: &IdMap, _frames: Frames<'_>) -> h5pom_store::Result<ChildOf> {
         let missing = |reason: String| h5pom_store::Error::Corrupt {
             path: format!("/ecs/{HISTORY}/{}", crate::CHILD_OF_TAG),
             reason,
@@ -296,6 +337,8 @@ pub(crate) struct HistoryRows<C: Component, K> {
     /// Rows of the stored history not yet in memory (their field names are known only once
     /// a component was encoded).
     pending: Vec<u64>,
+    /// Samples of each entity's array series (`/ecs/history/<Tag>/<id>`).
+    arr_samples: FxHashMap<u64, usize>,
     _codec: std::marker::PhantomData<fn() -> K>,
 }
 
@@ -313,6 +356,7 @@ impl<C: Component, K: RowCodec<C>> HistoryRows<C, K> {
             samples: None,
             everything: true,
             pending: Vec::new(),
+            arr_samples: FxHashMap::default(),
             _codec: std::marker::PhantomData,
         }
     }
@@ -357,6 +401,52 @@ impl<C: Component, K: RowCodec<C>> HistoryRows<C, K> {
         values.clear();
         self.scratch.values = values;
         r
+    }
+
+    /// Appends the array fields of entity `id` as the next sample of its series group
+    /// `/ecs/history/<Tag>/<id>` (with its own `step`, `time`, `tick`).
+    fn append_arrays(
+        &mut self,
+        id: u64,
+        arrays: &[CapturedArray<'_>],
+        cx: &HistoryCx<'_>,
+    ) -> Result<()> {
+        let (g, path) = cx.group(self.tag)?;
+        let name = id.to_string();
+        let spath = format!("{path}/{name}");
+        let sub = if g.link_exists(&name) {
+            g.group(&name).map_err(h5("open group", &spath))?
+        } else {
+            g.create_group(&name).map_err(h5("create group", &spath))?
+        };
+        let j = match self.arr_samples.get(&id) {
+            Some(&j) => j,
+            None if sub.link_exists(STEP) => sub
+                .dataset(STEP)
+                .map_err(h5("open dataset", format!("{spath}/{STEP}")))?
+                .shape()[0],
+            None => 0,
+        };
+        let mut created = Vec::new();
+        for a in arrays {
+            let series = series_name(&a.name);
+            if !sub.link_exists(&series) {
+                created.push(series.to_string());
+                created.push(format!("{series}{}", h5pom_store::series::SHAPE_SUFFIX));
+            }
+            h5pom_store::series::append_frame(
+                cx.file, &sub, &spath, &series, j, a.dtype, &a.shape, &a.bytes, None,
+            )
+            .map_err(|source| EcsError::Component {
+                entity: id,
+                component: self.tag,
+                source,
+            })?;
+        }
+        cx.stamp(&sub, &spath, j)?;
+        attach(&sub, &spath, &created, j == 0, false)?;
+        self.arr_samples.insert(id, j + 1);
+        Ok(())
     }
 
     /// Marks `id` absent, keeping its last values.
@@ -431,6 +521,8 @@ impl<C: Component, K: RowCodec<C>> HistorySync for HistoryRows<C, K> {
                 .iter()
                 .filter_map(|&e| world.get::<C>(e).map(|c| (e, c))),
         );
+        dirty.sort_unstable_by_key(|(e, _)| *e);
+        dirty.dedup_by_key(|(e, _)| *e);
         let mut gone = std::mem::take(&mut self.gone);
         for e in std::mem::take(&mut self.removed) {
             if world.get::<C>(e).is_none()
@@ -464,14 +556,20 @@ impl<C: Component, K: RowCodec<C>> HistorySync for HistoryRows<C, K> {
         for (e, c) in dirty {
             let Some(id) = cx.ids.id(e) else { continue };
             self.scratch.values.clear();
+            let mut arrays = Vec::new();
             let stored =
-                K::encode(c, cx.ids, &mut self.scratch).map_err(|source| EcsError::Component {
-                    entity: id,
-                    component: self.tag,
-                    source,
+                K::encode(c, cx.ids, &mut self.scratch, &mut arrays).map_err(|source| {
+                    EcsError::Component {
+                        entity: id,
+                        component: self.tag,
+                        source,
+                    }
                 })?;
             if stored {
                 self.put(id, true)?;
+                if !arrays.is_empty() {
+                    self.append_arrays(id, &arrays, cx)?;
+                }
             } else {
                 gone.push(id);
             }
@@ -521,11 +619,20 @@ impl<C: Component, K: RowCodec<C>> HistorySync for HistoryRows<C, K> {
                 continue;
             }
             let Some(e) = cx.ids.entity(id) else { continue };
-            let c = K::decode(row, cx.ids).map_err(|source| EcsError::Component {
+            let err = |source| EcsError::Component {
                 entity: id,
                 component: self.tag,
                 source,
-            })?;
+            };
+            let name = id.to_string();
+            let c = if cx.group.link_exists(&name) {
+                let spath = format!("{}/{name}", cx.path);
+                let sub = cx.group.group(&name).map_err(h5("open group", &spath))?;
+                let j = entity_sample(&sub, &spath, cx.step, cx.committed)?;
+                K::decode(row, cx.ids, j.map(|j| (&sub, spath.as_str(), j))).map_err(err)?
+            } else {
+                K::decode(row, cx.ids, None).map_err(err)?
+            };
             batch.push((e, c));
         }
         let n = batch.len();
@@ -804,6 +911,27 @@ fn history_root(file: &File, create: bool) -> Result<Option<Group>> {
         .map_err(self::h5("create group", path))
 }
 
+/// Cuts every series group below `g` to its committed samples (recursively: a component's
+/// group holds one series group per entity with arrays).
+fn cut(g: &Group, path: &str, committed: u64, series: bool) -> Result<()> {
+    let names = g.member_names().map_err(h5("list members", path))?;
+    if series {
+        let keep = committed_samples(g, path, committed)?;
+        let data: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| *n != ENTITY && g.dataset(n).is_ok())
+            .collect();
+        h5pom_store::series::truncate(g, path, keep, &data)?;
+    }
+    for n in &names {
+        if let Ok(sub) = g.group(n) {
+            cut(&sub, &format!("{path}/{n}"), committed, true)?;
+        }
+    }
+    Ok(())
+}
+
 /// The number of leading samples of `g` whose tick is at most `committed`.
 fn committed_samples(g: &Group, path: &str, committed: u64) -> Result<usize> {
     if !g.link_exists(TICK) {
@@ -841,21 +969,7 @@ impl HistoryRun {
             }
         };
         let root = history_root(&file, true)?.ok_or(EcsError::Uninitialized)?;
-        for tag in root
-            .member_names()
-            .map_err(h5("list members", "/ecs/history"))?
-        {
-            let gpath = format!("/ecs/{HISTORY}/{tag}");
-            let g = root.group(&tag).map_err(h5("open group", &gpath))?;
-            let keep = committed_samples(&g, &gpath, committed)?;
-            let names = g.member_names().map_err(h5("list members", &gpath))?;
-            let names: Vec<&str> = names
-                .iter()
-                .map(String::as_str)
-                .filter(|n| *n != ENTITY)
-                .collect();
-            h5pom_store::series::truncate(&g, &gpath, keep, &names)?;
-        }
+        cut(&root, &format!("/ecs/{HISTORY}"), committed, false)?;
         file.flush()?;
         Ok(HistoryRun {
             conf,

@@ -243,6 +243,8 @@ impl Registry {
                 path: &gpath,
                 sample,
                 ids: &spawned.by_file,
+                step,
+                committed: reader.committed_tick(),
             };
             let n = h.load_sample(world, &cx)?;
             if h.is_resource() {

@@ -29,6 +29,14 @@ struct Person {
 
 #[derive(Component, h5pom_derive::Object, Clone, Debug, PartialEq)]
 #[h5pom(crate = "h5pom_store")]
+struct Cloud {
+    mass: f64,
+    positions: ndarray::Array2<f32>,
+    ids: ndarray::Array1<u64>,
+}
+
+#[derive(Component, h5pom_derive::Object, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
 struct Constant {
     k: i64,
 }
@@ -45,6 +53,7 @@ fn registry() -> Registry {
         .table::<Pos>()
         .component::<Person>()
         .table::<Constant>()
+        .component::<Cloud>()
         .resource::<Clock>()
         .hierarchy()
 }
@@ -57,10 +66,13 @@ fn history() -> History {
 }
 
 /// A world by persistent id: every component, `Entity` fields and parents as persistent ids.
-type State = (
-    BTreeMap<u64, (Option<Pos>, Option<(String, u32, Option<u64>)>, Option<u64>)>,
-    Option<Clock>,
+type Row = (
+    Option<Pos>,
+    Option<(String, u32, Option<u64>)>,
+    Option<u64>,
+    Option<Cloud>,
 );
+type State = (BTreeMap<u64, Row>, Option<Clock>);
 
 fn state(world: &mut World) -> State {
     let mut q = world.query_filtered::<Entity, With<Persist>>();
@@ -74,7 +86,12 @@ fn state(world: &mut World) -> State {
         let parent = world.get::<ChildOf>(e).and_then(|c| pid(world, c.parent()));
         out.insert(
             pid(world, e).unwrap_or(0),
-            (world.get::<Pos>(e).cloned(), person, parent),
+            (
+                world.get::<Pos>(e).cloned(),
+                person,
+                parent,
+                world.get::<Cloud>(e).cloned(),
+            ),
         );
     }
     (out, world.get_resource::<Clock>().cloned())
@@ -111,6 +128,15 @@ fn mutate(world: &mut World, rng: &mut Lcg, step: i64) {
         // (Despawning a parent despawns its children too.)
         es.retain(|&x| world.get_entity(x).is_ok());
         if world.get_entity(e).is_err() {
+            continue;
+        }
+        if let Some(mut c) = world.get_mut::<Cloud>(e) {
+            // Arrays change value, and sometimes shape.
+            let n = c.positions.nrows() + (rng.below(2) as usize);
+            c.positions =
+                ndarray::Array2::from_shape_fn((n, 3), |(i, j)| (i * 3 + j) as f32 + step as f32);
+            c.ids = ndarray::Array1::from_shape_fn(n, |i| i as u64 * 7);
+            c.mass += 0.5;
             continue;
         }
         match rng.below(6) {
@@ -155,6 +181,19 @@ fn mutate(world: &mut World, rng: &mut Lcg, step: i64) {
             }
         }
     }
+    // No reference to a despawned entity (that is the flush's error, not history's).
+    let mut q = world.query::<&mut Person>();
+    let friends: Vec<Option<Entity>> = q.iter(world).map(|p| p.friend).collect();
+    let dead: Vec<Entity> = friends
+        .into_iter()
+        .flatten()
+        .filter(|&f| world.get_entity(f).is_err())
+        .collect();
+    for mut p in q.iter_mut(world) {
+        if p.friend.is_some_and(|f| dead.contains(&f)) {
+            p.friend = None;
+        }
+    }
     if rng.below(3) == 0 {
         let n = rng.below(1000);
         world.spawn((
@@ -178,9 +217,23 @@ fn tick(world: &mut World) {
 
 fn run(seed: u64, durability: Durability, ticks: i64) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("run.h5");
+    run_in(dir.path(), seed, durability, ticks)
+}
+
+fn run_in(dir: &std::path::Path, seed: u64, durability: Durability, ticks: i64) {
+    let path = dir.join("run.h5");
     let mut world = World::new();
     world.insert_resource(Clock { step: 0, t: 0.0 });
+    for i in 0..3 {
+        world.spawn((
+            Persist,
+            Cloud {
+                mass: i as f64,
+                positions: ndarray::Array2::zeros((2 + i, 3)),
+                ids: ndarray::Array1::zeros(2 + i),
+            },
+        ));
+    }
     for i in 0..6 {
         world.spawn((
             Persist,

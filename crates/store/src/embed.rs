@@ -97,3 +97,34 @@ pub fn read_row<O: Object>(row: RowRef<'_>, refs: Option<&dyn RefMap>) -> Result
     }
     O::load_fields(&mut cx)
 }
+
+/// Appends `obj`'s scalar fields to `row` as [`write_row`] does, and captures its array fields
+/// into `arrays` instead of refusing them (histories store them as frame series).
+pub fn capture_row<'d, O: Object>(
+    obj: &'d O,
+    row: &mut Row,
+    refs: Option<&dyn RefMap>,
+    arrays: &mut Vec<crate::ctx::CapturedArray<'d>>,
+) -> Result<()> {
+    let mut cx = SaveCtx::row(row, String::new()).with_captured(arrays);
+    if let Some(r) = refs {
+        cx = cx.with_refs(r);
+    }
+    obj.save_fields(&mut cx)
+}
+
+/// Reads an object from one row, its array fields from frame `sample` of the series in
+/// `group` (see [`capture_row`]).
+pub fn read_row_with_frames<O: Object>(
+    row: RowRef<'_>,
+    refs: Option<&dyn RefMap>,
+    group: &hdf5::Group,
+    path: &str,
+    sample: usize,
+) -> Result<O> {
+    let mut cx = LoadCtx::row(row, String::new()).with_frames(group, path, sample);
+    if let Some(r) = refs {
+        cx = cx.with_refs(r);
+    }
+    O::load_fields(&mut cx)
+}

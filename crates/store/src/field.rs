@@ -62,6 +62,9 @@ impl<T: Element, D: Dimension> Field for Array<T, D> {
         cx.save_array(name, self.view())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
+        if let Some((g, path, sample)) = cx.frames() {
+            return crate::series::read_frame(g, path, name, sample);
+        }
         open_dataset(cx, name)?
             .map(|ds| array::read(cx.file(), &ds, &cx.path, name))
             .transpose()
@@ -97,6 +100,9 @@ impl<T: Element, D: Dimension> Field for LazyArray<T, D> {
         cx.save_array(name, self.get()?.view())
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
+        if let Some((g, path, sample)) = cx.frames() {
+            return Ok(crate::series::read_frame(g, path, name, sample)?.map(LazyArray::new));
+        }
         open_dataset(cx, name)?
             .map(|ds| LazyArray::from_dataset(ds, &cx.path, name))
             .transpose()

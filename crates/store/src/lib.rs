@@ -37,8 +37,8 @@ mod value;
 
 pub use array::{ArrayInfo, DeferredArrays, LazyArray};
 pub use attr::{TYPE_SUFFIX, get_attr, has_attr, set_attr};
-pub use ctx::{LoadCtx, RefMap, Row, RowRef, SaveCtx};
-pub use embed::{Embed, read_row, write_row};
+pub use ctx::{CapturedArray, LoadCtx, RefMap, Row, RowRef, SaveCtx};
+pub use embed::{Embed, capture_row, read_row, read_row_with_frames, write_row};
 pub use error::{Error, Result};
 pub use field::Field;
 pub use file::{FORMAT_VERSION, FORMAT_VERSION_ATTR, File, Mode, WRITER_ATTR};

@@ -30,11 +30,55 @@ fn pipeline_err(path: &str, name: &str) -> impl FnOnce(crate::pipeline::Pipeline
     }
 }
 
+/// Suffix of the series recording each frame's shape (`uint64 [sample, rank]`): frames may
+/// differ in shape, the dataset holds the largest, and a frame is its shape's corner of it.
+pub const SHAPE_SUFFIX: &str = "-shape";
+
 /// Writes frame `index` of the frame series `name` in `group` (at `path`, for errors): `bytes`
 /// (C order, native) of `dtype` and `frame_shape`, chunked `chunk` within the frame (`None`:
-/// the whole frame up to the table chunk rule's 16,384 rows along the first frame axis).
+/// the whole frame up to the table chunk rule's 16,384 rows along the first frame axis). The
+/// frame's shape is recorded as frame `index` of `<name>-shape`.
 #[allow(clippy::too_many_arguments)]
 pub fn append_frame(
+    file: &File,
+    group: &Group,
+    path: &str,
+    name: &str,
+    index: usize,
+    dtype: Dtype,
+    frame_shape: &[usize],
+    bytes: &[u8],
+    chunk: Option<&[usize]>,
+) -> Result<WriteStats> {
+    let stats = append_frame_only(
+        file,
+        group,
+        path,
+        name,
+        index,
+        dtype,
+        frame_shape,
+        bytes,
+        chunk,
+    )?;
+    let shape: Vec<u64> = frame_shape.iter().map(|&d| d as u64).collect();
+    append_frame_only(
+        file,
+        group,
+        path,
+        &format!("{name}{SHAPE_SUFFIX}"),
+        index,
+        Dtype::U64,
+        &[shape.len()],
+        crate::pipeline::as_bytes(&shape),
+        None,
+    )?;
+    Ok(stats)
+}
+
+/// [`append_frame`] without the shape record (table frames all have the table's shape).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn append_frame_only(
     file: &File,
     group: &Group,
     path: &str,
@@ -283,4 +327,81 @@ pub fn read_column(
     let n = samples.min(shape[0]);
     let sel = hdf5::Selection::try_from(ndarray::s![0..n, row]).ctx("select column", here)?;
     read_selection(&ds, here, sel)
+}
+
+/// Reads frame `sample` of the frame series `name` in `group` as an array of the frame's rank
+/// (`Ok(None)` if there is no such series). The element type must match exactly; libhdf5
+/// decodes (no filters, shuffle or deflate).
+pub fn read_frame<T: crate::pipeline::Element, D: ndarray::Dimension>(
+    group: &Group,
+    path: &str,
+    name: &str,
+    sample: usize,
+) -> Result<Option<ndarray::Array<T, D>>> {
+    let here = || join(path, name);
+    if !group.link_exists(name) {
+        return Ok(None);
+    }
+    let ds = group.dataset(name).ctx("open series", here)?;
+    let found = Dtype::from_datatype(&ds.dtype().ctx("read series type", here)?);
+    let shape = ds.shape();
+    let rank_ok = D::NDIM.is_none_or(|n| n + 1 == shape.len());
+    if found != Some(T::DTYPE) || !rank_ok || shape.is_empty() {
+        return Err(Error::TypeMismatch {
+            path: path.to_owned(),
+            field: name.to_owned(),
+            expected: format!("a series of {} frames", T::DTYPE),
+            found: format!("{found:?} of shape {shape:?}"),
+        });
+    }
+    if sample >= shape[0] {
+        return Err(Error::NotFound {
+            path: format!("{}[{sample}]", here()),
+        });
+    }
+    let mut elems = vec![ndarray::SliceInfoElem::Index(sample as isize)];
+    elems.extend((1..shape.len()).map(|_| ndarray::SliceInfoElem::Slice {
+        start: 0,
+        end: None,
+        step: 1,
+    }));
+    let info =
+        ndarray::SliceInfo::<_, ndarray::IxDyn, ndarray::IxDyn>::try_from(elems).map_err(|e| {
+            Error::Corrupt {
+                path: here(),
+                reason: e.to_string(),
+            }
+        })?;
+    let sel = hdf5::Selection::try_from(info).ctx("select frame", here)?;
+    let mut a: ndarray::ArrayD<T> = ds.read_slice(sel).ctx("read frame", here)?;
+    let shape_name = format!("{name}{SHAPE_SUFFIX}");
+    if group.link_exists(&shape_name) {
+        let recorded = read_selection(
+            &group
+                .dataset(&shape_name)
+                .ctx("open series", || join(path, &shape_name))?,
+            || join(path, &shape_name),
+            hdf5::Selection::try_from(ndarray::s![sample, ..])
+                .ctx("select frame", || join(path, &shape_name))?,
+        )?;
+        let dims: Vec<usize> = recorded
+            .iter()
+            .filter_map(|v| v.as_i128().and_then(|d| usize::try_from(d).ok()))
+            .collect();
+        if dims.len() != a.ndim() || dims.iter().zip(a.shape()).any(|(d, s)| d > s) {
+            return Err(Error::Corrupt {
+                path: here(),
+                reason: format!("frame shape {dims:?} does not fit {:?}", a.shape()),
+            });
+        }
+        a = a
+            .slice_each_axis(|ax| ndarray::Slice::from(0..dims[ax.axis.index()]))
+            .to_owned();
+    }
+    a.into_dimensionality::<D>()
+        .map(Some)
+        .map_err(|e| Error::Corrupt {
+            path: here(),
+            reason: e.to_string(),
+        })
 }

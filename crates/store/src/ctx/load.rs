@@ -23,6 +23,8 @@ pub struct LoadCtx<'a> {
     pub(crate) path: String,
     prefix: Option<&'a str>,
     refs: Option<&'a dyn RefMap>,
+    /// Row mode: array fields are read from frame `.2` of the series in group `.0` (at `.1`).
+    frames: Option<(&'a Group, &'a str, usize)>,
 }
 
 /// Runs one load in a fresh session on `group`; if it fails, the objects it registered in the
@@ -57,6 +59,7 @@ impl<'a> LoadCtx<'a> {
             path,
             prefix: None,
             refs: None,
+            frames: None,
         }
     }
 
@@ -67,6 +70,22 @@ impl<'a> LoadCtx<'a> {
             path,
             prefix: None,
             refs: None,
+            frames: None,
+        }
+    }
+
+    /// Row mode: read array fields as frame `sample` of the series of the same name in
+    /// `group` (at `path`), as written by [`series::append_frame`](crate::series::append_frame).
+    pub fn with_frames(mut self, group: &'a Group, path: &'a str, sample: usize) -> Self {
+        self.frames = Some((group, path, sample));
+        self
+    }
+
+    /// The frame source of a row-mode load, if any.
+    pub(crate) fn frames(&self) -> Option<(&'a Group, &'a str, usize)> {
+        match self.target {
+            Target::Row(_) => self.frames,
+            Target::Group(_) => None,
         }
     }
 

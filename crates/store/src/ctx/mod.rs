@@ -21,7 +21,7 @@ pub(crate) use identity::{Identity, lock};
 pub use load::LoadCtx;
 pub(crate) use load::{load_in, load_shared_group};
 pub use row::{RefMap, Row, RowRef};
-pub use save::SaveCtx;
+pub use save::{CapturedArray, SaveCtx};
 pub(crate) use session::{LoadSession, SaveSession};
 
 /// A context writing to or reading from a group of `file`, within one session.

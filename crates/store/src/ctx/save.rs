@@ -31,6 +31,22 @@ pub struct SaveCtx<'a, 'd> {
     deferred: Option<&'a mut DeferredArrays<'d>>,
     /// Array options of the field being written (`#[h5pom(compression = "…")]`).
     field_opts: Option<ArrayOptions>,
+    /// Row mode: array fields are captured here instead of refused.
+    captured: Option<&'a mut Vec<CapturedArray<'d>>>,
+}
+
+/// An array field captured by a row-mode save ([`capture_row`](crate::capture_row)): its
+/// name, element type, shape and C-order bytes (borrowed when the array is contiguous).
+#[derive(Debug, Clone)]
+pub struct CapturedArray<'d> {
+    /// The field name (with the context's prefix).
+    pub name: String,
+    /// Element type.
+    pub dtype: crate::pipeline::Dtype,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// C-order, native-endian bytes.
+    pub bytes: std::borrow::Cow<'d, [u8]>,
 }
 
 impl<'a, 'd> SaveCtx<'a, 'd> {
@@ -52,6 +68,7 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
             record_names: false,
             deferred: None,
             field_opts: None,
+            captured: None,
         }
     }
 
@@ -67,7 +84,14 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
             refs: None,
             deferred: None,
             field_opts: None,
+            captured: None,
         }
+    }
+
+    /// Row mode: capture array fields into `arrays` instead of refusing them.
+    pub fn with_captured(mut self, arrays: &'a mut Vec<CapturedArray<'d>>) -> Self {
+        self.captured = Some(arrays);
+        self
     }
 
     /// Prefix every field name with `prefix` (e.g. `"Health."`), so that several objects can
@@ -129,7 +153,23 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
         a: ArrayView<'d, T, D>,
     ) -> Result<()> {
         let Target::Group(t) = &self.target else {
-            return Err(not_columnar(&self.path, name));
+            let Some(captured) = &mut self.captured else {
+                return Err(not_columnar(&self.path, name));
+            };
+            let bytes = match a.to_slice() {
+                Some(s) => std::borrow::Cow::Borrowed(crate::pipeline::as_bytes(s)),
+                None => {
+                    let v: Vec<T> = a.iter().copied().collect();
+                    std::borrow::Cow::Owned(crate::pipeline::as_bytes(&v).to_vec())
+                }
+            };
+            captured.push(CapturedArray {
+                name: name.to_owned(),
+                dtype: T::DTYPE,
+                shape: a.shape().to_vec(),
+                bytes,
+            });
+            return Ok(());
         };
         let opts = match &self.field_opts {
             Some(o) => o.clone(),

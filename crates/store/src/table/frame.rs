@@ -8,7 +8,7 @@ use crate::error::{Error, Hdf5ResultExt, Result};
 use crate::file::File;
 use crate::name::join;
 use crate::pipeline::Dtype;
-use crate::series::{VALUE_CHUNK, append_frame};
+use crate::series::{VALUE_CHUNK, append_frame_only as append_frame};
 
 use super::column::Cells;
 use super::{ColumnTable, NONE_SUFFIX, TableError, chunk_rows};
