@@ -68,6 +68,15 @@ pub(crate) struct Args {
     /// harnesses that kill the run and check what was recovered).
     #[arg(long)]
     log_flushes: bool,
+    /// Keep every flushed tick: a history (`<out>.history`, linked from --out) that
+    /// `--resume --at-step` reloads, xarray reads per component and MDAnalysis reads as H5MD
+    /// (one particle group per cloud).
+    #[arg(long)]
+    history: bool,
+    /// With --resume: continue from this stored step of the file's history (into another
+    /// --out).
+    #[arg(long, value_name = "S", requires = "resume")]
+    at_step: Option<u64>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -97,6 +106,8 @@ impl Args {
             resume: self.resume.clone(),
             durability: self.durability,
             log_flushes: self.log_flushes,
+            history: self.history,
+            at_step: self.at_step,
         }
     }
 }

@@ -391,9 +391,9 @@ impl Layout {
         Ok(Some(ecs.folder(RESOURCES)?))
     }
 
-    /// Links `/ecs/history` to `/ecs/history` of the history file `file_name` (in the same
-    /// directory), unless the link exists.
-    pub(crate) fn link_history(&self, file_name: &str) -> Result<()> {
+    /// Links `/ecs/history`, and the root groups `roots`, to the same paths in the history
+    /// file `file_name` (in the same directory), unless the links exist.
+    pub(crate) fn link_history(&self, file_name: &str, roots: &[&str]) -> Result<()> {
         let mut linked = self
             .history_linked
             .lock()
@@ -405,6 +405,13 @@ impl Layout {
             self.ecs
                 .link_external(file_name, "/ecs/history", crate::history::HISTORY)
                 .map_err(h5("link history", "/ecs/history"))?;
+        }
+        let root = self.file.hdf5().group("/").map_err(h5("open group", "/"))?;
+        for name in roots {
+            if !root.link_exists(name) {
+                root.link_external(file_name, &format!("/{name}"), name)
+                    .map_err(h5("link history", format!("/{name}")))?;
+            }
         }
         *linked = true;
         Ok(())

@@ -56,7 +56,7 @@ use bevy_ecs::prelude::*;
 pub use component::TypeFlush;
 pub use error::{EcsError, Result};
 pub use hierarchy::CHILD_OF_TAG;
-pub use history::History;
+pub use history::{H5md, History, ParticleGroup};
 pub use ids::{Persist, PersistentId};
 pub use load::LoadReport;
 pub use recovery::{Recovery, recover};

@@ -558,7 +558,7 @@ impl H5Sync {
         let mut sampled = false;
         if let Some(h) = history {
             if let Some(name) = h.link() {
-                t.layout.link_history(name)?;
+                t.layout.link_history(name, h.root_links())?;
             }
             if !same_tick {
                 sampled = h.append(world, ids, next_tick)?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bevy_ecs::prelude::*;
-use h5pom::ecs::{Durability, FlushPolicy, H5Sync};
+use h5pom::ecs::{Durability, FlushPolicy, H5Sync, H5md, History, ParticleGroup};
 
 use super::checksum::world_checksum;
 use super::io_options::{AppliedIo, IoOptions, apply_io_options};
@@ -41,6 +41,10 @@ pub(crate) struct Config {
     pub(crate) durability: Durability,
     /// Print `flushed step=<step> tick=<tick>` on stdout after each flush returned Ok.
     pub(crate) log_flushes: bool,
+    /// Keep the history of every flush (H5MD view included).
+    pub(crate) history: bool,
+    /// With `resume`: the stored step to continue from.
+    pub(crate) at_step: Option<u64>,
 }
 
 /// One flush: wall time and array data written.
@@ -169,11 +173,19 @@ fn open(cfg: &Config, world: &mut World) -> Result<(H5Sync, Option<(PathBuf, boo
         ));
     };
     let in_place = same_file(from, &cfg.out);
-    let sync = if in_place {
-        H5Sync::resume_with(world, &cfg.out, &registry, cfg.durability)?.0
-    } else {
-        registry.load(world, from)?;
-        H5Sync::create_with(&cfg.out, &registry, cfg.durability)?
+    let sync = match cfg.at_step {
+        Some(_) if in_place => {
+            return Err(SimError::AtStepInPlace { path: from.clone() });
+        }
+        Some(step) => {
+            registry.load_at(world, from, i64::try_from(step).unwrap_or(i64::MAX))?;
+            H5Sync::create_with(&cfg.out, &registry, cfg.durability)?
+        }
+        None if in_place => H5Sync::resume_with(world, &cfg.out, &registry, cfg.durability)?.0,
+        None => {
+            registry.load(world, from)?;
+            H5Sync::create_with(&cfg.out, &registry, cfg.durability)?
+        }
     };
     let missing = [
         ("Params", world.contains_resource::<Params>()),
@@ -187,6 +199,44 @@ fn open(cfg: &Config, world: &mut World) -> Result<(H5Sync, Option<(PathBuf, boo
         });
     }
     Ok((sync, Some((from.clone(), in_place))))
+}
+
+/// The history the sim keeps with `--history`: steps and times from `Step` and `Clock`, and an
+/// H5MD view with one particle group per cloud (`cloud<index>`: positions, velocities, the
+/// periodic box) and the clouds' kinetic energies as an observable.
+fn history(clouds: usize) -> History {
+    let mut h5md = H5md::new("h5pom sim").observable(
+        "kinetic_energy",
+        <CloudStats as h5pom::Object>::TYPE_TAG,
+        "kinetic_energy",
+    );
+    for index in 0..clouds {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        let cloud = move |w: &World| {
+            let mut q = w.try_query::<(Entity, &Cloud)>()?;
+            q.iter(w).find(|(_, c)| c.index == index).map(|(e, _)| e)
+        };
+        h5md = h5md.particles(
+            ParticleGroup::new(
+                format!("cloud{index}"),
+                <Particles as h5pom::Object>::TYPE_TAG,
+                cloud,
+            )
+            .element("position", "positions")
+            .element("velocity", "velocities")
+            .periodic_box(|w| {
+                let side = f64::from(w.get_resource::<Params>()?.box_size);
+                Some(vec![side; 3])
+            }),
+        );
+    }
+    History::new()
+        .step_time(|w| {
+            let step = w.get_resource::<Step>().map_or(0, |s| s.step);
+            let time = w.get_resource::<Clock>().map_or(f64::NAN, |c| c.time);
+            (i64::try_from(step).unwrap_or(i64::MAX), time)
+        })
+        .h5md(h5md)
 }
 
 /// The acknowledgement of a flush that returned Ok, for harnesses that kill the run.
@@ -234,6 +284,10 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
     world.init_resource::<CellList>();
     world.init_resource::<FlushError>();
     let (mut sync, resumed) = open(cfg, &mut world)?;
+    if cfg.history {
+        let clouds = world.query::<&Cloud>().iter(&world).count();
+        sync.keep_history(schema.registry(), history(clouds))?;
+    }
     sync.set_policy(match cfg.flush_every {
         0 | 1 => FlushPolicy::EveryTick,
         n => FlushPolicy::Every(n),

@@ -24,6 +24,11 @@ use h5pom_store::{
 };
 use rustc_hash::FxHashMap;
 
+mod h5md;
+
+use h5md::H5mdRun;
+pub use h5md::{H5md, ParticleGroup};
+
 use crate::component::Queries;
 use crate::error::{EcsError, Result};
 use crate::ids::IdMap;
@@ -68,6 +73,7 @@ type StepTime = dyn Fn(&World) -> (i64, f64) + Send + Sync;
 pub struct History {
     pub(crate) step_time: Box<StepTime>,
     pub(crate) skip: HashSet<&'static str>,
+    pub(crate) h5md: Option<H5md>,
 }
 
 impl Default for History {
@@ -88,6 +94,7 @@ impl History {
         History {
             step_time: Box::new(|_| (-1, f64::NAN)),
             skip: HashSet::new(),
+            h5md: None,
         }
     }
 
@@ -101,6 +108,13 @@ impl History {
     /// Keeps no history of `T` (e.g. a constant component).
     pub fn skip<T: Object>(mut self) -> Self {
         self.skip.insert(T::TYPE_TAG);
+        self
+    }
+
+    /// Also presents the history as an H5MD 1.1 file (`/h5md`, `/particles`, `/observables`,
+    /// hard links to the history's own datasets), for particle tools such as MDAnalysis.
+    pub fn h5md(mut self, view: H5md) -> Self {
+        self.h5md = Some(view);
         self
     }
 
@@ -883,6 +897,7 @@ pub(crate) struct HistoryRun {
     /// The file name the run files link `/ecs/history` to (`None`: the history is in the run
     /// file itself).
     link: Option<String>,
+    h5md: Option<H5mdRun>,
 }
 
 /// `/ecs/history` of `file`, created if `create`.
@@ -971,7 +986,10 @@ impl HistoryRun {
         let root = history_root(&file, true)?.ok_or(EcsError::Uninitialized)?;
         cut(&root, &format!("/ecs/{HISTORY}"), committed, false)?;
         file.flush()?;
+        let mut conf = conf;
+        let h5md = conf.h5md.take().map(H5mdRun::new);
         Ok(HistoryRun {
+            h5md,
             conf,
             file,
             root,
@@ -986,6 +1004,15 @@ impl HistoryRun {
     /// The sidecar's file name, to link `/ecs/history` of the run files to.
     pub(crate) fn link(&self) -> Option<&str> {
         self.link.as_deref()
+    }
+
+    /// The root groups the run files link to the sidecar too (the H5MD view's).
+    pub(crate) fn root_links(&self) -> &'static [&'static str] {
+        if self.h5md.is_some() {
+            &h5md::ROOTS
+        } else {
+            &[]
+        }
     }
 
     /// Reads this tick's removal events.
@@ -1029,6 +1056,10 @@ impl HistoryRun {
                 t.entity_gone(id);
             }
             any |= t.append(world, &cx)?;
+        }
+        if let Some(v) = &mut self.h5md {
+            let root = self.file.hdf5().group("/").map_err(h5("open group", "/"))?;
+            v.update(world, ids, &root)?;
         }
         if any {
             self.file.flush()?;

@@ -1,0 +1,48 @@
+"""The sim's --history output read by the tools of the field. MDAnalysis opens the run file as
+H5MD (first particle group, every frame, box present) with positions and velocities equal to
+what h5py reads; xarray (h5netcdf) opens every /ecs/history/<Tag> group of the history file.
+Prints one JSON line."""
+import json
+import sys
+import warnings
+
+import h5py
+import numpy as np
+import xarray as xr
+
+warnings.filterwarnings("ignore")
+import MDAnalysis as mda  # noqa: E402
+
+path, history = sys.argv[1], sys.argv[2]
+out = {}
+with h5py.File(path, "r") as f:
+    groups = sorted(f["particles"])
+    pos = f["particles/cloud0/position/value"][()]
+    vel = f["particles/cloud0/velocity/value"][()]
+    steps = f["particles/cloud0/position/step"][()]
+    edges = f["particles/cloud0/box/edges/value"][()]
+    ke = f["observables/kinetic_energy/value"][()]
+    tags = sorted(f["ecs/history"])
+    assert list(f["h5md"].attrs["version"]) == [1, 1]
+u = mda.Universe(path, topology_format="MINIMAL", format="H5MD", n_atoms=pos.shape[1],
+                 convert_units=False)
+assert len(u.trajectory) == pos.shape[0], (len(u.trajectory), pos.shape)
+for i, ts in enumerate(u.trajectory):
+    np.testing.assert_array_equal(ts.positions, pos[i])
+    np.testing.assert_array_equal(ts.velocities, vel[i])
+    np.testing.assert_allclose(ts.dimensions[:3], edges[i])
+    assert ts.data["step"] == steps[i]
+for tag in tags:
+    ds = xr.open_dataset(history, engine="h5netcdf", group=f"ecs/history/{tag}")
+    assert "step" in ds.coords, tag
+    for name, var in ds.data_vars.items():
+        assert not any(d.startswith("phony") for d in var.dims), (tag, name, var.dims)
+    ds.close()
+out = {
+    "groups": groups,
+    "frames": int(pos.shape[0]),
+    "steps": [int(s) for s in steps],
+    "observable_shape": list(ke.shape),
+    "tags": tags,
+}
+print(json.dumps(out))
