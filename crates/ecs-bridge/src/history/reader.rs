@@ -1,0 +1,133 @@
+//! Reading a run's history: committed samples only.
+
+use h5pom_store::{File, Value};
+
+use super::*;
+use h5pom_store::reexports::hdf5::Group;
+
+use crate::error::{EcsError, Result};
+
+/// A run file's history, for reading (`Registry::load_at`, [`HistoryReader`]).
+pub struct HistoryReader {
+    file: File,
+    root: Option<Group>,
+    committed: u64,
+}
+
+impl std::fmt::Debug for HistoryReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistoryReader")
+            .field("file", &self.file.path())
+            .field("committed", &self.committed)
+            .finish()
+    }
+}
+
+impl HistoryReader {
+    /// Opens the history of the synced file (or slot pair link) `path`, read-only. Only
+    /// samples of committed ticks are seen.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let file = File::open_read_only(path.as_ref(), h5pom_store::Schema::new())?;
+        let committed = crate::layout::Layout::open(file.clone())?.tick()?;
+        let root = history_root(&file, false)?;
+        Ok(HistoryReader {
+            file,
+            root,
+            committed,
+        })
+    }
+
+    /// The tick the file is at: samples of later ticks (left by a killed writer) are ignored.
+    pub fn committed_tick(&self) -> u64 {
+        self.committed
+    }
+
+    /// The types with a history (tags), and `index`.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        match &self.root {
+            Some(r) => r.member_names().map_err(h5("list members", "/ecs/history")),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub(crate) fn group(&self, tag: &str) -> Result<Option<(Group, String)>> {
+        let Some(root) = &self.root else {
+            return Ok(None);
+        };
+        let path = format!("/ecs/{HISTORY}/{tag}");
+        if !root.link_exists(tag) {
+            return Ok(None);
+        }
+        root.group(tag)
+            .map(|g| Some((g, path.clone())))
+            .map_err(h5("open group", path))
+    }
+
+    /// The committed steps of `tag`'s samples, in order.
+    pub fn steps(&self, tag: &str) -> Result<Vec<i64>> {
+        let Some((g, path)) = self.group(tag)? else {
+            return Ok(Vec::new());
+        };
+        let n = committed_samples(&g, &path, self.committed)?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let steps: Vec<i64> = g
+            .dataset(STEP)
+            .and_then(|d| d.read_raw())
+            .map_err(h5("read dataset", format!("{path}/{STEP}")))?;
+        Ok(steps.into_iter().take(n).collect())
+    }
+
+    /// The sample of `tag` that holds its state at `step`: the last committed one whose step is
+    /// at most `step` (`None` if the type had no sample yet).
+    pub fn sample_at(&self, tag: &str, step: i64) -> Result<Option<usize>> {
+        Ok(self.steps(tag)?.iter().rposition(|&s| s <= step))
+    }
+
+    /// The series of field `field` of `tag` for entity `id` (persistent id) over its committed
+    /// samples: `(step, value)`, `None` where the entity did not have the component (or the
+    /// value was `None`). Reads one column of the `[step, entity]` dataset, nothing else.
+    pub fn series(&self, tag: &str, field: &str, id: u64) -> Result<Vec<(i64, Option<Value>)>> {
+        let Some((g, path)) = self.group(tag)? else {
+            return Ok(Vec::new());
+        };
+        let steps = self.steps(tag)?;
+        let keys: Vec<u64> = g
+            .dataset(ENTITY)
+            .and_then(|d| d.read_raw())
+            .map_err(h5("read dataset", format!("{path}/{ENTITY}")))?;
+        let Some(slot) = keys.iter().position(|&k| k == id) else {
+            return Ok(Vec::new());
+        };
+        let column = |name: &str| -> Result<Vec<Value>> {
+            h5pom_store::series::read_column(&g, &path, name, slot, steps.len())
+                .map_err(EcsError::from)
+        };
+        let field = series_name(field);
+        let values = column(&field)?;
+        let present = column(PRESENT)?;
+        let none_name = format!("{field}{}", h5pom_store::table::NONE_SUFFIX);
+        let nones = if g.link_exists(&none_name) {
+            Some(column(&none_name)?)
+        } else {
+            None
+        };
+        Ok(steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let here = matches!(present.get(i), Some(Value::U8(1)));
+                let none = nones
+                    .as_ref()
+                    .is_some_and(|m| !matches!(m.get(i), Some(Value::U8(0)) | None));
+                let v = values.get(i).cloned().filter(|_| here && !none);
+                (s, v)
+            })
+            .collect())
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+}

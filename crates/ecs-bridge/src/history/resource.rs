@@ -1,0 +1,144 @@
+//! The history of a resource: one value series per field, plus `present`.
+
+use bevy_ecs::system::SystemState;
+use h5pom_store::series::append_value;
+use h5pom_store::{Object, Row, RowRef, Value, read_row, write_row};
+
+use super::*;
+
+use crate::error::{EcsError, Result};
+
+/// The history of a resource: one series per field, plus `present`.
+pub(crate) struct HistoryRes<R: Resource> {
+    state: Option<SystemState<Option<Res<'static, R>>>>,
+    samples: Option<usize>,
+    /// Whether the last sample had the resource.
+    had: Option<bool>,
+    everything: bool,
+    scratch: Row,
+}
+
+impl<R: Resource + Object> HistoryRes<R> {
+    pub(crate) fn new() -> Self {
+        HistoryRes {
+            state: None,
+            samples: None,
+            had: None,
+            everything: true,
+            scratch: Row::default(),
+        }
+    }
+}
+
+/// `present` series of a resource history (`uint8`).
+pub(super) const RES_PRESENT: &str = "present";
+
+impl<R: Resource + Object> HistorySync for HistoryRes<R> {
+    fn tag(&self) -> &'static str {
+        R::TYPE_TAG
+    }
+
+    fn is_resource(&self) -> bool {
+        true
+    }
+
+    fn drain(&mut self, world: &mut World) {
+        self.state.get_or_insert_with(|| SystemState::new(world));
+    }
+
+    fn loaded(&mut self, world: &mut World) {
+        let s = self.state.get_or_insert_with(|| SystemState::new(world));
+        let _ = s.get(world);
+        self.everything = true;
+    }
+
+    fn append(&mut self, world: &World, cx: &HistoryCx<'_>) -> Result<bool> {
+        let s = self.state.as_mut().ok_or(EcsError::Uninitialized)?;
+        let res = s.get(world)?;
+        let err = |source| EcsError::Resource {
+            resource: R::TYPE_TAG,
+            source,
+        };
+        let (changed, present) = match &res {
+            Some(r) => (r.is_changed() || self.everything, true),
+            None => (self.had == Some(true), false),
+        };
+        if !changed {
+            self.everything = false;
+            return Ok(false);
+        }
+        let (g, path) = cx.group(R::TYPE_TAG)?;
+        let samples = match self.samples {
+            Some(n) => n,
+            None if g.link_exists(STEP) => g
+                .dataset(STEP)
+                .map_err(h5("open dataset", format!("{path}/{STEP}")))?
+                .shape()[0],
+            None => 0,
+        };
+        let mut created = Vec::new();
+        if let Some(r) = &res {
+            self.scratch.values.clear();
+            write_row(&**r, &mut self.scratch, Some(cx.ids)).map_err(err)?;
+            for (name, v) in self.scratch.names.iter().zip(&self.scratch.values) {
+                let name = series_name(name);
+                if !g.link_exists(&name) {
+                    created.push(name.to_string());
+                }
+                append_value(&g, &path, &name, samples, v).map_err(err)?;
+            }
+        }
+        if !g.link_exists(RES_PRESENT) {
+            created.push(RES_PRESENT.into());
+        }
+        append_value(
+            &g,
+            &path,
+            RES_PRESENT,
+            samples,
+            &Value::U8(u8::from(present)),
+        )
+        .map_err(err)?;
+        cx.stamp(&g, &path, samples)?;
+        attach(&g, &path, &created, samples == 0, false)?;
+        self.samples = Some(samples + 1);
+        self.had = Some(present);
+        self.everything = false;
+        Ok(true)
+    }
+
+    fn load_sample(&self, world: &mut World, cx: &SampleCx<'_>) -> Result<usize> {
+        let err = |source| EcsError::Resource {
+            resource: R::TYPE_TAG,
+            source,
+        };
+        let read = |name: &str| {
+            h5pom_store::series::read_value(cx.group, cx.path, name, cx.sample).map_err(err)
+        };
+        if !matches!(read(RES_PRESENT)?, Value::U8(1)) {
+            return Ok(0);
+        }
+        let stored: Vec<String> = cx
+            .group
+            .member_names()
+            .map_err(h5("list members", cx.path))?
+            .into_iter()
+            .filter(|n| ![STEP, TIME, TICK, RES_PRESENT].contains(&n.as_str()))
+            .collect();
+        let mut values = Vec::with_capacity(stored.len());
+        for n in &stored {
+            values.push(Some(read(n)?));
+        }
+        let names: Vec<String> = stored.iter().map(|n| field_name(n).to_owned()).collect();
+        let r: R = read_row(
+            RowRef {
+                names: &names,
+                values: &mut values,
+            },
+            Some(cx.ids),
+        )
+        .map_err(err)?;
+        world.insert_resource(r);
+        Ok(1)
+    }
+}
