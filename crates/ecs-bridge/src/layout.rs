@@ -31,8 +31,9 @@ pub const NEXT_ID_ATTR: &str = "next-id";
 pub const LAYOUT_VERSION_ATTR: &str = "layout-version";
 /// The ECS layout version this build writes (and the newest it reads; it reads every older
 /// one). 2: table columns carry the file's array filters and are chunked by rows
-/// (`h5pom_store::table::chunk_rows`).
-pub const LAYOUT_VERSION: u32 = 2;
+/// (`h5pom_store::table::chunk_rows`). 3: `/ecs/history` and the H5MD roots may link to a
+/// history file (`docs/FORMAT.md`, "History").
+pub const LAYOUT_VERSION: u32 = 3;
 /// The `loader-key` of entity groups.
 pub const ENTITY_TAG: &str = "ecs-entity";
 /// Column of a table holding the entities' persistent ids.
