@@ -566,3 +566,121 @@ fn recovery_of_a_slot_pair_rebuilds_a_garbage_slot() {
     std::fs::write(&junk, b"not hdf5").unwrap();
     assert!(h5pom::ecs::recover(&junk).is_err());
 }
+
+/// The checksum of the world stored at `step` in the history of `path`.
+fn loaded_at(path: &Path, step: u64) -> String {
+    let schema = schema();
+    let mut world = World::new();
+    schema
+        .registry()
+        .load_at(&mut world, path, step as i64)
+        .unwrap_or_else(|e| panic!("load {} at step {step}: {e}", path.display()));
+    assert_eq!(world.resource::<Step>().step, step);
+    world_checksum(&mut world, &schema)
+}
+
+/// A `--history` run killed at random instants keeps every committed step: each one reloads
+/// (`load_at`) to exactly that step of an uninterrupted run, the last one is at or after the
+/// last acknowledged flush, and resuming in place cuts off what the killed flush appended and
+/// ends where the uninterrupted run does.
+#[test]
+fn killed_history_runs_keep_every_committed_step() {
+    const TICKS: u64 = 20;
+    const KILLS: usize = 12;
+    let budget = Duration::from_secs(120);
+    let dir = common::temp_dir();
+    let reference = reference(dir.path(), TICKS);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    println!("history crash harness: seed {seed}");
+    let mut rng = Rng(seed);
+    let (mut kills, mut checked, mut resumed) = (0, 0, 0);
+    let start = Instant::now();
+    let mut round = 0;
+    while kills < KILLS && start.elapsed() < budget {
+        round += 1;
+        let run_dir = dir.path().join(format!("hist{round}"));
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let out = run_dir.join("out.h5");
+        let mut cmd = sim(&out, TICKS);
+        cmd.arg("--history");
+        cmd.args(["--compression", ["none", "deflate:1"][round % 2]]);
+        let mut w = spawn_watched(cmd);
+        let wall_us = u64::try_from(reference.wall.as_micros()).unwrap_or(u64::MAX);
+        std::thread::sleep(Duration::from_micros(rng.below(wall_us)));
+        if w.child.try_wait().unwrap().is_some() {
+            let _ = (w.reader.join(), w.errors.join());
+            continue;
+        }
+        w.child.kill().expect("kill");
+        let status = w.child.wait().unwrap();
+        let _ = (w.reader.join(), w.errors.join());
+        if status.success() {
+            continue;
+        }
+        kills += 1;
+        let acked = *w.acked.lock().unwrap();
+        if h5pom::ecs::recover(&out).is_err() {
+            assert_eq!(
+                acked, None,
+                "round {round}: no file after an acknowledged flush"
+            );
+            continue;
+        }
+        let steps: Vec<u64> = match h5pom::ecs::history::HistoryReader::open(&out) {
+            Ok(r) => r
+                .steps("Step")
+                .unwrap()
+                .into_iter()
+                .map(|s| s as u64)
+                .collect(),
+            Err(e) => {
+                assert_eq!(
+                    acked, None,
+                    "round {round}: {e} after an acknowledged flush"
+                );
+                continue;
+            }
+        };
+        if let Some(a) = acked {
+            assert!(
+                steps.last().is_some_and(|&s| s >= a),
+                "round {round}: history ends at {:?}, step {a} was acknowledged",
+                steps.last()
+            );
+        }
+        for &s in steps.iter().filter(|&&s| s >= 1) {
+            assert_eq!(
+                loaded_at(&out, s),
+                reference.by_step[&s],
+                "round {round}: step {s} of the history is not step {s} of the uninterrupted run"
+            );
+            checked += 1;
+        }
+        if kills % 3 == 0 && steps.last().is_some_and(|&s| s < TICKS) {
+            let last = *steps.last().unwrap_or(&0);
+            let mut cmd = Command::new(sim_bin());
+            cmd.arg("--resume")
+                .arg(&out)
+                .arg("--out")
+                .arg(&out)
+                .args(["--quiet", "--history", "--ticks"])
+                .arg((TICKS - last).to_string());
+            let ran = common::run_ok(cmd);
+            assert_eq!(checksum_line(&ran.stdout), reference.last, "round {round}");
+            let r = h5pom::ecs::history::HistoryReader::open(&out).unwrap();
+            let after: Vec<i64> = r.steps("Step").unwrap();
+            assert!(
+                after.windows(2).all(|w| w[0] < w[1]),
+                "round {round}: steps go back after the resume: {after:?}"
+            );
+            assert_eq!(after.last(), Some(&(TICKS as i64)));
+            resumed += 1;
+        }
+    }
+    println!("history crash harness: {kills} kills, {checked} steps reloaded, {resumed} resumed");
+    assert!(kills >= 3, "too few kills ({kills}) to mean anything");
+    assert!(checked > 0);
+}
