@@ -32,17 +32,23 @@ for i, ts in enumerate(u.trajectory):
     np.testing.assert_array_equal(ts.velocities, vel[i])
     np.testing.assert_allclose(ts.dimensions[:3], edges[i])
     assert ts.data["step"] == steps[i]
-for tag in tags:
-    ds = xr.open_dataset(history, engine="h5netcdf", group=f"ecs/history/{tag}")
-    assert "step" in ds.coords, tag
-    for name, var in ds.data_vars.items():
-        assert not any(d.startswith("phony") for d in var.dims), (tag, name, var.dims)
+with h5py.File(history, "r") as f:
+    xgroups = [f"ecs/history/{t}" for t in tags]
+    xgroups += [f"ecs/history/{t}/{e}" for t in tags for e in f["ecs/history"][t]
+                if isinstance(f["ecs/history"][t][e], h5py.Group)]
+for group in xgroups:
+    ds = xr.open_dataset(history, engine="h5netcdf", group=group)
+    assert "step" in ds.coords, group
+    for name, var in ds.variables.items():
+        assert not any(d.startswith("phony") for d in var.dims), (group, name, var.dims)
     ds.close()
+out_groups = len(xgroups)
 out = {
     "groups": groups,
     "frames": int(pos.shape[0]),
     "steps": [int(s) for s in steps],
     "observable_shape": list(ke.shape),
     "tags": tags,
+    "xarray_groups": out_groups,
 }
 print(json.dumps(out))

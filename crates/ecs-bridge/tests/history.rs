@@ -46,6 +46,8 @@ struct Constant {
 struct Clock {
     step: i64,
     t: f64,
+    /// An array field of a resource: kept as frames too.
+    recent: ndarray::Array1<f64>,
 }
 
 fn registry() -> Registry {
@@ -117,6 +119,7 @@ fn mutate(world: &mut World, rng: &mut Lcg, step: i64) {
         let mut c = world.resource_mut::<Clock>();
         c.step = step;
         c.t = step as f64 * 0.25;
+        c.recent = ndarray::Array1::from_shape_fn(1 + (step as usize / 10) % 4, |i| i as f64 + c.t);
     }
     let mut q = world.query_filtered::<Entity, With<Persist>>();
     let mut es: Vec<Entity> = q.iter(world).collect();
@@ -223,7 +226,11 @@ fn run(seed: u64, durability: Durability, ticks: i64) {
 fn run_in(dir: &std::path::Path, seed: u64, durability: Durability, ticks: i64) {
     let path = dir.join("run.h5");
     let mut world = World::new();
-    world.insert_resource(Clock { step: 0, t: 0.0 });
+    world.insert_resource(Clock {
+        step: 0,
+        t: 0.0,
+        recent: ndarray::Array1::zeros(1),
+    });
     for i in 0..3 {
         world.spawn((
             Persist,
@@ -294,7 +301,11 @@ proptest! {
 fn unprotected_and_in_memory_syncs_keep_history_too() {
     run(7, Durability::Unprotected, 8);
     let mut world = World::new();
-    world.insert_resource(Clock { step: 0, t: 0.0 });
+    world.insert_resource(Clock {
+        step: 0,
+        t: 0.0,
+        recent: ndarray::Array1::zeros(1),
+    });
     world.spawn((Persist, Constant { k: 1 }));
     let mut sync = H5Sync::in_memory(&registry()).unwrap();
     sync.keep_history(&registry(), history()).unwrap();
@@ -308,7 +319,11 @@ fn series_reads_one_entity_and_unchanged_types_add_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.h5");
     let mut world = World::new();
-    world.insert_resource(Clock { step: 0, t: 0.0 });
+    world.insert_resource(Clock {
+        step: 0,
+        t: 0.0,
+        recent: ndarray::Array1::zeros(1),
+    });
     let a = world
         .spawn((
             Persist,
@@ -361,7 +376,11 @@ fn samples_of_an_uncommitted_tick_are_cut_off_on_resume() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.h5");
     let mut world = World::new();
-    world.insert_resource(Clock { step: 0, t: 0.0 });
+    world.insert_resource(Clock {
+        step: 0,
+        t: 0.0,
+        recent: ndarray::Array1::zeros(1),
+    });
     let a = world
         .spawn((
             Persist,

@@ -203,6 +203,49 @@ fn attach(g: &Group, path: &str, created: &[String], first: bool, rows: bool) ->
     Ok(())
 }
 
+/// Gives every trailing axis `k` of the frame series `name` (and of its `-shape` record) a
+/// netCDF dimension scale `<name>-dim<k>` holding `0, 1, …`, grown with the series, so xarray
+/// shows named dimensions only.
+fn axis_scales(g: &Group, path: &str, name: &str) -> Result<()> {
+    let shape_name = format!("{name}{}", h5pom_store::series::SHAPE_SUFFIX);
+    for series in [name, shape_name.as_str()] {
+        let here = format!("{path}/{series}");
+        let ds = g.dataset(series).map_err(h5("open dataset", &here))?;
+        let shape = ds.shape();
+        for (k, &len) in shape.iter().enumerate().skip(1) {
+            let sname = format!("{series}-dim{k}");
+            let spath = format!("{path}/{sname}");
+            let index: Vec<u64> = (0..len as u64).collect();
+            if g.link_exists(&sname) {
+                let sc = g.dataset(&sname).map_err(h5("open dataset", &spath))?;
+                let have = sc.shape()[0];
+                if have < len {
+                    sc.resize([len])
+                        .and_then(|()| {
+                            sc.write_slice(
+                                &index[have..],
+                                h5pom_store::reexports::ndarray::s![have..len],
+                            )
+                        })
+                        .map_err(h5("grow dimension scale", &spath))?;
+                }
+            } else {
+                let sc = g
+                    .new_dataset::<u64>()
+                    .chunk([len.clamp(1, 1 << 16)])
+                    .shape([(len, None)])
+                    .create(sname.as_str())
+                    .map_err(h5("create dimension scale", &spath))?;
+                sc.write(&index)
+                    .map_err(h5("write dimension scale", &spath))?;
+                set_dimension_scale(&sc, &spath, &sname)?;
+                attach_dimension_scale(&ds, &here, &sc, k)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The history of one type (type-erased).
 pub(crate) trait HistorySync: Send + Sync {
     /// The type's tag.

@@ -1,8 +1,9 @@
-//! The history of a resource: one value series per field, plus `present`.
+//! The history of a resource: one value series per scalar field, one frame series per array
+//! field, plus `present`.
 
 use bevy_ecs::system::SystemState;
 use h5pom_store::series::append_value;
-use h5pom_store::{Object, Row, RowRef, Value, read_row, write_row};
+use h5pom_store::{Object, Row, RowRef, Value, capture_row, read_row_with_frames};
 
 use super::*;
 
@@ -79,13 +80,26 @@ impl<R: Resource + Object> HistorySync for HistoryRes<R> {
         let mut created = Vec::new();
         if let Some(r) = &res {
             self.scratch.values.clear();
-            write_row(&**r, &mut self.scratch, Some(cx.ids)).map_err(err)?;
+            let mut arrays = Vec::new();
+            capture_row(&**r, &mut self.scratch, Some(cx.ids), &mut arrays).map_err(err)?;
             for (name, v) in self.scratch.names.iter().zip(&self.scratch.values) {
                 let name = series_name(name);
                 if !g.link_exists(&name) {
                     created.push(name.to_string());
                 }
                 append_value(&g, &path, &name, samples, v).map_err(err)?;
+            }
+            for a in &arrays {
+                let name = series_name(&a.name);
+                if !g.link_exists(&name) {
+                    created.push(name.to_string());
+                    created.push(format!("{name}{}", h5pom_store::series::SHAPE_SUFFIX));
+                }
+                h5pom_store::series::append_frame(
+                    cx.file, &g, &path, &name, samples, a.dtype, &a.shape, &a.bytes, None,
+                )
+                .map_err(err)?;
+                axis_scales(&g, &path, &name)?;
             }
         }
         if !g.link_exists(RES_PRESENT) {
@@ -118,24 +132,30 @@ impl<R: Resource + Object> HistorySync for HistoryRes<R> {
         if !matches!(read(RES_PRESENT)?, Value::U8(1)) {
             return Ok(0);
         }
+        // Scalar fields are the 1-D series; array fields (`[sample, …]`) are read as frames.
         let stored: Vec<String> = cx
             .group
             .member_names()
             .map_err(h5("list members", cx.path))?
             .into_iter()
             .filter(|n| ![STEP, TIME, TICK, RES_PRESENT].contains(&n.as_str()))
+            .filter(|n| cx.group.dataset(n).is_ok_and(|d| d.ndim() == 1))
+            .filter(|n| !n.contains("-dim"))
             .collect();
         let mut values = Vec::with_capacity(stored.len());
         for n in &stored {
             values.push(Some(read(n)?));
         }
         let names: Vec<String> = stored.iter().map(|n| field_name(n).to_owned()).collect();
-        let r: R = read_row(
+        let r: R = read_row_with_frames(
             RowRef {
                 names: &names,
                 values: &mut values,
             },
             Some(cx.ids),
+            cx.group,
+            cx.path,
+            cx.sample,
         )
         .map_err(err)?;
         world.insert_resource(r);

@@ -215,6 +215,7 @@ impl<C: Component, K: RowCodec<C>> HistoryRows<C, K> {
                 component: self.tag,
                 source,
             })?;
+            axis_scales(&sub, &spath, &series)?;
         }
         cx.stamp(&sub, &spath, j)?;
         attach(&sub, &spath, &created, j == 0, false)?;

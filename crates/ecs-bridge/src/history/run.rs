@@ -61,7 +61,7 @@ fn cut(g: &Group, path: &str, committed: u64, series: bool) -> Result<()> {
         let data: Vec<&str> = names
             .iter()
             .map(String::as_str)
-            .filter(|n| *n != ENTITY && g.dataset(n).is_ok())
+            .filter(|n| *n != ENTITY && !n.contains("-dim") && g.dataset(n).is_ok())
             .collect();
         h5pom_store::series::truncate(g, path, keep, &data)?;
     }
