@@ -4,7 +4,8 @@ Usage: python examples/sim/plot.py [SIM_H5] [OUT_PREFIX]
 
 Writes OUT_PREFIX-particles.png (x-y projection of every cloud, a random sample of at most
 5,000 particles per cloud) and OUT_PREFIX-flush.png (per-tick flush time and tick time from
-the run log). Defaults: sim.h5, and the file name without .h5.
+the run log); for a run with --history also OUT_PREFIX-energy.png (each cloud's kinetic energy
+over the steps, read from the history). Defaults: sim.h5, and the file name without .h5.
 """
 
 import sys
@@ -80,7 +81,36 @@ def main():
         ax.legend()
         fig.savefig(f"{prefix}-flush.png", dpi=120, bbox_inches="tight")
         plt.close(fig)
-    print(f"wrote {prefix}-particles.png and {prefix}-flush.png")
+        drew = [f"{prefix}-particles.png", f"{prefix}-flush.png"]
+        if "history" in f["ecs"] and "CloudStats" in f["ecs/history"]:
+            drew.append(energy(f, prefix, clouds(f)))
+    print("wrote " + ", ".join(drew))
+
+
+def energy(f, prefix, found):
+    """Each cloud's kinetic energy over the stored steps (docs/FORMAT.md, "History")."""
+    h = f["ecs/history/CloudStats"]
+    steps = h["step"][:]
+    ids = h["entity"][:]
+    present = h["entity-present"][:].astype(bool)
+    ke = h["kinetic_energy"][:]
+    names = {}
+    for shard in f["ecs/entities"].values():
+        for eid, g in shard.items():
+            if "Cloud.index" in g.attrs:
+                names[int(eid)] = f"cloud {int(g.attrs['Cloud.index'])}"
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for j, eid in enumerate(ids):
+        here = present[:, j]
+        ax.plot(steps[here], ke[here, j], label=names.get(int(eid), str(eid)), lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("kinetic energy")
+    ax.set_title("kinetic energy per cloud, from the history")
+    ax.legend(fontsize="small")
+    out = f"{prefix}-energy.png"
+    fig.savefig(out, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return out
 
 
 main()
