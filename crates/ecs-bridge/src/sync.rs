@@ -305,6 +305,8 @@ impl H5Sync {
             registry.histories(&history),
             history,
         )?;
+        // The history's arrays are compressed like the run's.
+        run.file().set_array_options(self.array_options());
         self.history = Some(run);
         Ok(())
     }
@@ -325,6 +327,9 @@ impl H5Sync {
         for t in &self.targets {
             t.layout.file().set_array_options(opts.clone());
         }
+        if let Some(h) = &self.history {
+            h.file().set_array_options(opts);
+        }
     }
 
     /// The default options of array fields.
@@ -336,6 +341,9 @@ impl H5Sync {
     pub fn set_concurrency(&mut self, c: Concurrency) {
         for t in &self.targets {
             t.layout.file().set_concurrency(c.clone());
+        }
+        if let Some(h) = &self.history {
+            h.file().set_concurrency(c);
         }
     }
 

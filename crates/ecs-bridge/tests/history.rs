@@ -220,10 +220,16 @@ fn tick(world: &mut World) {
 
 fn run(seed: u64, durability: Durability, ticks: i64) {
     let dir = tempfile::tempdir().unwrap();
-    run_in(dir.path(), seed, durability, ticks)
+    run_in(dir.path(), seed, durability, ticks, None)
 }
 
-fn run_in(dir: &std::path::Path, seed: u64, durability: Durability, ticks: i64) {
+fn run_in(
+    dir: &std::path::Path,
+    seed: u64,
+    durability: Durability,
+    ticks: i64,
+    filters: Option<h5pom_store::Filters>,
+) {
     let path = dir.join("run.h5");
     let mut world = World::new();
     world.insert_resource(Clock {
@@ -254,6 +260,9 @@ fn run_in(dir: &std::path::Path, seed: u64, durability: Durability, ticks: i64) 
     }
     let mut sync = H5Sync::create_with(&path, &registry(), durability).unwrap();
     sync.keep_history(&registry(), history()).unwrap();
+    if let Some(f) = filters {
+        sync.set_array_options(h5pom_store::ArrayOptions::with_filters(f));
+    }
     world.insert_resource(sync);
     let mut rng = Lcg(seed);
     let mut expected = BTreeMap::new();
@@ -294,6 +303,31 @@ proptest! {
     #[test]
     fn random_worlds_reload_exactly_at_every_step(seed in any::<u64>()) {
         run(seed, Durability::Process, 12);
+    }
+}
+
+#[test]
+fn compressed_histories_reload_exactly() {
+    for f in [
+        h5pom_store::Filters::lz4(),
+        h5pom_store::Filters::zstd(3),
+        h5pom_store::Filters::deflate(1),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        run_in(dir.path(), 11, Durability::Process, 8, Some(f));
+        let side = h5pom_store::File::open_read_only(
+            dir.path().join("run.h5.history"),
+            h5pom_store::Schema::new(),
+        )
+        .unwrap();
+        let ds = side
+            .hdf5()
+            .dataset("ecs/history/Cloud/1/positions")
+            .unwrap();
+        assert!(
+            !ds.filters().is_empty(),
+            "{f:?}: the history's arrays are compressed"
+        );
     }
 }
 

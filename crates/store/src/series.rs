@@ -359,6 +359,40 @@ pub fn read_frame<T: crate::pipeline::Element, D: ndarray::Dimension>(
             path: format!("{}[{sample}]", here()),
         });
     }
+    // Decoded by the pipeline when it can (one frame's chunks, LZ4 and Zstd too).
+    let decoded = crate::pipeline::Pipeline::new(crate::pipeline::Concurrency::Serial)
+        .read_frame::<T>(&ds, sample)
+        .map_err(|source| Error::Pipeline {
+            path: here(),
+            source: Box::new(source),
+        })?;
+    let a: ndarray::ArrayD<T> = match decoded {
+        Some(v) => {
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape[1..]), v).map_err(|e| {
+                Error::Corrupt {
+                    path: here(),
+                    reason: e.to_string(),
+                }
+            })?
+        }
+        None => read_frame_hdf5(&ds, &shape, sample, here)?,
+    };
+    cut_to_recorded(group, path, name, sample, a)?
+        .into_dimensionality::<D>()
+        .map(Some)
+        .map_err(|e| Error::Corrupt {
+            path: here(),
+            reason: e.to_string(),
+        })
+}
+
+/// Reads frame `sample` through libhdf5's own filters.
+fn read_frame_hdf5<T: crate::pipeline::Element>(
+    ds: &Dataset,
+    shape: &[usize],
+    sample: usize,
+    here: impl Fn() -> String + Copy,
+) -> Result<ndarray::ArrayD<T>> {
     let mut elems = vec![ndarray::SliceInfoElem::Index(sample as isize)];
     elems.extend((1..shape.len()).map(|_| ndarray::SliceInfoElem::Slice {
         start: 0,
@@ -373,20 +407,40 @@ pub fn read_frame<T: crate::pipeline::Element, D: ndarray::Dimension>(
             }
         })?;
     let sel = hdf5::Selection::try_from(info).ctx("select frame", here)?;
-    let mut a: ndarray::ArrayD<T> = ds.read_slice(sel).ctx("read frame", here)?;
+    ds.read_slice(sel).ctx("read frame", here)
+}
+
+/// `a` cut to the shape recorded for frame `sample` in `<name>-shape`, if there is one.
+fn cut_to_recorded<T: Clone>(
+    group: &Group,
+    path: &str,
+    name: &str,
+    sample: usize,
+    mut a: ndarray::ArrayD<T>,
+) -> Result<ndarray::ArrayD<T>> {
+    let here = || join(path, name);
     let shape_name = format!("{name}{SHAPE_SUFFIX}");
     if group.link_exists(&shape_name) {
-        let recorded = read_selection(
-            &group
-                .dataset(&shape_name)
-                .ctx("open series", || join(path, &shape_name))?,
-            || join(path, &shape_name),
-            hdf5::Selection::try_from(ndarray::s![sample, ..])
-                .ctx("select frame", || join(path, &shape_name))?,
-        )?;
+        let ds = group
+            .dataset(&shape_name)
+            .ctx("open series", || join(path, &shape_name))?;
+        let recorded: Vec<u64> =
+            match crate::pipeline::Pipeline::new(crate::pipeline::Concurrency::Serial)
+                .read_frame::<u64>(&ds, sample)
+                .map_err(|source| Error::Pipeline {
+                    path: join(path, &shape_name),
+                    source: Box::new(source),
+                })? {
+                Some(v) => v,
+                None => {
+                    read_frame_hdf5::<u64>(&ds, &ds.shape(), sample, || join(path, &shape_name))?
+                        .into_raw_vec_and_offset()
+                        .0
+                }
+            };
         let dims: Vec<usize> = recorded
             .iter()
-            .filter_map(|v| v.as_i128().and_then(|d| usize::try_from(d).ok()))
+            .filter_map(|&d| usize::try_from(d).ok())
             .collect();
         if dims.len() != a.ndim() || dims.iter().zip(a.shape()).any(|(d, s)| d > s) {
             return Err(Error::Corrupt {
@@ -398,10 +452,5 @@ pub fn read_frame<T: crate::pipeline::Element, D: ndarray::Dimension>(
             .slice_each_axis(|ax| ndarray::Slice::from(0..dims[ax.axis.index()]))
             .to_owned();
     }
-    a.into_dimensionality::<D>()
-        .map(Some)
-        .map_err(|e| Error::Corrupt {
-            path: here(),
-            reason: e.to_string(),
-        })
+    Ok(a)
 }

@@ -128,6 +128,11 @@ impl HistoryRun {
     }
 
     /// The sidecar's file name, to link `/ecs/history` of the run files to.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The sidecar's file name, to link to.
     pub(crate) fn link(&self) -> Option<&str> {
         self.link.as_deref()
     }

@@ -99,6 +99,83 @@ impl Pipeline {
         Ok(a.into_dimensionality::<D>().map_err(hdf5::Error::from)?)
     }
 
+    /// Reads frame `sample` (`[sample, ..]`) of a series dataset chunked one frame per chunk
+    /// (`[1, …]`), decoding only that frame's chunks (in parallel; LZ4 and Zstd too). `Ok(None)`
+    /// if the dataset is not such a series with known filters and native type: read it through
+    /// HDF5 then.
+    pub fn read_frame<T: Element>(
+        &self,
+        ds: &Dataset,
+        sample: usize,
+    ) -> PipelineResult<Option<Vec<T>>> {
+        self.check_pool()?;
+        let name = ds.name();
+        let file_type = ds.dtype()?;
+        let mem_type = Datatype::from_type::<T>()?;
+        if file_type != mem_type {
+            return Ok(None);
+        }
+        let shape = ds.shape();
+        let (Some(chunk), Some(steps)) = (ds.chunk(), plan(&ds.filters())) else {
+            return Ok(None);
+        };
+        if shape.is_empty() || chunk.len() != shape.len() || chunk[0] != 1 || sample >= shape[0] {
+            return Ok(None);
+        }
+        let mut frame = shape.clone();
+        frame[0] = 1;
+        let elem = size_of::<T>();
+        let n_elems: usize = frame.iter().product();
+        let mut out: Vec<T> = reserve(&name, &frame)?;
+        if n_elems == 0 {
+            return Ok(Some(out));
+        }
+        let grid = Grid::new(&frame, &chunk);
+        let mut seen = vec![false; grid.len()];
+        let records: Vec<ChunkRecord> = ffi::allocated_chunks(ds)?
+            .into_iter()
+            .filter(|r| r.offset.first() == Some(&(sample as u64)))
+            .map(|mut r| {
+                r.offset[0] = 0;
+                r
+            })
+            .filter(|r| match grid_index(&grid, &r.offset) {
+                Some(i) if !seen[i] => {
+                    seen[i] = true;
+                    true
+                }
+                _ => false,
+            })
+            .collect();
+        let complete = records.len() == grid.len();
+        if !complete {
+            let mut fill = vec![0u8; elem];
+            ffi::fill_value(ds, &mem_type, &mut fill)?;
+            // SAFETY: `fill` holds `size_of::<T>()` bytes and `T` is a plain integer or float
+            // type (sealed `Element`) for which every bit pattern is valid.
+            let fill: T = unsafe { std::ptr::read_unaligned(fill.as_ptr().cast::<T>()) };
+            out.resize(n_elems, fill);
+        }
+        let cx = DecodeCtx {
+            ds,
+            origin: sample as u64,
+            name: &name,
+            grid: &grid,
+            steps: &steps,
+            elem,
+            cbytes: grid.chunk_elems() * elem,
+            out: OutPtr(out.as_mut_ptr().cast::<u8>(), n_elems * elem),
+        };
+        self.run_unordered(records.len(), |i, s| decode_chunk(&cx, &records[i], s))?;
+        if complete {
+            // SAFETY: every chunk of the frame's grid was decoded (each worker returned Ok) and
+            // together they cover every element of the frame, so all `n_elems` elements are
+            // initialized; `n_elems` equals the capacity reserved above.
+            unsafe { out.set_len(n_elems) };
+        }
+        Ok(Some(out))
+    }
+
     fn read_chunked<T: Element>(
         &self,
         ds: &Dataset,
@@ -141,6 +218,7 @@ impl Pipeline {
         let cbytes = grid.chunk_elems() * elem;
         let cx = DecodeCtx {
             ds,
+            origin: 0,
             name,
             grid: &grid,
             steps,
@@ -207,6 +285,9 @@ fn grid_index(grid: &Grid, offset: &[u64]) -> Option<usize> {
 /// Fixed inputs of one dataset's chunk decoding.
 struct DecodeCtx<'a> {
     ds: &'a Dataset,
+    /// Added to axis 0 of a chunk's offset to find it in the file (reading one frame of a
+    /// series: the grid covers that frame only).
+    origin: u64,
     name: &'a str,
     grid: &'a Grid,
     steps: &'a [Step],
@@ -253,7 +334,13 @@ fn decode_stages(
             format!("{} bytes stored for a {cbytes}-byte chunk", rec.size),
         ));
     }
-    let mask = ffi::read_chunk(cx.ds, &rec.offset, rec.size as usize, raw)?;
+    let mask = if cx.origin == 0 {
+        ffi::read_chunk(cx.ds, &rec.offset, rec.size as usize, raw)?
+    } else {
+        let mut at = rec.offset.clone();
+        at[0] += cx.origin;
+        ffi::read_chunk(cx.ds, &at, rec.size as usize, raw)?
+    };
     // Inverse order; a set mask bit means the filter was skipped for this chunk.
     let active: Vec<Step> = cx
         .steps

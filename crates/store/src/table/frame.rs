@@ -233,6 +233,40 @@ fn read_frame_values(
             }),
         });
     }
+    // Numeric frames are decoded by the pipeline (LZ4 and Zstd too); others through libhdf5.
+    let dtype = ds
+        .dtype()
+        .map(|t| Dtype::from_datatype(&t))
+        .ctx("read column type", here)?;
+    let pipeline = crate::pipeline::Pipeline::new(crate::pipeline::Concurrency::Serial);
+    let perr = |source| Error::Pipeline {
+        path: here(),
+        source: Box::new(source),
+    };
+    macro_rules! num {
+        ($t:ty, $v:ident) => {
+            pipeline
+                .read_frame::<$t>(ds, sample)
+                .map_err(perr)?
+                .map(|v| v.into_iter().map(crate::value::Value::$v).collect())
+        };
+    }
+    let decoded: Option<Vec<crate::value::Value>> = match dtype {
+        Some(Dtype::I8) => num!(i8, I8),
+        Some(Dtype::I16) => num!(i16, I16),
+        Some(Dtype::I32) => num!(i32, I32),
+        Some(Dtype::I64) => num!(i64, I64),
+        Some(Dtype::U8) => num!(u8, U8),
+        Some(Dtype::U16) => num!(u16, U16),
+        Some(Dtype::U32) => num!(u32, U32),
+        Some(Dtype::U64) => num!(u64, U64),
+        Some(Dtype::F32) => num!(f32, F32),
+        Some(Dtype::F64) => num!(f64, F64),
+        None => None,
+    };
+    if let Some(v) = decoded {
+        return Ok(v);
+    }
     let sel = hdf5::Selection::try_from(ndarray::s![sample, ..]).ctx("select frame", here)?;
     crate::series::read_selection(ds, here, sel)
 }
