@@ -29,6 +29,31 @@ impl Step {
     }
 }
 
+/// The filters a dataset was created with, as options to write more of it with (a series
+/// keeps its filters whatever the file's options are now), or `None` if any is unknown.
+pub(crate) fn filters_of(filters: &[Filter]) -> Option<super::Filters> {
+    let mut out = super::Filters::none();
+    for f in filters {
+        match f {
+            Filter::Shuffle => out.shuffle = true,
+            Filter::Deflate(level) => out.codec = Codec::Deflate { level: *level },
+            Filter::User(LZ4_FILTER_ID, _) => out.codec = Codec::Lz4,
+            Filter::User(ZSTD_FILTER_ID, cd) => {
+                let stored = Codec::Zstd {
+                    level: cd.first().map_or(3, |&l| l as i32),
+                };
+                out.codec = if stored.validate().is_ok() {
+                    stored
+                } else {
+                    Codec::Zstd { level: 3 }
+                };
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// The filter pipeline as steps this module can invert, or `None` if any filter is unknown.
 fn plan(filters: &[Filter]) -> Option<Vec<Step>> {
     filters

@@ -535,6 +535,7 @@ impl Pipeline {
         }
         let mut full_chunk = vec![1];
         full_chunk.extend_from_slice(&job.chunk);
+        // (Replaced by the stored chunk shape when the series exists.)
         let bytes = full_chunk
             .iter()
             .try_fold(elem as u64, |acc, &c| acc.checked_mul(c as u64));
@@ -545,16 +546,26 @@ impl Pipeline {
         want.extend_from_slice(&job.frame_shape);
         let dcpl_filters = job.opts.filters.dcpl_filters();
         let filters = hdf5_filters(&dcpl_filters);
+        // An existing series keeps its chunk shape and filters: later frames are encoded
+        // like the first ones, whatever the options are now.
+        let mut job_filters = job.opts.filters;
         let ds = if job.group.link_exists(job.name) {
             let ds = job.group.dataset(job.name)?;
+            let stored_filters = ds.filters();
+            if stored_filters != filters {
+                job_filters = super::decode::filters_of(&stored_filters).ok_or_else(|| {
+                    job.invalid("the existing series has filters h5pom cannot write")
+                })?;
+            }
+            let stored_chunk = ds.chunk();
             let same = ds.dtype()? == job.dtype.datatype()?
                 && ds.ndim() == want.len()
-                && ds.chunk().as_deref() == Some(&full_chunk[..])
-                && ds.filters() == filters;
+                && stored_chunk.as_ref().is_some_and(|c| c.first() == Some(&1));
             if !same {
-                return Err(job.invalid(
-                    "the existing series has another type, rank, chunk shape or filters",
-                ));
+                return Err(job.invalid("the existing series has another type or rank"));
+            }
+            if let Some(c) = stored_chunk {
+                full_chunk = c;
             }
             let shape = ds.shape();
             let grown: Vec<usize> = shape.iter().zip(&want).map(|(&a, &b)| a.max(b)).collect();
@@ -577,8 +588,8 @@ impl Pipeline {
             dtype: job.dtype,
             elem,
             grid: Grid::new(&frame, &full_chunk),
-            shuffle: job.opts.filters.shuffle,
-            codec: job.opts.filters.codec,
+            shuffle: job_filters.shuffle,
+            codec: job_filters.codec,
         };
         let n = spec.grid.len();
         let mut stats = WriteStats {
