@@ -119,7 +119,7 @@ impl Pipeline {
         let Some((chunk, steps)) = steps else {
             return Ok(ds.read::<T, D>()?);
         };
-        let v = self.read_chunked::<T>(ds, &name, &mem_type, &shape, &chunk, &steps)?;
+        let v = self.read_chunked::<T>(ds, &mem_type, &shape, &chunk, &steps, None)?;
         let a = Array::from_shape_vec(IxDyn(&shape), v).map_err(hdf5::Error::from)?;
         Ok(a.into_dimensionality::<D>().map_err(hdf5::Error::from)?)
     }
@@ -134,7 +134,6 @@ impl Pipeline {
         sample: usize,
     ) -> PipelineResult<Option<Vec<T>>> {
         self.check_pool()?;
-        let name = ds.name();
         let file_type = ds.dtype()?;
         let mem_type = Datatype::from_type::<T>()?;
         if file_type != mem_type {
@@ -149,77 +148,41 @@ impl Pipeline {
         }
         let mut frame = shape.clone();
         frame[0] = 1;
-        let elem = size_of::<T>();
-        let n_elems: usize = frame.iter().product();
-        let mut out: Vec<T> = reserve(&name, &frame)?;
-        if n_elems == 0 {
-            return Ok(Some(out));
-        }
-        let grid = Grid::new(&frame, &chunk);
-        let mut seen = vec![false; grid.len()];
-        let records: Vec<ChunkRecord> = ffi::allocated_chunks(ds)?
-            .into_iter()
-            .filter(|r| r.offset.first() == Some(&(sample as u64)))
-            .map(|mut r| {
-                r.offset[0] = 0;
-                r
-            })
-            .filter(|r| match grid_index(&grid, &r.offset) {
-                Some(i) if !seen[i] => {
-                    seen[i] = true;
-                    true
-                }
-                _ => false,
-            })
-            .collect();
-        let complete = records.len() == grid.len();
-        if !complete {
-            let mut fill = vec![0u8; elem];
-            ffi::fill_value(ds, &mem_type, &mut fill)?;
-            // SAFETY: `fill` holds `size_of::<T>()` bytes and `T` is a plain integer or float
-            // type (sealed `Element`) for which every bit pattern is valid.
-            let fill: T = unsafe { std::ptr::read_unaligned(fill.as_ptr().cast::<T>()) };
-            out.resize(n_elems, fill);
-        }
-        let cx = DecodeCtx {
-            ds,
-            origin: sample as u64,
-            name: &name,
-            grid: &grid,
-            steps: &steps,
-            elem,
-            cbytes: grid.chunk_elems() * elem,
-            out: OutPtr(out.as_mut_ptr().cast::<u8>(), n_elems * elem),
-        };
-        self.run_unordered(records.len(), |i, s| decode_chunk(&cx, &records[i], s))?;
-        if complete {
-            // SAFETY: every chunk of the frame's grid was decoded (each worker returned Ok) and
-            // together they cover every element of the frame, so all `n_elems` elements are
-            // initialized; `n_elems` equals the capacity reserved above.
-            unsafe { out.set_len(n_elems) };
-        }
-        Ok(Some(out))
+        let v = self.read_chunked::<T>(ds, &mem_type, &frame, &chunk, &steps, Some(sample))?;
+        Ok(Some(v))
     }
 
     fn read_chunked<T: Element>(
         &self,
         ds: &Dataset,
-        name: &str,
         mem_type: &Datatype,
         shape: &[usize],
         chunk: &[usize],
         steps: &[Step],
+        frame: Option<usize>,
     ) -> PipelineResult<Vec<T>> {
+        let name = ds.name();
+        let name = name.as_str();
         let elem = size_of::<T>();
         let n_elems: usize = shape.iter().product(); // no overflow: checked by `reserve`
         if n_elems == 0 {
             return Ok(Vec::new());
         }
         let grid = Grid::new(shape, chunk);
+        // Reading one frame: the grid covers it; its chunks sit at `frame` on axis 0.
+        let origin = frame.map_or(0, |f| f as u64);
         // Keep only records that sit on the grid inside the extent, once each.
         let mut seen = vec![false; grid.len()];
         let records: Vec<ChunkRecord> = ffi::allocated_chunks(ds)?
             .into_iter()
+            .filter_map(|mut r| match frame {
+                None => Some(r),
+                Some(_) if r.offset.first() == Some(&origin) => {
+                    r.offset[0] = 0;
+                    Some(r)
+                }
+                Some(_) => None,
+            })
             .filter(|r| match grid_index(&grid, &r.offset) {
                 Some(i) if !seen[i] => {
                     seen[i] = true;
@@ -243,7 +206,7 @@ impl Pipeline {
         let cbytes = grid.chunk_elems() * elem;
         let cx = DecodeCtx {
             ds,
-            origin: 0,
+            origin,
             name,
             grid: &grid,
             steps,
