@@ -188,13 +188,15 @@ impl HistoryRun {
             }
             any |= t.append(world, &cx)?;
         }
+        if !any {
+            // Nothing appended: no link or box row can be due, and no HDF5 call is made.
+            return Ok(false);
+        }
         if let Some(v) = &mut self.h5md {
             let root = self.file.hdf5().group("/").map_err(h5("open group", "/"))?;
             v.update(world, ids, &root)?;
         }
-        if any {
-            self.file.flush()?;
-        }
-        Ok(any)
+        self.file.flush()?;
+        Ok(true)
     }
 }
