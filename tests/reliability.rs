@@ -684,3 +684,114 @@ fn killed_history_runs_keep_every_committed_step() {
     assert!(kills >= 3, "too few kills ({kills}) to mean anything");
     assert!(checked > 0);
 }
+
+/// Runs the sim with `args` while the Python reader `script` runs with `reader_args`; returns
+/// the reader's summary line (`k=v` pairs) after checking both succeeded.
+fn sim_with_reader(
+    out: &Path,
+    sim_args: &[&str],
+    script: &str,
+    reader_args: &[&std::ffi::OsStr],
+    done: Option<&Path>,
+) -> (String, String) {
+    let mut reader = common::py_command(script, reader_args.iter().copied());
+    reader.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let reader = reader.spawn().expect("start the h5py reader");
+    let mut cmd = Command::new(sim_bin());
+    cmd.args(sim_args).arg("--out").arg(out);
+    let ran = common::run_ok(cmd);
+    if let Some(done) = done {
+        std::fs::write(done, b"").unwrap();
+    }
+    let r = reader.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&r.stdout).into_owned(),
+        String::from_utf8_lossy(&r.stderr).into_owned(),
+    );
+    assert!(
+        r.status.success(),
+        "the reader {script} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(ran.stdout.contains("checksum: "));
+    (stdout, ran.stdout)
+}
+
+fn summary_field(summary: &str, k: &str) -> f64 {
+    summary
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {k} in {summary:?}"))
+}
+
+#[test]
+fn a_reader_holding_the_file_for_seconds_does_not_stall_the_writer() {
+    // Before: the writer waited for the reader's shared lock on the slot it was to rewrite,
+    // so while a notebook held the file the sim committed at most one more tick.
+    let dir = common::temp_dir();
+    let out = dir.path().join("held.h5");
+    let args = [
+        "--particles",
+        "200",
+        "--clouds",
+        "2",
+        "--quiet",
+        "--ticks",
+        "4000",
+    ];
+    let (summary, ran) = sim_with_reader(
+        &out,
+        &args,
+        "hold_reader.py",
+        &[out.as_os_str(), std::ffi::OsStr::new("3")],
+        None,
+    );
+    println!("hold reader: {}", summary.trim());
+    let held = summary_field(&summary, "held_tick");
+    let released = summary_field(&summary, "tick_at_release");
+    assert!(
+        released - held >= 20.0,
+        "the writer committed only {} ticks while a reader held the file: {summary}",
+        released - held
+    );
+    // The reader changed nothing: same checksum and same final tick as a run without it.
+    let reference = dir.path().join("reference.h5");
+    let mut cmd = Command::new(sim_bin());
+    cmd.args(args).arg("--out").arg(&reference);
+    let straight = common::run_ok(cmd);
+    assert_eq!(checksum_line(&ran), checksum_line(&straight.stdout));
+    assert_eq!(
+        h5pom_ecs::recover(&out).unwrap().tick,
+        h5pom_ecs::recover(&reference).unwrap().tick
+    );
+}
+
+#[test]
+fn a_live_history_reader_never_sees_a_partial_frame_or_a_step_going_back() {
+    let dir = common::temp_dir();
+    let out = dir.path().join("live-history.h5");
+    let done = dir.path().join("done");
+    let (summary, _) = sim_with_reader(
+        &out,
+        &[
+            "--particles",
+            "200",
+            "--clouds",
+            "2",
+            "--quiet",
+            "--history",
+            "--ticks",
+            "1000",
+        ],
+        "live_history_reader.py",
+        &[out.as_os_str(), done.as_os_str()],
+        Some(&done),
+    );
+    println!("live history reader: {}", summary.trim());
+    assert_eq!(summary_field(&summary, "last_step"), 1000.0);
+    assert!(summary_field(&summary, "kept") >= 20.0, "{summary}");
+    assert!(
+        summary_field(&summary, "frames_checked") >= 10.0,
+        "{summary}"
+    );
+}

@@ -105,4 +105,5 @@ def main():
           f"last_tick={last_tick} last_step={last_step}")
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -62,6 +62,11 @@ pub(crate) trait ComponentSync: Send + Sync {
     /// After a load into a synced world: what is in the world now is what the file holds, so
     /// nothing counts as changed.
     fn loaded(&mut self, world: &mut World);
+    /// The file was replaced by a copy of the other slot, which is one commit ahead of the
+    /// file this sync tracked (see `H5Sync`'s reader bypass). Change tracking stays (it covers
+    /// every change since this slot's last write, a superset of what the copy lacks); what
+    /// describes the old file's contents is forgotten.
+    fn file_replaced(&mut self) {}
     /// Inserts the stored components into the world.
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize>;
     /// The ids of entities stored in this type's table (tables only).
@@ -141,6 +146,11 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
 
     fn entity_gone(&mut self, id: u64) {
         self.present.remove(&id);
+    }
+
+    fn file_replaced(&mut self) {
+        // Presence attributes are rewritten for dirty entities; the copy holds the others'.
+        self.present.clear();
     }
 
     fn loaded(&mut self, world: &mut World) {

@@ -267,3 +267,76 @@ fn flush_with_on_a_pair_counts_one_tick_and_reaches_both_slots() {
         );
     }
 }
+
+/// Readers holding slots (a shared `flock`, as libhdf5 takes for h5py) at every phase of the
+/// alternation: the writer never waits, replaces a held slot by a copy of the committed one,
+/// and every committed tick still loads as the world was; what a reader holds never changes.
+#[test]
+fn held_slots_are_replaced_not_waited_for_and_every_tick_stays_exact() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.h5");
+    let mut world = populated(Durability::Process, &path);
+    flush(&mut world).unwrap();
+    let mut replaced = 0;
+    // (The held file, its bytes when taken, the tick at which it is released.)
+    let mut held: Vec<(std::fs::File, Vec<u8>, u64)> = Vec::new();
+    for k in 1..=24u64 {
+        // Hold the committed slot now and then, for one to four ticks.
+        if k % 3 != 0 {
+            let slot = slot_paths(&path)[committed_slot(&path).unwrap()].clone();
+            let mut f = std::fs::File::open(&slot).unwrap();
+            f.lock_shared().unwrap();
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).unwrap();
+            held.push((f, bytes, k + k % 4));
+        }
+        // Resources come and go too (the copy may hold one the slot's tracking thinks gone).
+        if world.get_resource::<Clock>().is_none() {
+            world.insert_resource(Clock { step: k });
+        }
+        mutate(&mut world, k);
+        if k % 5 == 2 {
+            world.remove_resource::<Clock>();
+        }
+        let stats = world.resource_scope(|world, mut sync: Mut<H5Sync>| {
+            let s = sync.flush_now(world).unwrap();
+            world.clear_trackers();
+            s
+        });
+        replaced += usize::from(stats.slot_replaced);
+        let want = snapshot(&mut world);
+        let (s, clock, tick) = loaded(&path);
+        assert_eq!((s, clock), want, "tick {k}");
+        assert_eq!(tick, k + 1);
+        held.retain_mut(|(f, bytes, until)| {
+            use std::io::{Seek, SeekFrom};
+            let mut now = Vec::new();
+            f.seek(SeekFrom::Start(0)).unwrap();
+            f.read_to_end(&mut now).unwrap();
+            let first = now.iter().zip(bytes.iter()).position(|(a, b)| a != b);
+            assert!(
+                now == *bytes,
+                "tick {k}: a held slot was written (length {} -> {}, first change at {first:?})",
+                bytes.len(),
+                now.len()
+            );
+            *until > k
+        });
+    }
+    assert!(replaced >= 8, "only {replaced} flushes met a held slot");
+    // Resume from the last tick and go on: the replaced slots are ordinary slots.
+    drop(held);
+    let expect = snapshot(&mut world);
+    world.remove_resource::<H5Sync>();
+    let mut again = World::new();
+    let (sync, _) =
+        H5Sync::resume_with(&mut again, &path, &registry(), Durability::Process).unwrap();
+    assert_eq!(snapshot(&mut again), expect);
+    again.insert_resource(sync);
+    mutate(&mut again, 99);
+    flush(&mut again).unwrap();
+    let want = snapshot(&mut again);
+    let (s, clock, _) = loaded(&path);
+    assert_eq!((s, clock), want);
+}

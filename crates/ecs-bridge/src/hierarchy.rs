@@ -80,6 +80,12 @@ impl ComponentSync for HierarchySync {
         self.dirty = true;
     }
 
+    fn file_replaced(&mut self) {
+        // The copy's row order is not this map's: recompute and rewrite the links.
+        self.rows.reset();
+        self.dirty = true;
+    }
+
     fn loaded(&mut self, world: &mut World) {
         let q = self.queries(world);
         let _ = q.1.get(world);

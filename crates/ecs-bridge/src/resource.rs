@@ -8,6 +8,7 @@ use h5pom_store::{Embed, Object};
 
 use crate::component::{FlushCx, LoadCx, uninit};
 use crate::error::{EcsError, Result};
+use crate::layout::Layout;
 
 /// The sync of one resource type.
 pub(crate) trait ResourceSync: Send + Sync {
@@ -15,6 +16,8 @@ pub(crate) trait ResourceSync: Send + Sync {
     /// After a load: the resource in the world is what the file holds.
     fn loaded(&mut self, world: &mut World);
     fn flush(&mut self, world: &World, cx: &FlushCx<'_>) -> Result<bool>;
+    /// The file was replaced by a copy of the other slot: learn whether it holds the resource.
+    fn file_replaced(&mut self, layout: &Layout) -> Result<()>;
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<bool>;
 }
 
@@ -50,6 +53,14 @@ impl<R: Resource + Object> ResourceSync for ResSync<R> {
         let state = self.state.get_or_insert_with(|| SystemState::new(world));
         // Reading the resource once moves the change baseline past the load.
         self.stored = matches!(state.get(world), Ok(Some(_)));
+    }
+
+    fn file_replaced(&mut self, layout: &Layout) -> Result<()> {
+        self.stored = match layout.resources(false)? {
+            Some(folder) => folder.contains(R::TYPE_TAG).map_err(res_err(R::TYPE_TAG))?,
+            None => false,
+        };
+        Ok(())
     }
 
     fn flush(&mut self, world: &World, cx: &FlushCx<'_>) -> Result<bool> {

@@ -50,6 +50,10 @@ pub struct FlushStats {
     pub array_bytes: usize,
     /// Bytes of array data stored (after compression).
     pub arrays_stored: u64,
+    /// A reader held the slot this flush was to write, so the slot was replaced by a copy of
+    /// the committed one (the reader keeps its file; the writer does not wait). See
+    /// `docs/FORMAT.md`, "Readers while writing".
+    pub slot_replaced: bool,
     /// False if nothing was dirty: no HDF5 call was made (the handles a flush needs stay open
     /// between flushes).
     pub wrote: bool,
@@ -79,6 +83,10 @@ struct Target {
     pending_gone: Vec<u64>,
     /// A descriptor of the slot file, for the `flock` taken while it is written (slot pairs).
     lock: Option<std::fs::File>,
+    /// Files this slot replaced while a reader held them ([`Target::claim`]), each with a
+    /// descriptor for its lock: kept open until the reader is gone, because libhdf5 writes
+    /// when it closes a file (the superblock, and it cuts the file's free tail).
+    retired: Vec<(Layout, std::fs::File)>,
 }
 
 impl Target {
@@ -98,16 +106,62 @@ impl Target {
             pending_new: Vec::new(),
             pending_gone: Vec::new(),
             lock,
+            retired: Vec::new(),
         })
     }
 }
 
 impl Drop for Target {
     fn drop(&mut self) {
-        // libhdf5 may still write when it closes the file: keep readers out meanwhile.
+        // libhdf5 may still write when it closes the file: keep readers out meanwhile. A
+        // reader holding the slot is not waited for: the slot was flushed by its last write,
+        // and what libhdf5 writes when it closes a flushed file changes nothing a reader reads.
         if let Some(l) = &self.lock {
-            let _ = l.lock();
+            let _ = l.try_lock();
         }
+        for (_, l) in &self.retired {
+            let _ = l.try_lock();
+        }
+    }
+}
+
+impl Target {
+    /// Takes the slot's exclusive lock for writing. If a reader holds the slot (a shared
+    /// `flock`), the slot is not waited for: a copy of the committed slot `committed` replaces
+    /// it under its name (the reader keeps the old file, an unlinked inode, and goes on
+    /// reading its tick), and the change tracking is told that its file changed. Returns
+    /// whether the slot was replaced.
+    fn claim(&mut self, committed: &Path, durable: bool) -> Result<bool> {
+        // Close the replaced files whose readers are gone (locked first: see `retired`).
+        self.retired.retain(|(_, l)| l.try_lock().is_err());
+        let Some(l) = &self.lock else {
+            return Ok(false);
+        };
+        match l.try_lock() {
+            Ok(()) => return Ok(false),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(slots::io_err("lock", &self.path)(e));
+            }
+        }
+        slots::copy_slot(committed, &self.path, durable)?;
+        let lock = std::fs::File::open(&self.path).map_err(slots::io_err("open", &self.path))?;
+        // A new inode that no reader has opened yet (readers open the committed slot).
+        lock.lock().map_err(slots::io_err("lock", &self.path))?;
+        let file = File::open_unlocked(&self.path, Mode::ReadWrite, Schema::new())?;
+        let layout = Layout::open(file)?;
+        // The old file stays open, untouched, until its reader is gone.
+        let old_layout = std::mem::replace(&mut self.layout, layout);
+        if let Some(old_lock) = self.lock.replace(lock) {
+            self.retired.push((old_layout, old_lock));
+        }
+        for c in &mut self.comps {
+            c.file_replaced();
+        }
+        for r in &mut self.res {
+            r.file_replaced(&self.layout)?;
+        }
+        Ok(true)
     }
 }
 
@@ -549,6 +603,12 @@ impl H5Sync {
         let mut stats = FlushStats::default();
         let pair = self.targets.len() > 1;
         let durability = self.durability;
+        if pair {
+            // Readers of a slot hold a shared lock on it while they read: never wait for them.
+            let committed = self.targets[self.committed].path.clone();
+            let durable = durability == Durability::Power;
+            stats.slot_replaced = self.targets[idx].claim(&committed, durable)?;
+        }
         let crash_at = self.crash_at;
         let ids = &self.ids;
         let history = &mut self.history;
@@ -556,10 +616,6 @@ impl H5Sync {
         let t = &mut self.targets[idx];
         let gone = std::mem::take(&mut t.pending_gone);
         let new = std::mem::take(&mut t.pending_new);
-        // Readers of a slot hold a shared lock on it while they read: wait for them.
-        if let Some(l) = &t.lock {
-            l.lock().map_err(slots::io_err("lock", &t.path))?;
-        }
         reached(crash_at, Step::Locked, &t.path)?;
         // History first: its samples carry the tick this flush commits, and count once the
         // commit below is done (a sample of an uncommitted tick is cut off on resume).

@@ -184,6 +184,12 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
         self.gone.push(id);
     }
 
+    fn file_replaced(&mut self) {
+        // The copy's row order is not this map's: the next change rewrites the table whole.
+        self.rows.reset();
+        self.rows.live = false;
+    }
+
     fn loaded(&mut self, world: &mut World) {
         let q = self.q.get_or_insert_with(|| Queries::new(world));
         let _ = q.changed.get(world);

@@ -406,6 +406,79 @@ fn series_reads_one_entity_and_unchanged_types_add_nothing() {
 }
 
 #[test]
+fn read_consistent_follows_the_write_sequence() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.h5");
+    let mut world = World::new();
+    world.insert_resource(Clock {
+        step: 0,
+        t: 0.0,
+        recent: ndarray::Array1::zeros(1),
+    });
+    world.spawn((
+        Persist,
+        Pos {
+            x: 0.0,
+            tag: None,
+            on: true,
+        },
+    ));
+    let mut sync = H5Sync::create(&path, &registry()).unwrap();
+    sync.keep_history(&registry(), history()).unwrap();
+    world.insert_resource(sync);
+    for _ in 0..3 {
+        tick(&mut world);
+        world.resource_mut::<Clock>().step += 1;
+        for mut p in world.query::<&mut Pos>().iter_mut(&mut world) {
+            p.x += 1.0;
+        }
+    }
+    let seq = h5pom_ecs::history::seq_path(&dir.path().join("run.h5.history"));
+    let number = || -> u64 {
+        std::fs::read_to_string(&seq)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    // While the writer runs it holds the sequence file; between flushes the number is even.
+    let n = number();
+    assert_eq!(n % 2, 0, "{n}");
+    assert!(n >= 6, "one begin/end pair per flush and one at open: {n}");
+    let mut seq_file = std::fs::File::open(&seq).unwrap();
+    assert!(seq_file.try_lock_shared().is_err(), "the writer holds it");
+    let steps = |r: &HistoryReader| r.steps("Pos");
+    assert_eq!(
+        HistoryReader::read_consistent(&path, 3, steps).unwrap(),
+        [0, 1, 2]
+    );
+    world.remove_resource::<H5Sync>();
+    // A writer killed mid-append leaves the number odd: with no live writer, still readable.
+    std::fs::write(&seq, format!("{:020}\n", n + 1)).unwrap();
+    assert_eq!(
+        HistoryReader::read_consistent(&path, 3, steps).unwrap(),
+        [0, 1, 2]
+    );
+    // Odd and held (a live writer mid-append): every attempt is refused.
+    seq_file.lock().unwrap();
+    let err = HistoryReader::read_consistent(&path, 3, steps).unwrap_err();
+    assert!(
+        err.to_string().contains("appended during every attempt"),
+        "{err}"
+    );
+    seq_file.unlock().unwrap();
+    // A second writer of the same history is refused while the first runs.
+    let mut again = World::new();
+    let (mut sync, _) = H5Sync::resume(&mut again, &path, &registry()).unwrap();
+    sync.keep_history(&registry(), history()).unwrap();
+    let (mut other, _) = H5Sync::resume(&mut World::new(), &path, &registry()).unwrap();
+    let err = other.keep_history(&registry(), history()).unwrap_err();
+    assert!(err.to_string().contains("another writer"), "{err}");
+    let _ = seq_file.flush();
+}
+
+#[test]
 fn samples_of_an_uncommitted_tick_are_cut_off_on_resume() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.h5");

@@ -18,6 +18,9 @@ use h5pom_store::series::{append_value, attach_dimension_scale, set_dimension_sc
 use h5pom_store::{File, Object, Value};
 
 mod h5md;
+mod seq;
+
+pub use seq::seq_path;
 
 pub use h5md::{H5md, ParticleGroup};
 

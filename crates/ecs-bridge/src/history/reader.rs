@@ -37,6 +37,52 @@ impl HistoryReader {
         })
     }
 
+    /// Reads the history of the synced file `path` while its writer may be appending: opens a
+    /// reader, runs `read`, and returns what it returned if no append ran meanwhile (checked
+    /// with the sidecar's write sequence, [`seq_path`](super::seq_path)); otherwise it
+    /// retries, up to `tries` times (at least once), with a short pause. The writer never
+    /// waits for this reader. A history without a sequence file (kept in the run file, or
+    /// written before the sequence file existed) is read once, unchecked.
+    ///
+    /// Keep `read` short (one series, one frame): a read that spans many of the writer's
+    /// flushes keeps failing the check.
+    pub fn read_consistent<T>(
+        path: impl AsRef<std::path::Path>,
+        tries: usize,
+        mut read: impl FnMut(&HistoryReader) -> Result<T>,
+    ) -> Result<T> {
+        let path = path.as_ref();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let side = path.with_file_name(format!("{name}.history"));
+        let mut last = None;
+        for attempt in 0..tries.max(1) {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(200 << attempt.min(6)));
+            }
+            let Some(before) = super::seq::read_seq(&side)? else {
+                return read(&Self::open(path)?);
+            };
+            // An error is retried too: libhdf5 may have read a structure while an append
+            // wrote it, or opened the run file's link while a commit replaced it ("Readers
+            // while writing"). One that persists is returned after the last attempt.
+            let outcome = Self::open(path).and_then(|r| read(&r));
+            let after = super::seq::read_seq(&side)?;
+            match outcome {
+                Ok(v) if after.is_some_and(|a| before.consistent_with(a)) => return Ok(v),
+                Ok(_) => last = None,
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| EcsError::Io {
+            op: "read history (the writer appended during every attempt)",
+            path: side.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!("{} attempts", tries.max(1)),
+            ),
+        }))
+    }
+
     /// The tick the file is at: samples of later ticks (left by a killed writer) are ignored.
     pub fn committed_tick(&self) -> u64 {
         self.committed

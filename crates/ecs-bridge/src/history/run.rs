@@ -4,6 +4,7 @@ use h5pom_store::File;
 
 use super::h5md::{self, H5mdRun};
 use super::index::IndexHistory;
+use super::seq::SeqWriter;
 use super::*;
 use h5pom_store::reexports::hdf5::Group;
 
@@ -24,6 +25,8 @@ pub(crate) struct HistoryRun {
     /// file itself).
     link: Option<String>,
     h5md: Option<H5mdRun>,
+    /// The sidecar's write sequence (`None` for a history in the run file).
+    seq: Option<SeqWriter>,
 }
 
 /// `/ecs/history` of `file`, created if `create`.
@@ -96,22 +99,28 @@ impl HistoryRun {
         types: Vec<Box<dyn HistorySync>>,
         conf: History,
     ) -> Result<Self> {
-        let (file, link) = match in_file {
-            Some(f) => (f.clone(), None),
+        let (file, link, mut seq) = match in_file {
+            Some(f) => (f.clone(), None, None),
             None => {
                 let name = path.file_name().unwrap_or_default().to_string_lossy();
                 let side = path.with_file_name(format!("{name}.history"));
+                // Locked first: a second writer is refused before it touches the sidecar.
+                let mut seq = SeqWriter::open(&side)?;
+                seq.begin()?;
                 let file = File::open_unlocked(
                     &side,
                     h5pom_store::Mode::OpenOrCreate,
                     h5pom_store::Schema::new(),
                 )?;
-                (file, Some(format!("{name}.history")))
+                (file, Some(format!("{name}.history")), Some(seq))
             }
         };
         let root = history_root(&file, true)?.ok_or(EcsError::Uninitialized)?;
         cut(&root, &format!("/ecs/{HISTORY}"), committed, false)?;
         file.flush()?;
+        if let Some(s) = &mut seq {
+            s.end()?;
+        }
         let mut conf = conf;
         let h5md = conf.h5md.take().map(H5mdRun::new);
         Ok(HistoryRun {
@@ -124,6 +133,7 @@ impl HistoryRun {
             pending_new: Vec::new(),
             pending_gone: Vec::new(),
             link,
+            seq,
         })
     }
 
@@ -166,7 +176,21 @@ impl HistoryRun {
     }
 
     /// Appends this flush's samples (tick `tick`) and flushes the history file; true if any.
+    /// The write sequence is odd from before the first write until the flush is done; an
+    /// error leaves it odd (the sync halts, and readers know the writer stopped when its lock
+    /// on the sequence file goes).
     pub(crate) fn append(&mut self, world: &World, ids: &IdMap, tick: u64) -> Result<bool> {
+        if let Some(s) = &mut self.seq {
+            s.begin()?;
+        }
+        let any = self.append_samples(world, ids, tick)?;
+        if let Some(s) = &mut self.seq {
+            s.end()?;
+        }
+        Ok(any)
+    }
+
+    fn append_samples(&mut self, world: &World, ids: &IdMap, tick: u64) -> Result<bool> {
         let (step, time) = (self.conf.step_time)(world);
         let new = std::mem::take(&mut self.pending_new);
         let gone = std::mem::take(&mut self.pending_gone);
