@@ -5,7 +5,7 @@
 # and a plain `cargo` see the same values; one set in the environment wins for both.
 CARGO ?= cargo
 
-.PHONY: setup setup-test setup-plot run plot test lint bench
+.PHONY: setup setup-test setup-plot setup-bench run plot test lint bench
 
 # What building needs: .venv with CMake >= 3.26 (for the bundled HDF5).
 setup:
@@ -18,6 +18,10 @@ setup-test:
 # What examples/sim/plot.py needs: h5py, hdf5plugin, numpy and matplotlib in .venv.
 setup-plot:
 	@scripts/setup.sh readers plot
+
+# What the Python benchmarks need (benches/*.py): the readers, and adios2 for the ADIOS2 row.
+setup-bench:
+	@scripts/setup.sh build readers bench
 
 run: setup
 	$(CARGO) run --release --example sim

@@ -5,6 +5,8 @@ side in one run. Each writer stores F frames of positions and velocities of N pa
 - h5py: appends to [frame, N, 3] datasets chunked one frame per chunk (none, gzip-1 + shuffle,
   LZ4 through hdf5plugin);
 - MDAnalysis: H5MDWriter with gzip level 1;
+- ADIOS2 (PyPI `adios2`, `make setup-bench`): the BP5 engine with `StatsLevel=0`, one step per
+  frame (no compression, as the issue's reference figure);
 - h5pom: the simulation example with and without --history (none, deflate:1); the history's
   cost is the extra flush time, its bytes the history file.
 
@@ -66,6 +68,22 @@ def mdanalysis(path):
     return os.path.getsize(path)
 
 
+def adios2_bp5(path):
+    import adios2
+
+    adios = adios2.Adios()
+    io = adios.declare_io("bench")
+    io.set_engine("BP5")
+    io.set_parameter("StatsLevel", "0")
+    with adios2.Stream(io, path, "w") as s:
+        for p, v in frames():
+            s.begin_step()
+            for name, a in (("position", p), ("velocity", v)):
+                s.write(name, a, list(a.shape), [0, 0], list(a.shape))
+            s.end_step()
+    return sum(os.path.getsize(os.path.join(path, n)) for n in os.listdir(path))
+
+
 def sim(tmp, history, compression):
     out = os.path.join(tmp, f"sim-{history}-{compression}.h5")
     args = [SIM, "--particles", str(N), "--clouds", "4", "--ticks", str(F), "--out", out,
@@ -94,6 +112,12 @@ def main():
         t = time.perf_counter()
         size = mdanalysis(os.path.join(tmp, "mda.h5"))
         rows.append(("MDAnalysis H5MDWriter, gzip-1", time.perf_counter() - t, size))
+        try:
+            t = time.perf_counter()
+            size = adios2_bp5(os.path.join(tmp, "adios.bp"))
+            rows.append(("ADIOS2 BP5, StatsLevel=0", time.perf_counter() - t, size))
+        except ImportError:
+            print("ADIOS2 not installed (make setup-bench): its row is left out")
         for compression in ["none", "deflate:1"]:
             base, _ = sim(tmp, False, compression)
             with_h, size = sim(tmp, True, compression)

@@ -7,6 +7,7 @@
 #            (and of examples/sim/plot.py).
 #   h5dump   Debian's hdf5-tools, used by the interop tests (installed with apt when root).
 #   plot     matplotlib in .venv/, for examples/sim/plot.py.
+#   bench    adios2 in .venv/, for benches/history_writers.py (the ADIOS2 BP5 row).
 #
 # Usage: scripts/setup.sh PART...   (the Makefile's setup targets name the parts they need)
 # Idempotent and quick when a part is present: each Python part leaves a stamp in .venv/ named
@@ -14,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ $# -gt 0 ] || { echo "usage: scripts/setup.sh build|readers|h5dump|plot..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: scripts/setup.sh build|readers|h5dump|plot|bench..." >&2; exit 2; }
 
 # pip-installs scripts/requirements-<part>.txt into .venv unless its stamp is there.
 python_part() {
@@ -46,8 +47,8 @@ h5dump_part() {
 
 for part in "$@"; do
   case "$part" in
-    build | readers | plot) python_part "$part" ;;
+    build | readers | plot | bench) python_part "$part" ;;
     h5dump) h5dump_part ;;
-    *) echo "setup: unknown part '$part' (build, readers, h5dump, plot)" >&2; exit 2 ;;
+    *) echo "setup: unknown part '$part' (build, readers, h5dump, plot, bench)" >&2; exit 2 ;;
   esac
 done
