@@ -5,9 +5,14 @@
 //!   compressed size and the LZ4 block; a block that does not shrink is stored raw with
 //!   compressed size == block size (hdf5plugin's `H5Zlz4.c` layout);
 //! - Zstd (id 32015): one zstd frame with the content size in its header.
+//!
+//! Deflate is written by miniz_oxide and read by libdeflate: `benches/deflate_codecs.rs`
+//! measured, at level 1 on simulation-like float32 data, miniz_oxide compressing fastest
+//! (191-194 MB/s per thread against libdeflate's 123-146 and zlib-rs's 97-115, ratios within
+//! 1 %) and libdeflate inflating fastest (505-1588 MB/s against miniz_oxide's 328-330).
 
+use miniz_oxide::DataFormat;
 use miniz_oxide::deflate::core::{CompressorOxide, TDEFLFlush, TDEFLStatus};
-use miniz_oxide::{DataFormat, inflate};
 
 use super::options::Codec;
 
@@ -18,6 +23,7 @@ const LZ4_DEFAULT_BLOCK: usize = 1 << 30;
 #[derive(Default)]
 pub(crate) struct CodecState {
     deflate: Option<Box<CompressorOxide>>,
+    inflate: Option<libdeflater::Decompressor>,
     zstd_c: Option<(i32, zstd::bulk::Compressor<'static>)>,
     zstd_d: Option<zstd::bulk::Decompressor<'static>>,
 }
@@ -117,9 +123,12 @@ impl CodecState {
                 Ok(())
             }
             Codec::Deflate { .. } => {
-                let n =
-                    inflate::decompress_slice_iter_to_slice(dst, std::iter::once(src), true, false)
-                        .map_err(|e| format!("inflate status {e:?}"))?;
+                let d = self
+                    .inflate
+                    .get_or_insert_with(libdeflater::Decompressor::new);
+                let n = d
+                    .zlib_decompress(src, dst)
+                    .map_err(|e| format!("inflate: {e}"))?;
                 check_len(n, dst.len())
             }
             Codec::Lz4 => lz4_decompress(src, dst),
