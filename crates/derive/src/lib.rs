@@ -237,6 +237,19 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     let (impl_g, ty_g, where_g) = input.generics.split_for_impl();
     let stored: Vec<&FieldSpec> = fields.iter().filter(|f| !f.skip).collect();
     let names: Vec<&str> = stored.iter().map(|f| f.name.as_str()).collect();
+    // The first field that cannot be a table column (entity references always can).
+    let columnar_checks: Vec<Tokens> = stored
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Field))
+        .map(|f| {
+            let (ty, name) = (&f.ty, &f.name);
+            quote! {
+                if first.is_none() && !<#ty as #krate::Field>::COLUMNAR {
+                    first = ::core::option::Option::Some(#name);
+                }
+            }
+        })
+        .collect();
     let saves: Vec<Tokens> = stored
         .iter()
         .map(|f| {
@@ -258,7 +271,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     cx.save_ref(#name, ::core::option::Option::Some(self.#ident.to_bits()))?;
                 },
                 Kind::OptEntity => quote! {
-                    cx.save_ref(#name, self.#ident.map(|e| e.to_bits()))?;
+                    cx.save_opt_ref(#name, self.#ident.map(|e| e.to_bits()))?;
                 },
             }
         })
@@ -319,6 +332,11 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         impl #impl_g #krate::Object for #ty #ty_g #where_g {
             const TYPE_TAG: &'static str = #tag;
             const FIELDS: &'static [&'static str] = &[#(#names),*];
+            const NOT_COLUMNAR: ::core::option::Option<&'static str> = {
+                let mut first: ::core::option::Option<&'static str> = ::core::option::Option::None;
+                #(#columnar_checks)*
+                first
+            };
             fn save_fields<'h5pom_d>(&'h5pom_d self, cx: &mut #krate::SaveCtx<'_, 'h5pom_d>) -> #krate::Result<()> {
                 #(#saves)*
                 ::core::result::Result::Ok(())

@@ -5,7 +5,10 @@
 use bevy_ecs::lifecycle::RemovedComponents;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemState;
-use h5pom_store::{DeferredArrays, Embed, Object};
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+use h5pom_store::{DeferredArrays, Embed, Object, Row, capture_row};
 
 use crate::error::{EcsError, Result};
 use crate::ids::{IdMap, Persist};
@@ -33,6 +36,32 @@ pub(crate) struct FlushCx<'a> {
     pub(crate) new_entities: &'a [Entity],
     /// Write everything (snapshots), not only what changed.
     pub(crate) full: bool,
+    /// Components not written this tick (a reference to an entity that is not persisted):
+    /// reported by the sync, retried by their type at every flush until written.
+    pub(crate) skipped: &'a RefCell<Vec<Skip>>,
+}
+
+/// One component of one entity that a flush did not write.
+pub(crate) struct Skip {
+    pub(crate) id: u64,
+    pub(crate) component: &'static str,
+    pub(crate) error: h5pom_store::Error,
+}
+
+impl FlushCx<'_> {
+    pub(crate) fn skip(&self, id: u64, component: &'static str, error: h5pom_store::Error) {
+        self.skipped.borrow_mut().push(Skip {
+            id,
+            component,
+            error,
+        });
+    }
+}
+
+/// True if writing failed on a reference the sync cannot store (the component is skipped for
+/// this tick, not the flush failed).
+pub(crate) fn is_unstorable_ref(e: &h5pom_store::Error) -> bool {
+    matches!(e, h5pom_store::Error::UnpersistedRef { .. })
 }
 
 /// Everything a type's load needs besides the world.
@@ -117,7 +146,12 @@ pub(crate) struct GroupSync<C: Component> {
     removed: Vec<Entity>,
     prefix: String,
     /// Ids whose presence attribute `<Tag>` is known to be written.
-    present: std::collections::HashSet<u64>,
+    present: HashSet<u64>,
+    /// Entities whose component was skipped (see [`FlushCx::skipped`]): written again next
+    /// flush whether or not they changed.
+    retry: HashSet<Entity>,
+    /// Scratch row of the reference check.
+    probe: Row,
 }
 
 impl<C: Component + Object> GroupSync<C> {
@@ -126,7 +160,9 @@ impl<C: Component + Object> GroupSync<C> {
             q: None,
             removed: Vec::new(),
             prefix: field_prefix(C::TYPE_TAG),
-            present: std::collections::HashSet::new(),
+            present: HashSet::new(),
+            retry: HashSet::new(),
+            probe: Row::default(),
         }
     }
 
@@ -188,16 +224,32 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
                 cx.new_entities
                     .iter()
                     .copied()
+                    .chain(self.retry.drain())
                     .filter(|&e| world.get::<C>(e).is_some()),
             );
             d.sort_unstable();
             d.dedup();
             d
         };
+        self.retry.clear();
         for e in dirty {
             let (Some(c), Some(id)) = (world.get::<C>(e), cx.ids.id(e)) else {
                 continue;
             };
+            // References first, as a row (nothing written): a component with a reference
+            // the file cannot hold is skipped whole, so the file keeps its last value. (A
+            // component with sub-objects cannot be a row; its references are checked as it
+            // is written.)
+            // (A fresh row each time: a failed save leaves part of the field names.)
+            self.probe = Row::default();
+            let mut arrays = Vec::new();
+            if let Err(error) = capture_row(c, &mut self.probe, Some(cx.ids), &mut arrays)
+                && is_unstorable_ref(&error)
+            {
+                cx.skip(id, C::TYPE_TAG, error);
+                self.retry.insert(e);
+                continue;
+            }
             let err = comp_err(C::TYPE_TAG, id);
             let g = cx.layout.entity(id)?;
             if !self.present.contains(&id) {

@@ -222,21 +222,50 @@ fn a_flush_stopped_at_any_step_recovers_the_last_committed_tick() {
 }
 
 #[test]
-fn a_failed_flush_halts_the_sync_and_leaves_the_file_at_its_tick() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("w.h5");
-    let mut world = populated(Durability::Process, &path);
-    flush(&mut world).unwrap();
-    world.resource_mut::<H5Sync>().crash_at = Some(Step::Written);
-    mutate(&mut world, 1);
-    assert!(flush(&mut world).is_err());
-    world.resource_mut::<H5Sync>().crash_at = None;
-    mutate(&mut world, 2);
-    let err = flush(&mut world).unwrap_err();
-    assert!(matches!(err, crate::EcsError::Halted { .. }), "{err}");
-    assert!(world.resource::<H5Sync>().is_halted());
-    world.remove_resource::<H5Sync>();
-    assert_eq!(recover(&path).unwrap().tick, 1);
+fn a_failed_flush_is_retried_by_rebuilding_the_slot_and_persistence_resumes() {
+    for durability in [Durability::Process, Durability::Unprotected] {
+        for step in [Step::Written, Step::Counted, Step::Flushed, Step::Linked] {
+            if durability == Durability::Unprotected && step == Step::Linked {
+                continue; // one file: no link
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("w.h5");
+            let mut world = populated(durability, &path);
+            flush(&mut world).unwrap();
+            flush(&mut world).unwrap();
+            let before = world.resource::<H5Sync>().flushes();
+            world.resource_mut::<H5Sync>().crash_at = Some(step);
+            mutate(&mut world, 1);
+            let err = flush(&mut world).unwrap_err();
+            assert!(err.to_string().contains("injected crash"), "{err}");
+            {
+                let sync = world.resource::<H5Sync>();
+                assert_eq!(sync.failed_flushes(), 1);
+                assert!(
+                    sync.last_error()
+                        .is_some_and(|m| m.contains("injected crash"))
+                );
+            }
+            world.resource_mut::<H5Sync>().crash_at = None;
+            // The next flushes rebuild the slot the failed one was writing and go on.
+            for k in 2..=4 {
+                mutate(&mut world, k);
+                flush(&mut world).unwrap();
+                let want = snapshot(&mut world);
+                let (s, clock, _) = loaded(&path);
+                assert_eq!((s, clock), want, "{durability:?} {step:?}: after flush {k}");
+            }
+            assert!(world.resource::<H5Sync>().last_error().is_none());
+            world.remove_resource::<H5Sync>();
+            let (s, _, tick) = loaded(&path);
+            assert_eq!(
+                tick,
+                before + 3,
+                "{durability:?} {step:?}: three ticks after the failure"
+            );
+            assert!(!s.is_empty());
+        }
+    }
 }
 
 #[test]

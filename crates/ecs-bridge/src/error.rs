@@ -20,6 +20,26 @@ pub enum EcsError {
         #[source]
         source: h5pom_store::Error,
     },
+    /// A component was not written this tick because a reference field points at an entity
+    /// the file cannot hold (see [`DanglingRefs`](crate::DanglingRefs)). Every other
+    /// component is written; this one is retried at each flush and written once the target
+    /// is persisted (or the reference changes).
+    #[error(
+        "entity {entity} (persistent id), component {component}: field {field:?} refers to \
+         entity {target} which {state}; the component was not written this tick"
+    )]
+    DanglingRef {
+        /// The referring entity's persistent id.
+        entity: u64,
+        /// The component's type tag.
+        component: &'static str,
+        /// The reference field.
+        field: String,
+        /// The entity referred to.
+        target: bevy_ecs::entity::Entity,
+        /// Why it cannot be stored.
+        state: RefTarget,
+    },
     /// Writing or reading a resource failed.
     #[error("resource {resource}: {source}")]
     Resource {
@@ -50,6 +70,18 @@ pub enum EcsError {
         /// The tag.
         tag: String,
     },
+    /// A component registered as a table has a field that cannot be a column.
+    #[error(
+        "component {component} cannot be a table: field {field:?} is not a scalar (tables hold \
+         numbers, bool, strings, Option of those and Entity references; register it with \
+         `component` for group storage)"
+    )]
+    NotColumnar {
+        /// The component's type tag.
+        component: &'static str,
+        /// The first field that cannot be a column.
+        field: &'static str,
+    },
     /// Two registered types share a tag.
     #[error("type tag {tag:?} is registered twice")]
     DuplicateTag {
@@ -67,17 +99,6 @@ pub enum EcsError {
         #[source]
         source: std::io::Error,
     },
-    /// An earlier flush failed part way; the sync writes nothing more. The file holds the last
-    /// committed tick (see [`recover`](crate::recover)); resume from it to go on.
-    #[error(
-        "{path}: syncing stopped after a failed flush (the file keeps its last committed tick): {reason}"
-    )]
-    Halted {
-        /// The synced file.
-        path: PathBuf,
-        /// The failure.
-        reason: String,
-    },
     /// The file has no ECS layout (no `/ecs` group) or a newer one than this build reads.
     #[error("{path}: {reason}")]
     NotEcsFile {
@@ -86,6 +107,25 @@ pub enum EcsError {
         /// Why it was refused.
         reason: String,
     },
+}
+
+/// Why a referenced entity cannot be stored ([`EcsError::DanglingRef`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefTarget {
+    /// It exists but has no [`Persist`](crate::Persist) component.
+    NotPersisted,
+    /// It was despawned.
+    Despawned,
+}
+
+impl std::fmt::Display for RefTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RefTarget::NotPersisted => "exists but is not persisted (no Persist component)",
+            RefTarget::Despawned => "was despawned",
+        })
+    }
 }
 
 /// A `Result` with [`EcsError`].

@@ -27,6 +27,30 @@ pub(crate) struct IdMap {
     by_id: FxHashMap<u64, Entity>,
     /// The next id to hand out (ids start at 1).
     pub(crate) next: u64,
+    /// [`DanglingRefs::StoreNone`]: optional references to entities that are not persisted
+    /// are stored as `None`.
+    pub(crate) unmapped_as_none: bool,
+}
+
+/// What a flush does with a reference (an `Entity` field) to an entity that is not persisted
+/// or was despawned ([`H5Sync::set_dangling_refs`](crate::H5Sync::set_dangling_refs)).
+/// Either way every other component is written and the app goes on; the flush reports the
+/// component ([`H5Sync::skipped`](crate::H5Sync::skipped), [`EcsError::DanglingRef`]) and a
+/// log warning says whether the target was never persisted or was despawned.
+///
+/// [`EcsError::DanglingRef`]: crate::EcsError::DanglingRef
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DanglingRefs {
+    /// The component is not written for that entity this tick (the file keeps its last
+    /// value, or none), and is retried at every flush until it can be written: persistence
+    /// of it resumes by itself once the target is persisted or the reference changes.
+    #[default]
+    Skip,
+    /// An `Option<Entity>` field pointing at such an entity is stored as `None`, and the rest
+    /// of the component written; a required `Entity` field is skipped as with
+    /// [`Skip`](Self::Skip).
+    StoreNone,
 }
 
 impl IdMap {
@@ -77,6 +101,11 @@ impl IdMap {
         v
     }
 
+    /// Every persisted entity.
+    pub(crate) fn entities(&self) -> impl Iterator<Item = Entity> + '_ {
+        self.by_id.values().copied()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -88,5 +117,8 @@ impl RefMap for IdMap {
     }
     fn resolve(&self, id: u64) -> Option<u64> {
         self.entity(id).map(Entity::to_bits)
+    }
+    fn unmapped_as_none(&self) -> bool {
+        self.unmapped_as_none
     }
 }

@@ -50,14 +50,14 @@ mod slots;
 mod sync;
 mod table;
 
-use bevy_ecs::error::BevyError;
+use bevy_ecs::message::Messages;
 use bevy_ecs::prelude::*;
 
 pub use component::TypeFlush;
-pub use error::{EcsError, Result};
+pub use error::{EcsError, RefTarget, Result};
 pub use hierarchy::CHILD_OF_TAG;
 pub use history::{H5md, History, ParticleGroup};
-pub use ids::{Persist, PersistentId};
+pub use ids::{DanglingRefs, Persist, PersistentId};
 pub use load::LoadReport;
 pub use recovery::{Recovery, recover};
 pub use registry::{Registry, Storage};
@@ -73,17 +73,58 @@ pub enum H5PomSet {
 }
 
 /// The flush system: tracks changes every tick and writes them per the [`FlushPolicy`].
-/// A failed flush returns its error to bevy's error handler, and **bevy's default handler
-/// panics**: install a non-panicking one (bevy's `error` module, e.g. the `warn` handler) to
-/// keep the app running, or call [`H5Sync::tick`] from a system of your own and handle the
-/// error there. Either way the file keeps its last committed tick and the sync is halted
-/// ([`H5Sync::is_halted`]). Does nothing if no [`H5Sync`] resource is present.
-pub fn flush_system(world: &mut World) -> Result<(), BevyError> {
+///
+/// It never fails and never panics. A failed flush is logged (`log::error!`, once per
+/// distinct error), counted ([`H5Sync::failed_flushes`], [`H5Sync::last_error`]) and, when
+/// the world has the message type (the plugin registers it), sent as a [`FlushFailed`]
+/// message with the typed error; the file keeps its last committed tick and the next flush
+/// retries (see [`H5Sync::failed_flushes`]). Components a flush skipped (a reference to an
+/// entity that is not persisted: [`DanglingRefs`]) are logged and sent as
+/// [`ComponentsSkipped`]. Does nothing if no [`H5Sync`] resource is present.
+pub fn flush_system(world: &mut World) {
     if !world.contains_resource::<H5Sync>() {
-        return Ok(());
+        return;
     }
-    world.resource_scope(|world, mut sync: Mut<H5Sync>| sync.tick(world))?;
-    Ok(())
+    let (result, skipped, tick) = world.resource_scope(|world, mut sync: Mut<H5Sync>| {
+        let r = sync.tick(world);
+        (r, sync.take_new_skips(), sync.flushes())
+    });
+    if let Err(error) = result
+        && world.contains_resource::<Messages<FlushFailed>>()
+    {
+        world.write_message(FlushFailed {
+            tick,
+            error: std::sync::Arc::new(error),
+        });
+    }
+    if !skipped.is_empty() && world.contains_resource::<Messages<ComponentsSkipped>>() {
+        world.write_message(ComponentsSkipped {
+            tick,
+            errors: skipped.into(),
+        });
+    }
+}
+
+/// Sent by [`flush_system`] when a flush failed (the file keeps its last committed tick; the
+/// next flush retries).
+#[derive(Message, Clone, Debug)]
+pub struct FlushFailed {
+    /// The file's tick (the last committed one).
+    pub tick: u64,
+    /// What went wrong.
+    pub error: std::sync::Arc<EcsError>,
+}
+
+/// Sent by [`flush_system`] when a flush skipped components (see [`DanglingRefs`]): each
+/// error says which entity, component and field, and whether the target was never persisted
+/// or despawned. Sent for a component when it is first skipped, not again while it stays
+/// skipped.
+#[derive(Message, Clone, Debug)]
+pub struct ComponentsSkipped {
+    /// The file's tick after the flush.
+    pub tick: u64,
+    /// One [`EcsError::DanglingRef`] per newly skipped component.
+    pub errors: std::sync::Arc<[EcsError]>,
 }
 
 /// Adds [`flush_system`] to `schedule` in [`H5PomSet::Flush`].

@@ -52,7 +52,18 @@ pub struct Registry {
     pub(crate) res: Vec<(&'static str, ResFactory)>,
     /// The history of every registered type (used when a sync keeps history).
     pub(crate) hists: Vec<HistFactory>,
-    pub(crate) errors: Vec<String>,
+    /// What registration refused, reported by the first use (create, resume, load).
+    pub(crate) errors: Vec<Refused>,
+}
+
+/// A type the registry refused (see [`Registry::validate`]).
+#[derive(Clone, Debug)]
+pub(crate) enum Refused {
+    Tag(String),
+    NotColumnar {
+        component: &'static str,
+        field: &'static str,
+    },
 }
 
 impl Registry {
@@ -63,7 +74,7 @@ impl Registry {
 
     fn check(&mut self, tag: &'static str) {
         if !is_valid_key(tag) {
-            self.errors.push(tag.to_owned());
+            self.errors.push(Refused::Tag(tag.to_owned()));
         }
     }
 
@@ -78,8 +89,18 @@ impl Registry {
     }
 
     /// Persists component `C` with the given storage.
+    /// A table component must have only fields that fit a column ([`Object::NOT_COLUMNAR`]):
+    /// one that does not is refused here, and the first use of the registry (create, resume,
+    /// load) fails with [`EcsError::NotColumnar`] naming the field.
     pub fn component_as<C: Component + Object>(mut self, storage: Storage) -> Self {
         self.check(C::TYPE_TAG);
+        if let (Storage::Table, Some(field)) = (storage, C::NOT_COLUMNAR) {
+            self.errors.push(Refused::NotColumnar {
+                component: C::TYPE_TAG,
+                field,
+            });
+            return self;
+        }
         let f: CompFactory = match storage {
             Storage::Group => Arc::new(|| Box::new(GroupSync::<C>::new())),
             Storage::Table => Arc::new(|| Box::new(TableSync::<C>::new())),
@@ -112,9 +133,15 @@ impl Registry {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
-        if let Some(tag) = self.errors.first() {
-            return Err(EcsError::InvalidTag { tag: tag.clone() });
+    /// Checks what registration recorded: every tag valid and unique, every table type
+    /// columnar. [`H5Sync::create`](crate::H5Sync::create), `resume` and `load` call it first.
+    pub fn validate(&self) -> Result<()> {
+        match self.errors.first() {
+            Some(Refused::Tag(tag)) => return Err(EcsError::InvalidTag { tag: tag.clone() }),
+            Some(&Refused::NotColumnar { component, field }) => {
+                return Err(EcsError::NotColumnar { component, field });
+            }
+            None => {}
         }
         let mut tags: Vec<&str> = self
             .comps

@@ -8,10 +8,10 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemState;
 use h5pom_store::{ArrayOptions, Concurrency, DeferredArrays, File, Mode, Schema};
 
-use crate::component::{ComponentSync, FlushCx};
-use crate::error::{EcsError, Result};
+use crate::component::{ComponentSync, FlushCx, Skip};
+use crate::error::{EcsError, RefTarget, Result};
 use crate::history::{History, HistoryRun};
-use crate::ids::{IdMap, Persist, PersistentId};
+use crate::ids::{DanglingRefs, IdMap, Persist, PersistentId};
 use crate::layout::Layout;
 use crate::registry::Registry;
 use crate::resource::ResourceSync;
@@ -50,6 +50,9 @@ pub struct FlushStats {
     pub array_bytes: usize,
     /// Bytes of array data stored (after compression).
     pub arrays_stored: u64,
+    /// Components not written (a reference to an entity that is not persisted; see
+    /// [`H5Sync::skipped`]).
+    pub skipped: usize,
     /// A reader held the slot this flush was to write, so the slot was replaced by a copy of
     /// the committed one (the reader keeps its file; the writer does not wait). See
     /// `docs/FORMAT.md`, "Readers while writing".
@@ -87,6 +90,9 @@ struct Target {
     /// descriptor for its lock: kept open until the reader is gone, because libhdf5 writes
     /// when it closes a file (the superblock, and it cuts the file's free tail).
     retired: Vec<(Layout, std::fs::File)>,
+    /// A flush of this target failed part way: its file is in an unknown state, and the
+    /// next flush rebuilds it from the world before writing ([`H5Sync::rebuild`]).
+    damaged: bool,
 }
 
 impl Target {
@@ -107,6 +113,7 @@ impl Target {
             pending_gone: Vec::new(),
             lock,
             retired: Vec::new(),
+            damaged: false,
         })
     }
 }
@@ -188,16 +195,27 @@ pub struct H5Sync {
     ticks: u64,
     flushes: u64,
     last: FlushStats,
-    last_error: Option<EcsError>,
-    /// Set when a flush failed half way: the slot being written is in an unknown state, so no
-    /// more flushes are attempted (the committed slot still holds the last good tick).
-    halted: Option<String>,
+    /// The message of the last failed flush (cleared by the next successful one).
+    last_error: Option<String>,
+    /// Flushes that failed in this session.
+    failures: u64,
+    /// The registered types (to rebuild a target after a failed flush).
+    registry: Registry,
     /// Crash tests: stop the commit protocol at this step.
     pub(crate) crash_at: Option<Step>,
     /// History mode ([`H5Sync::keep_history`]).
     history: Option<HistoryRun>,
     /// The file is in memory (no sidecar files).
     in_memory: bool,
+    /// What a reference to an entity that is not persisted does.
+    dangling: DanglingRefs,
+    /// The components the last flush did not write.
+    skipped: Vec<EcsError>,
+    /// Those of them the flush before had written (not yet taken).
+    new_skips: Vec<EcsError>,
+    /// (Entity id, component) pairs skipped at the last flush (a warning is logged when one
+    /// is first skipped, and an info line when it is written again).
+    skipping: std::collections::HashSet<(u64, &'static str)>,
 }
 
 /// Removes `path` (a file or a link) if it exists.
@@ -231,7 +249,13 @@ impl H5Sync {
             }
             let layout = Layout::create(File::create(&path, Schema::new())?)?;
             let target = Target::new(layout, path.clone(), registry, false)?;
-            return Ok(Self::with_targets(vec![target], 0, path, durability));
+            return Ok(Self::with_targets(
+                vec![target],
+                0,
+                path,
+                durability,
+                registry,
+            ));
         }
         let slot_paths = slots::slot_paths(&path);
         let mut targets = Vec::with_capacity(2);
@@ -246,7 +270,7 @@ impl H5Sync {
             }
         }
         slots::commit(&path, 0, power, None)?;
-        Ok(Self::with_targets(targets, 0, path, durability))
+        Ok(Self::with_targets(targets, 0, path, durability, registry))
     }
 
     /// Syncs into an in-memory file (tests, benchmarks).
@@ -255,7 +279,7 @@ impl H5Sync {
         let file = File::in_memory(Schema::new())?;
         let path = file.path().to_path_buf();
         let target = Target::new(Layout::create(file)?, path.clone(), registry, false)?;
-        let mut sync = Self::with_targets(vec![target], 0, path, Durability::Unprotected);
+        let mut sync = Self::with_targets(vec![target], 0, path, Durability::Unprotected, registry);
         sync.in_memory = true;
         Ok(sync)
     }
@@ -265,7 +289,9 @@ impl H5Sync {
         committed: usize,
         path: PathBuf,
         durability: Durability,
+        registry: &Registry,
     ) -> Self {
+        let registry = registry.clone();
         let n = targets.len();
         H5Sync {
             targets,
@@ -281,10 +307,15 @@ impl H5Sync {
             flushes: 0,
             last: FlushStats::default(),
             last_error: None,
-            halted: None,
+            failures: 0,
+            registry,
             crash_at: None,
             history: None,
             in_memory: false,
+            dangling: DanglingRefs::default(),
+            skipped: Vec::new(),
+            new_skips: Vec::new(),
+            skipping: std::collections::HashSet::new(),
         }
     }
 
@@ -311,7 +342,10 @@ impl H5Sync {
             };
             let file = File::open(&target_path, Schema::new())?;
             let target = Target::new(Layout::open(file.clone())?, target_path, registry, false)?;
-            return Ok((Self::with_targets(vec![target], 0, path, durability), file));
+            return Ok((
+                Self::with_targets(vec![target], 0, path, durability, registry),
+                file,
+            ));
         }
         let power = durability == Durability::Power;
         let slot_paths = slots::slot_paths(&path);
@@ -336,9 +370,28 @@ impl H5Sync {
         }
         let file = targets[committed].layout.file().clone();
         Ok((
-            Self::with_targets(targets, committed, path, durability),
+            Self::with_targets(targets, committed, path, durability, registry),
             file,
         ))
+    }
+
+    /// Sets what a flush does with a reference to an entity that is not persisted or was
+    /// despawned (default: [`DanglingRefs::Skip`]).
+    pub fn set_dangling_refs(&mut self, policy: DanglingRefs) {
+        self.dangling = policy;
+    }
+
+    /// Takes the components of the last flush that were not skipped by the flush before (the
+    /// newly skipped ones, as [`skipped`](Self::skipped) describes them).
+    pub fn take_new_skips(&mut self) -> Vec<EcsError> {
+        std::mem::take(&mut self.new_skips)
+    }
+
+    /// The components the last flush did not write, each as an [`EcsError::DanglingRef`]
+    /// saying which field points at which entity and whether that entity was never
+    /// persisted or despawned. They are retried at every flush.
+    pub fn skipped(&self) -> &[EcsError] {
+        &self.skipped
     }
 
     /// Keeps the history of every flush from now on (see [`History`] and `docs/FORMAT.md`,
@@ -433,16 +486,18 @@ impl H5Sync {
         self.ids.len()
     }
 
-    /// The error of the last failed flush (cleared by the next successful one). The flush
-    /// system also returns it to bevy's error handler.
-    pub fn last_error(&self) -> Option<&EcsError> {
-        self.last_error.as_ref()
+    /// The message of the last failed flush, `None` once a flush succeeded again. The
+    /// typed error is what [`tick`](Self::tick) or [`flush_now`](Self::flush_now) returned.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
-    /// True once a flush failed in the middle of writing: the sync refuses further flushes
-    /// (the file keeps its last committed tick; resume from it to go on).
-    pub fn is_halted(&self) -> bool {
-        self.halted.is_some()
+    /// Flushes that failed in this session. A failed flush never stops the sync: the file
+    /// keeps its last committed tick, and the next flush rebuilds the slot it was writing
+    /// from the world (a crash-safe pair), or writes the whole world again (one file), then
+    /// commits as usual; persistence resumes by itself once the cause is gone.
+    pub fn failed_flushes(&self) -> u64 {
+        self.failures
     }
 
     /// One tick: track changes, and flush if the policy says so.
@@ -563,32 +618,78 @@ impl H5Sync {
         extra: Option<&ExtraWrite<'_>>,
         same_tick: bool,
     ) -> Result<FlushStats> {
-        if let Some(reason) = &self.halted {
-            return Err(EcsError::Halted {
-                path: self.path.clone(),
-                reason: reason.clone(),
-            });
-        }
         let idx = self.current;
         let result = self.flush_target(idx, world, full, extra, same_tick);
         match result {
             Ok(stats) => {
-                self.last_error = None;
+                if self.last_error.take().is_some() {
+                    log::info!(
+                        "h5pom: {}: flushing again (tick {})",
+                        self.path.display(),
+                        self.flushes
+                    );
+                }
                 self.last = stats;
                 Ok(stats)
             }
             Err(e) => {
-                // The target may be half written: never write it again in this session.
-                let reason = e.to_string();
-                self.halted = Some(reason.clone());
-                let shown = EcsError::Halted {
-                    path: self.path.clone(),
-                    reason,
-                };
-                self.last_error = Some(e);
-                Err(shown)
+                // The target may be half written: the next flush rebuilds it.
+                self.targets[idx].damaged = true;
+                self.failures += 1;
+                let message = e.to_string();
+                if self.last_error.as_deref() != Some(message.as_str()) {
+                    log::error!(
+                        "h5pom: {}: flush failed (the file keeps tick {}; the next flush \
+                         rebuilds the slot and retries): {message}",
+                        self.path.display(),
+                        self.flushes
+                    );
+                }
+                self.last_error = Some(message);
+                Err(e)
             }
         }
+    }
+
+    /// Before writing a target whose last flush failed: a slot of a pair is replaced by a new
+    /// empty file and fresh change tracking (the next write is whole); a single file keeps its
+    /// tracking and is written whole. The history is reopened at the committed tick (samples
+    /// of the failed flush cut off) and records its next sample whole.
+    fn rebuild(&mut self, idx: usize, world: &mut World) -> Result<()> {
+        if self.targets.len() > 1 {
+            let path = self.targets[idx].path.clone();
+            // A reader may hold the old file: it keeps it (unlinked); no-one else opens it.
+            remove_if_present(&path)?;
+            let layout = Layout::create(File::open_unlocked(&path, Mode::Create, Schema::new())?)?;
+            let mut t = Target::new(layout, path, &self.registry, true)?;
+            for c in &mut t.comps {
+                c.drain_removed(world);
+            }
+            for r in &mut t.res {
+                r.init(world);
+            }
+            t.pending_new = self.ids.entities().collect();
+            let old = std::mem::replace(&mut self.targets[idx], t);
+            drop(old);
+        } else {
+            let t = &mut self.targets[idx];
+            for c in &mut t.comps {
+                c.file_replaced();
+            }
+            let layout = &t.layout;
+            for r in &mut t.res {
+                r.file_replaced(layout)?;
+            }
+            t.damaged = false;
+        }
+        if let Some(run) = self.history.take() {
+            let conf = run.into_conf();
+            self.keep_history(&self.registry.clone(), conf)?;
+            if let Some(h) = &mut self.history {
+                h.loaded(world);
+            }
+        }
+        Ok(())
     }
 
     fn flush_target(
@@ -601,6 +702,13 @@ impl H5Sync {
     ) -> Result<FlushStats> {
         let start = Instant::now();
         let mut stats = FlushStats::default();
+        self.ids.unmapped_as_none = self.dangling == DanglingRefs::StoreNone;
+        let full = if self.targets[idx].damaged {
+            self.rebuild(idx, world)?;
+            true
+        } else {
+            full
+        };
         let pair = self.targets.len() > 1;
         let durability = self.durability;
         if pair {
@@ -637,11 +745,13 @@ impl H5Sync {
         }
         stats.despawned = gone.len();
         stats.spawned = new.len();
+        let skipped = std::cell::RefCell::new(Vec::new());
         let cx = FlushCx {
             layout: &t.layout,
             ids,
             new_entities: &new,
             full,
+            skipped: &skipped,
         };
         // Every component type's arrays are collected, then written in one parallel pass.
         let world: &World = world;
@@ -653,6 +763,12 @@ impl H5Sync {
             stats.tables += f.tables;
             stats.table_chunks += f.table_chunks;
         }
+        let skipped: Vec<EcsError> = skipped
+            .take()
+            .into_iter()
+            .map(|s| skip_error(world, s))
+            .collect();
+        stats.skipped = skipped.len();
         stats.array_bytes = arrays.bytes();
         if !arrays.is_empty() {
             let w = t.layout.file().write_deferred(arrays)?;
@@ -709,8 +825,97 @@ impl H5Sync {
             l.unlock().map_err(slots::io_err("unlock", &t.path))?;
         }
         stats.duration = start.elapsed();
+        let fresh = report_skips(&mut self.skipping, &skipped);
+        self.new_skips = skipped
+            .iter()
+            .zip(fresh)
+            .filter(|(_, f)| *f)
+            .filter_map(|(e, _)| skip_copy(e))
+            .collect();
+        self.skipped = skipped;
         Ok(stats)
     }
+}
+
+/// The error reported for a component a flush skipped.
+fn skip_error(world: &World, s: Skip) -> EcsError {
+    match s.error {
+        h5pom_store::Error::UnpersistedRef { field, target, .. } => {
+            // (Bits that are no entity cannot come from an `Entity` field: a despawned one.)
+            let target = Entity::try_from_bits(target).unwrap_or(Entity::PLACEHOLDER);
+            EcsError::DanglingRef {
+                entity: s.id,
+                component: s.component,
+                field,
+                target,
+                state: if world.get_entity(target).is_ok() {
+                    RefTarget::NotPersisted
+                } else {
+                    RefTarget::Despawned
+                },
+            }
+        }
+        source => EcsError::Component {
+            entity: s.id,
+            component: s.component,
+            source,
+        },
+    }
+}
+
+/// A copy of a skip error ([`skip_error`] gives only `DanglingRef`s).
+fn skip_copy(e: &EcsError) -> Option<EcsError> {
+    Some(match e {
+        EcsError::DanglingRef {
+            entity,
+            component,
+            field,
+            target,
+            state,
+        } => EcsError::DanglingRef {
+            entity: *entity,
+            component,
+            field: field.clone(),
+            target: *target,
+            state: *state,
+        },
+        _ => return None,
+    })
+}
+
+/// Logs the components newly skipped (a warning each) and those written again (info);
+/// returns, per skip of `now`, whether it is new.
+fn report_skips(
+    known: &mut std::collections::HashSet<(u64, &'static str)>,
+    now: &[EcsError],
+) -> Vec<bool> {
+    let mut current = std::collections::HashSet::with_capacity(now.len());
+    let mut fresh = Vec::with_capacity(now.len());
+    for e in now {
+        let key = match e {
+            EcsError::DanglingRef {
+                entity, component, ..
+            }
+            | EcsError::Component {
+                entity, component, ..
+            } => (*entity, *component),
+            _ => {
+                fresh.push(false);
+                continue;
+            }
+        };
+        let new = !known.contains(&key);
+        if new {
+            log::warn!("h5pom: {e}");
+        }
+        fresh.push(new);
+        current.insert(key);
+    }
+    for (entity, component) in known.difference(&current) {
+        log::info!("h5pom: entity {entity} (persistent id), component {component}: written again");
+    }
+    *known = current;
+    fresh
 }
 
 /// Syncs a slot's data to disk (`fsync`).

@@ -10,7 +10,9 @@ use bevy_ecs::prelude::*;
 use h5pom_store::table::{ColumnTable, StoredTable, TableWrite, read_keys, read_table};
 use h5pom_store::{DeferredArrays, Object, Row, Value, read_row, write_row};
 
-use crate::component::{ComponentSync, FlushCx, LoadCx, Queries, TypeFlush, uninit};
+use crate::component::{
+    ComponentSync, FlushCx, LoadCx, Queries, TypeFlush, is_unstorable_ref, uninit,
+};
 use crate::error::{EcsError, Result};
 use crate::layout::{ENTITY_COLUMN, Layout};
 
@@ -145,6 +147,8 @@ pub(crate) struct TableSync<C: Component> {
     removed: Vec<Entity>,
     /// Persistent ids dropped since the last flush.
     gone: Vec<u64>,
+    /// Entities whose row was skipped (a reference the file cannot hold): retried next flush.
+    retry: HashSet<Entity>,
 }
 
 impl<C: Component + Object> TableSync<C> {
@@ -155,20 +159,36 @@ impl<C: Component + Object> TableSync<C> {
             scratch: Row::default(),
             removed: Vec::new(),
             gone: Vec::new(),
+            retry: HashSet::new(),
         }
     }
 }
 
 impl<C: Component + Object> TableSync<C> {
-    fn upsert(&mut self, id: u64, c: &C, cx: &FlushCx<'_>) -> Result<()> {
+    /// Sets entity `e`'s row. A row with a reference the file cannot hold is skipped (the
+    /// table keeps the entity's last row, or has none) and retried at the next flush.
+    fn upsert(&mut self, e: Entity, id: u64, c: &C, cx: &FlushCx<'_>) -> Result<bool> {
         self.scratch.values.clear();
-        write_row(c, &mut self.scratch, Some(cx.ids)).map_err(|source| EcsError::Component {
-            entity: id,
-            component: C::TYPE_TAG,
-            source,
-        })?;
+        match write_row(c, &mut self.scratch, Some(cx.ids)) {
+            Ok(()) => {}
+            Err(error) if is_unstorable_ref(&error) => {
+                // The failed save may have recorded only part of the field names.
+                self.scratch = Row::default();
+                cx.skip(id, C::TYPE_TAG, error);
+                self.retry.insert(e);
+                return Ok(false);
+            }
+            Err(source) => {
+                return Err(EcsError::Component {
+                    entity: id,
+                    component: C::TYPE_TAG,
+                    source,
+                });
+            }
+        }
         self.rows
-            .upsert(id, &self.scratch.names, &self.scratch.values)
+            .upsert(id, &self.scratch.names, &self.scratch.values)?;
+        Ok(true)
     }
 }
 
@@ -207,9 +227,11 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
     ) -> Result<TypeFlush> {
         let q = self.q.as_mut().ok_or_else(uninit)?;
         let changed: Vec<(Entity, &C)> = q.changed.get(world)?.into_iter().collect();
+        let retry: Vec<Entity> = self.retry.drain().collect();
         let new: Vec<(Entity, &C)> = cx
             .new_entities
             .iter()
+            .chain(&retry)
             .filter_map(|&e| world.get::<C>(e).map(|c| (e, c)))
             .collect();
         let mut out = TypeFlush::default();
@@ -231,8 +253,9 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
             let all: Vec<(Entity, &C)> = q.all.get(world)?.into_iter().collect();
             self.rows.reserve(all.len());
             for (e, c) in all {
-                if let Some(id) = cx.ids.id(e) {
-                    self.upsert(id, c, cx)?;
+                if let Some(id) = cx.ids.id(e)
+                    && self.upsert(e, id, c, cx)?
+                {
                     out.written += 1;
                 }
             }
@@ -249,8 +272,9 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
                 }
             }
             for (e, c) in changed.into_iter().chain(new) {
-                if let Some(id) = cx.ids.id(e) {
-                    self.upsert(id, c, cx)?;
+                if let Some(id) = cx.ids.id(e)
+                    && self.upsert(e, id, c, cx)?
+                {
                     out.written += 1;
                 }
             }

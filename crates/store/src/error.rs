@@ -192,6 +192,17 @@ pub enum Error {
         /// The field.
         field: String,
     },
+    /// Saving: a reference field holds a handle that the [`RefMap`](crate::RefMap) cannot map
+    /// (an entity that is not persisted, or no longer exists).
+    #[error("field {field:?} at {path} refers to an entity that is not persisted")]
+    UnpersistedRef {
+        /// The object path.
+        path: String,
+        /// The field.
+        field: String,
+        /// The handle's bits (an ECS `Entity::to_bits`).
+        target: u64,
+    },
     /// The array pipeline failed (encoding, decoding, or writing chunks).
     #[error("array {path}: {source}")]
     Pipeline {

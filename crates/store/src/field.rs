@@ -25,6 +25,9 @@ use crate::scalar::Scalar;
 /// | `BTreeMap<String, S>` | attributes `name-<key>` |
 /// | `BTreeMap<String, Shared<O>>` | sub-groups `name-<key>` |
 pub trait Field: Sized {
+    /// True if the field can be one column of a table row (scalars; the default is false, so
+    /// that a new kind is refused by `Registry::table` rather than failing at a flush).
+    const COLUMNAR: bool = false;
     /// Writes the value under `name`.
     fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()>;
     /// Reads the value stored under `name`; `Ok(None)` if the file has nothing there.
@@ -38,6 +41,7 @@ pub trait Field: Sized {
 }
 
 impl<S: Scalar> Field for S {
+    const COLUMNAR: bool = true;
     fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
         cx.put_value(name, self.to_value())
     }

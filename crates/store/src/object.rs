@@ -48,6 +48,10 @@ pub trait Object: Send + Sync + Sized + 'static {
     const TYPE_TAG: &'static str;
     /// The names of the persisted fields, in declaration order.
     const FIELDS: &'static [&'static str];
+    /// The first persisted field that cannot be a column of a table (an array, a sub-object,
+    /// a list or a dict: see [`Field::COLUMNAR`](crate::Field::COLUMNAR)); `None` if the
+    /// object can be stored as a table row. The derive computes it.
+    const NOT_COLUMNAR: Option<&'static str> = None;
     /// Writes every field into the group.
     fn save_fields<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>) -> Result<()>;
     /// Writes only the fields that differ from `old` (what the file is known to hold).

@@ -141,6 +141,11 @@ fn link(g: &Group, target: &str, name: &str) -> Result<()> {
 }
 
 impl H5mdRun {
+    /// The configuration it was made from.
+    pub(crate) fn into_conf(self) -> H5md {
+        self.conf
+    }
+
     pub(crate) fn new(conf: H5md) -> Self {
         let n = conf.particles.len();
         let m = conf.observables.len();

@@ -331,14 +331,19 @@ impl<C: Component, K: RowCodec<C>> HistorySync for HistoryRows<C, K> {
             let Some(id) = cx.ids.id(e) else { continue };
             self.scratch.values.clear();
             let mut arrays = Vec::new();
-            let stored =
-                K::encode(c, cx.ids, &mut self.scratch, &mut arrays).map_err(|source| {
-                    EcsError::Component {
+            let stored = match K::encode(c, cx.ids, &mut self.scratch, &mut arrays) {
+                Ok(stored) => stored,
+                // Skipped by the run file's flush too (`DanglingRefs`): the history keeps
+                // the entity's last sample of the component.
+                Err(e) if crate::component::is_unstorable_ref(&e) => continue,
+                Err(source) => {
+                    return Err(EcsError::Component {
                         entity: id,
                         component: self.tag,
                         source,
-                    }
-                })?;
+                    });
+                }
+            };
             if stored {
                 self.put(id, true)?;
                 if !arrays.is_empty() {

@@ -137,6 +137,13 @@ impl HistoryRun {
         })
     }
 
+    /// The configuration it was opened with (closes the history file).
+    pub(crate) fn into_conf(self) -> History {
+        let mut conf = self.conf;
+        conf.h5md = self.h5md.map(H5mdRun::into_conf);
+        conf
+    }
+
     /// The sidecar's file name, to link `/ecs/history` of the run files to.
     pub(crate) fn file(&self) -> &File {
         &self.file

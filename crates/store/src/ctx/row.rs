@@ -12,6 +12,12 @@ pub trait RefMap {
     fn persistent_id(&self, bits: u64) -> Option<u64>;
     /// The handle for a stored persistent id (creating or reserving it if needed).
     fn resolve(&self, id: u64) -> Option<u64>;
+    /// True if an *optional* reference whose target cannot be mapped is stored as empty
+    /// (`None`) rather than refused with [`Error::UnpersistedRef`](crate::Error). A required
+    /// reference is always refused.
+    fn unmapped_as_none(&self) -> bool {
+        false
+    }
 }
 
 /// A flat row of values: the sink of an object whose fields are all scalars, for columnar

@@ -198,21 +198,39 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
     /// Writes a reference to an external handle (an ECS entity) as its persistent id
     /// (`u64` attribute; `None` for `Option` fields that are empty).
     pub fn save_ref(&mut self, name: &str, bits: Option<u64>) -> Result<()> {
-        let id = match bits {
-            None => None,
-            Some(b) => {
-                let refs = self.refs.ok_or_else(|| Error::NoRefMap {
-                    path: self.path.clone(),
-                    field: name.to_owned(),
-                })?;
-                Some(refs.persistent_id(b).ok_or_else(|| Error::DanglingRef {
-                    path: self.path.clone(),
-                    field: name.to_owned(),
-                })?)
-            }
-        };
+        let id = self.ref_id(name, bits, false)?;
         let full = full_name(self.prefix, name).into_owned();
         self.put_value(&full, crate::Scalar::to_value(&id))
+    }
+
+    /// Writes an optional reference (an `Option<Entity>` field): as [`save_ref`], except that
+    /// a target the [`RefMap`] cannot map is stored as `None` if the map says so
+    /// ([`RefMap::unmapped_as_none`]).
+    ///
+    /// [`save_ref`]: Self::save_ref
+    pub fn save_opt_ref(&mut self, name: &str, bits: Option<u64>) -> Result<()> {
+        let id = self.ref_id(name, bits, true)?;
+        let full = full_name(self.prefix, name).into_owned();
+        self.put_value(&full, crate::Scalar::to_value(&id))
+    }
+
+    fn ref_id(&self, name: &str, bits: Option<u64>, optional: bool) -> Result<Option<u64>> {
+        let Some(b) = bits else {
+            return Ok(None);
+        };
+        let refs = self.refs.ok_or_else(|| Error::NoRefMap {
+            path: self.path.clone(),
+            field: name.to_owned(),
+        })?;
+        match refs.persistent_id(b) {
+            Some(id) => Ok(Some(id)),
+            None if optional && refs.unmapped_as_none() => Ok(None),
+            None => Err(Error::UnpersistedRef {
+                path: self.path.clone(),
+                field: name.to_owned(),
+                target: b,
+            }),
+        }
     }
 
     /// The object's path in the file.
