@@ -99,6 +99,22 @@ pub enum EcsError {
         #[source]
         source: std::io::Error,
     },
+    /// A load alongside the world's entities ([`LoadMode::Add`](crate::LoadMode::Add)) found
+    /// stored ids the world already uses (the file, or another copy of it, is loaded
+    /// already). Nothing was loaded.
+    #[error(
+        "{path}: {taken} stored persistent id(s) are already in the world (the first: {first}); \
+         nothing was loaded. Use LoadMode::Replace to replace the world's persisted entities, \
+         or LoadMode::Renumber to load a second copy"
+    )]
+    AlreadyLoaded {
+        /// The file.
+        path: PathBuf,
+        /// How many stored ids are in use.
+        taken: usize,
+        /// The smallest of them.
+        first: u64,
+    },
     /// The file has no ECS layout (no `/ecs` group) or a newer one than this build reads.
     #[error("{path}: {reason}")]
     NotEcsFile {

@@ -58,7 +58,7 @@ pub use error::{EcsError, RefTarget, Result};
 pub use hierarchy::CHILD_OF_TAG;
 pub use history::{H5md, History, ParticleGroup};
 pub use ids::{DanglingRefs, Persist, PersistentId};
-pub use load::LoadReport;
+pub use load::{Checkpoint, LoadMode, LoadReport};
 pub use recovery::{Recovery, recover};
 pub use registry::{Registry, Storage};
 pub use slots::{Durability, slot_paths};

@@ -28,6 +28,24 @@ pub struct LoadReport {
     pub renumbered: usize,
 }
 
+/// How a load treats the persisted entities already in the world.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadMode {
+    /// Spawn the file's entities alongside the world's. If a stored persistent id is already
+    /// used by a persisted entity of the world, nothing is loaded and the load fails with
+    /// [`EcsError::AlreadyLoaded`]: loading a file twice is an error, never a silent copy.
+    #[default]
+    Add,
+    /// Despawn every persisted entity of the world first (with their `Children`), then load:
+    /// the world's persisted part becomes the file's. Entities keep their persistent ids
+    /// (new `Entity` handles). The file's resources replace the world's.
+    Replace,
+    /// Spawn alongside, giving each stored id already in use a new one (the file's own
+    /// references follow): loading a file twice gives two copies.
+    Renumber,
+}
+
 fn not_ecs(file: &File, reason: impl Into<String>) -> EcsError {
     EcsError::NotEcsFile {
         path: file.path().to_path_buf(),
@@ -62,11 +80,24 @@ pub(crate) fn spawn_persisted(
     file: &File,
     mut ids: Vec<u64>,
     next_id: Option<u64>,
+    mode: LoadMode,
 ) -> Result<Spawned> {
     ids.sort_unstable();
     ids.dedup();
     if ids.first() == Some(&0) {
         return Err(not_ecs(file, "entity id 0 is reserved"));
+    }
+    if mode == LoadMode::Replace {
+        let persisted: Vec<Entity> = world
+            .query_filtered::<Entity, With<Persist>>()
+            .iter(world)
+            .collect();
+        for e in persisted {
+            // (A child despawned with its parent is gone already.)
+            if let Ok(e) = world.get_entity_mut(e) {
+                e.despawn();
+            }
+        }
     }
     // Ids already used in the world (loading alongside existing entities).
     let mut used: HashSet<u64> = world
@@ -81,6 +112,16 @@ pub(crate) fn spawn_persisted(
             "persistent ids exhausted (an id or next-id is u64::MAX)",
         )
     };
+    if mode == LoadMode::Add {
+        let taken: Vec<u64> = ids.iter().copied().filter(|id| used.contains(id)).collect();
+        if let Some(&first) = taken.first() {
+            return Err(EcsError::AlreadyLoaded {
+                path: file.path().to_path_buf(),
+                taken: taken.len(),
+                first,
+            });
+        }
+    }
     let mut next = used
         .iter()
         .chain(ids.last())
@@ -135,13 +176,54 @@ impl Registry {
     /// and their [`PersistentId`]), inserts their components with every `Entity` reference and
     /// the hierarchy remapped to the new entities, and inserts the resources. Works on an empty
     /// world or alongside existing entities (a stored id already in use gets a new one).
+    ///
+    /// Alongside existing entities it is [`LoadMode::Add`]: a stored id already used in the
+    /// world refuses the load ([`EcsError::AlreadyLoaded`]); see [`load_with`](Self::load_with)
+    /// for replacing and renumbering loads. When it returns, the hierarchy is complete
+    /// (parents have their `Children`).
     pub fn load(&self, world: &mut World, path: impl AsRef<Path>) -> Result<LoadReport> {
-        self.validate()?;
-        let file = File::open_read_only(path.as_ref(), Schema::new())?;
-        self.load_file(world, &file).map(|(report, _)| report)
+        self.load_with(world, path, LoadMode::Add)
     }
 
-    pub(crate) fn load_file(&self, world: &mut World, file: &File) -> Result<(LoadReport, IdMap)> {
+    /// [`load`](Self::load) with an explicit [`LoadMode`].
+    pub fn load_with(
+        &self,
+        world: &mut World,
+        path: impl AsRef<Path>,
+        mode: LoadMode,
+    ) -> Result<LoadReport> {
+        self.validate()?;
+        let file = File::open_read_only(path.as_ref(), Schema::new())?;
+        self.load_file(world, &file, mode).map(|(report, _)| report)
+    }
+
+    /// An in-memory copy of the world's persisted part (a snapshot to memory), for undo and
+    /// rollback: [`rollback`](Self::rollback) puts it back.
+    pub fn checkpoint(&self, world: &mut World) -> Result<Checkpoint> {
+        let mut sync = H5Sync::in_memory(self)?;
+        let stats = sync.flush_all(world)?;
+        let file = sync.file().clone();
+        drop(sync);
+        Ok(Checkpoint {
+            file,
+            entities: stats.spawned,
+        })
+    }
+
+    /// Puts the world's persisted part back as it was at `checkpoint` (a replacing load from
+    /// memory: [`LoadMode::Replace`]). A checkpoint can be rolled back to any number of times.
+    pub fn rollback(&self, world: &mut World, checkpoint: &Checkpoint) -> Result<LoadReport> {
+        self.validate()?;
+        self.load_file(world, &checkpoint.file, LoadMode::Replace)
+            .map(|(report, _)| report)
+    }
+
+    pub(crate) fn load_file(
+        &self,
+        world: &mut World,
+        file: &File,
+        mode: LoadMode,
+    ) -> Result<(LoadReport, IdMap)> {
         let layout = Layout::open(file.clone())?;
         let (comps, res) = self.instantiate();
         let groups = layout.entity_groups()?;
@@ -160,7 +242,7 @@ impl Registry {
         for c in &comps {
             add(c.table_ids(&layout)?)?;
         }
-        let spawned = spawn_persisted(world, file, ids, layout.next_id())?;
+        let spawned = spawn_persisted(world, file, ids, layout.next_id(), mode)?;
         let cx = LoadCx {
             layout: &layout,
             ids: &spawned.by_file,
@@ -180,6 +262,8 @@ impl Registry {
                 report.resources += 1;
             }
         }
+        // Relationship hooks (ChildOf → Children) run as commands: apply them now.
+        world.flush();
         Ok((report, spawned.into_live()))
     }
 
@@ -223,7 +307,7 @@ impl Registry {
             .as_i128()
             .and_then(|t| u64::try_from(t).ok())
             .unwrap_or(0);
-        let spawned = spawn_persisted(world, &file, ids, None)?;
+        let spawned = spawn_persisted(world, &file, ids, None, LoadMode::Add)?;
         let mut report = LoadReport {
             entities: spawned.entities,
             tick,
@@ -253,6 +337,7 @@ impl Registry {
                 report.components += n;
             }
         }
+        world.flush();
         Ok(report)
     }
 
@@ -311,6 +396,27 @@ impl Registry {
     }
 }
 
+/// An in-memory copy of a world's persisted part ([`Registry::checkpoint`]).
+pub struct Checkpoint {
+    file: File,
+    entities: usize,
+}
+
+impl Checkpoint {
+    /// Persisted entities it holds.
+    pub fn entities(&self) -> usize {
+        self.entities
+    }
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("entities", &self.entities)
+            .finish()
+    }
+}
+
 impl H5Sync {
     /// Loads the world stored in `path` (a synced file, also one whose writer was killed, or
     /// a snapshot) into `world`, then keeps syncing into the same file, crash-safe: the next
@@ -334,7 +440,7 @@ impl H5Sync {
         durability: crate::Durability,
     ) -> Result<(Self, LoadReport)> {
         let (mut sync, file) = H5Sync::reopen(path.as_ref(), registry, durability)?;
-        let (report, ids) = registry.load_file(world, &file)?;
+        let (report, ids) = registry.load_file(world, &file, LoadMode::Add)?;
         drop(file);
         sync.ids = ids;
         sync.resumed(world, report.tick);

@@ -566,20 +566,8 @@ impl H5Sync {
     fn collect(&mut self, world: &mut World) {
         let mut new_now = Vec::new();
         let mut gone_now = Vec::new();
-        let added = self.added.get_or_insert_with(|| SystemState::new(world));
-        if let Ok(mut q) = added.get_mut(world) {
-            for (e, mut pid) in q.iter_mut() {
-                let taken = self.ids.entity(pid.0).is_some_and(|other| other != e);
-                if pid.0 == 0 || taken {
-                    pid.0 = self.ids.allocate();
-                }
-                self.ids.insert(e, pid.0);
-                new_now.push(e);
-                for t in &mut self.targets {
-                    t.pending_new.push(e);
-                }
-            }
-        }
+        // Removals first: an entity despawned and its id re-spawned in the same tick (a
+        // replacing load, a rollback) keeps the id.
         let removed = self.removed.get_or_insert_with(|| SystemState::new(world));
         let gone: Vec<Entity> = match removed.get_mut(world) {
             Ok(mut r) => r.read().collect(),
@@ -594,6 +582,20 @@ impl H5Sync {
                 gone_now.push(id);
                 for t in &mut self.targets {
                     t.pending_gone.push(id);
+                }
+            }
+        }
+        let added = self.added.get_or_insert_with(|| SystemState::new(world));
+        if let Ok(mut q) = added.get_mut(world) {
+            for (e, mut pid) in q.iter_mut() {
+                let taken = self.ids.entity(pid.0).is_some_and(|other| other != e);
+                if pid.0 == 0 || taken {
+                    pid.0 = self.ids.allocate();
+                }
+                self.ids.insert(e, pid.0);
+                new_now.push(e);
+                for t in &mut self.targets {
+                    t.pending_new.push(e);
                 }
             }
         }

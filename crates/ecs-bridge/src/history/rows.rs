@@ -327,6 +327,8 @@ impl<C: Component, K: RowCodec<C>> HistorySync for HistoryRows<C, K> {
                 .collect();
             gone.extend(stale);
         }
+        // Ids gone and back in the same tick (a replacing load, a rollback) stay present.
+        let mut back = HashSet::new();
         for (e, c) in dirty {
             let Some(id) = cx.ids.id(e) else { continue };
             self.scratch.values.clear();
@@ -345,6 +347,7 @@ impl<C: Component, K: RowCodec<C>> HistorySync for HistoryRows<C, K> {
                 }
             };
             if stored {
+                back.insert(id);
                 self.put(id, true)?;
                 if !arrays.is_empty() {
                     self.append_arrays(id, &arrays, cx)?;
@@ -353,6 +356,7 @@ impl<C: Component, K: RowCodec<C>> HistorySync for HistoryRows<C, K> {
                 gone.push(id);
             }
         }
+        gone.retain(|id| !back.contains(id));
         for id in gone {
             if !self.names.is_empty() {
                 self.absent(id)?;
