@@ -115,6 +115,16 @@ pub enum EcsError {
         /// The smallest of them.
         first: u64,
     },
+    /// A request needs the synced file, and the world has no [`H5Sync`](crate::H5Sync) (the
+    /// file could not be opened).
+    #[error("no synced file: the world has no H5Sync (was the file opened?)")]
+    NoSync,
+    /// A rollback named a checkpoint that was never taken.
+    #[error("no checkpoint named {name:?}")]
+    NoCheckpoint {
+        /// The name.
+        name: String,
+    },
     /// The file has no ECS layout (no `/ecs` group) or a newer one than this build reads.
     #[error("{path}: {reason}")]
     NotEcsFile {

@@ -36,6 +36,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "app")]
+mod app;
 mod component;
 mod error;
 mod hierarchy;
@@ -53,6 +55,8 @@ mod table;
 use bevy_ecs::message::Messages;
 use bevy_ecs::prelude::*;
 
+#[cfg(feature = "app")]
+pub use app::{H5PomDone, H5PomPlugin, H5PomRegistry, H5PomRequest, Open};
 pub use component::TypeFlush;
 pub use error::{EcsError, RefTarget, Result};
 pub use hierarchy::CHILD_OF_TAG;
