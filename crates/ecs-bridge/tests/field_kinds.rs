@@ -1,0 +1,154 @@
+//! Field kinds bevy users have (fixed-size arrays, enums, nested structs, entity containers,
+//! vectors as datasets) through every storage: entity groups, column tables and the history.
+
+use bevy_ecs::prelude::*;
+use h5pom_ecs::{H5Sync, History, Persist, PersistentId, Registry};
+use h5pom_store::Value;
+use h5pom_store::reexports::hdf5;
+
+#[derive(Component, h5pom_derive::Object, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+struct Body {
+    pos: [f32; 3],
+    rot: [f32; 4],
+    cells: [i64; 2],
+    mass: f64,
+}
+
+#[derive(Component, h5pom_derive::Object, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+struct Particle {
+    pos: [f32; 3],
+    vel: Option<[f64; 2]>,
+    id: u32,
+}
+
+#[derive(Resource, h5pom_derive::Object, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+struct Clock {
+    step: i64,
+}
+
+fn registry() -> Registry {
+    Registry::new()
+        .component::<Body>()
+        .table::<Particle>()
+        .resource::<Clock>()
+}
+
+fn tick(world: &mut World) {
+    world
+        .resource_scope(|w, mut s: Mut<H5Sync>| s.tick(w))
+        .unwrap();
+    world.clear_trackers();
+}
+
+fn body(i: usize) -> Body {
+    let f = i as f32;
+    Body {
+        pos: [f, f + 0.5, -f],
+        rot: [0.0, 0.0, f.sin(), f.cos()],
+        cells: [i as i64, -(i as i64)],
+        mass: 1.0 + i as f64,
+    }
+}
+
+fn particle(i: usize, step: i64) -> Particle {
+    let f = i as f32 + step as f32 * 100.0;
+    Particle {
+        pos: [f, f * 2.0, f * 3.0],
+        vel: (i % 3 != 0).then(|| [i as f64, step as f64]),
+        id: i as u32,
+    }
+}
+
+fn bodies(world: &mut World) -> Vec<(u64, Body)> {
+    let mut v: Vec<(u64, Body)> = world
+        .query::<(&PersistentId, &Body)>()
+        .iter(world)
+        .map(|(p, b)| (p.0, b.clone()))
+        .collect();
+    v.sort_by_key(|(p, _)| *p);
+    v
+}
+
+fn particles(world: &mut World) -> Vec<Particle> {
+    let mut v: Vec<Particle> = world.query::<&Particle>().iter(world).cloned().collect();
+    v.sort_by_key(|p| p.id);
+    v
+}
+
+#[test]
+fn fixed_arrays_in_groups_tables_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.h5");
+    let mut world = World::new();
+    world.insert_resource(Clock { step: 0 });
+    for i in 0..5 {
+        world.spawn((Persist, body(i), particle(i, 0)));
+    }
+    let mut sync = H5Sync::create(&path, &registry()).unwrap();
+    sync.keep_history(
+        &registry(),
+        History::new().step_time(|w| (w.resource::<Clock>().step, 0.0)),
+    )
+    .unwrap();
+    world.insert_resource(sync);
+    tick(&mut world);
+    let first = particles(&mut world);
+    world.resource_mut::<Clock>().step = 10;
+    let mut q = world.query::<&mut Particle>();
+    for mut p in q.iter_mut(&mut world) {
+        let i = p.id as usize;
+        *p = particle(i, 10);
+    }
+    // Removing a table row swap-removes it: the moved row keeps its arrays.
+    let victim = world
+        .query::<(Entity, &Particle)>()
+        .iter(&world)
+        .find(|(_, p)| p.id == 1)
+        .map(|(e, _)| e)
+        .unwrap();
+    world.entity_mut(victim).remove::<Particle>();
+    tick(&mut world);
+    let want_bodies = bodies(&mut world);
+    let want_particles = particles(&mut world);
+    assert_eq!(want_particles.len(), 4);
+    world.remove_resource::<H5Sync>();
+
+    // On disk: one 1-D attribute per array field, a `[row, 3]` column in the table.
+    let file = hdf5::File::open(&path).unwrap();
+    let ents = file.group("ecs/entities").unwrap();
+    let shard = ents.group(&ents.member_names().unwrap()[0]).unwrap();
+    let g = shard.group(&shard.member_names().unwrap()[0]).unwrap();
+    let a = g.attr("Body.pos").unwrap();
+    assert_eq!(a.shape(), [3]);
+    assert_eq!(
+        a.dtype().unwrap().to_descriptor().unwrap(),
+        hdf5::types::TypeDescriptor::Float(hdf5::types::FloatSize::U4)
+    );
+    assert_eq!(g.attr("Body.rot").unwrap().shape(), [4]);
+    let col = file.dataset("ecs/tables/Particle/pos").unwrap();
+    assert_eq!(col.shape(), [4, 3]);
+    assert_eq!(
+        file.dataset("ecs/tables/Particle/vel").unwrap().shape(),
+        [4, 2]
+    );
+    let hist = file.dataset("ecs/history/Particle/pos").unwrap();
+    assert_eq!(hist.shape()[1..], [5, 3]);
+    drop((a, g, shard, ents, col, hist, file));
+
+    let mut again = World::new();
+    registry().load(&mut again, &path).unwrap();
+    assert_eq!(bodies(&mut again), want_bodies);
+    assert_eq!(particles(&mut again), want_particles);
+
+    let mut past = World::new();
+    registry().load_at(&mut past, &path, 0).unwrap();
+    assert_eq!(particles(&mut past), first);
+    let mut now = World::new();
+    registry().load_at(&mut now, &path, 10).unwrap();
+    assert_eq!(particles(&mut now), want_particles);
+    assert_eq!(bodies(&mut now), want_bodies);
+    let _ = Value::None;
+}
