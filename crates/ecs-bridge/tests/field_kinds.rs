@@ -29,9 +29,19 @@ struct Clock {
     step: i64,
 }
 
+/// bevy's `Transform`, as the `Reflect` support lays it out: `[f32; 3]`, `[x, y, z, w]`.
+#[derive(Component, h5pom_derive::Object, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+struct Transform {
+    translation: glam::Vec3,
+    rotation: glam::Quat,
+    scale: glam::Vec3,
+}
+
 fn registry() -> Registry {
     Registry::new()
         .component::<Body>()
+        .table::<Transform>()
         .table::<Particle>()
         .resource::<Clock>()
 }
@@ -87,6 +97,12 @@ fn fixed_arrays_in_groups_tables_and_history() {
     for i in 0..5 {
         world.spawn((Persist, body(i), particle(i, 0)));
     }
+    let t = Transform {
+        translation: glam::Vec3::new(1.0, 2.0, 3.0),
+        rotation: glam::Quat::from_xyzw(0.0, 0.6, 0.0, 0.8),
+        scale: glam::Vec3::splat(2.0),
+    };
+    world.spawn((Persist, t.clone()));
     let mut sync = H5Sync::create(&path, &registry()).unwrap();
     sync.keep_history(
         &registry(),
@@ -136,12 +152,18 @@ fn fixed_arrays_in_groups_tables_and_history() {
     );
     let hist = file.dataset("ecs/history/Particle/pos").unwrap();
     assert_eq!(hist.shape()[1..], [5, 3]);
-    drop((a, g, shard, ents, col, hist, file));
+    let rot = file.dataset("ecs/tables/Transform/rotation").unwrap();
+    assert_eq!(rot.shape(), [1, 4]);
+    assert_eq!(rot.read_raw::<f32>().unwrap(), [0.0, 0.6, 0.0, 0.8]);
+    drop((a, g, shard, ents, col, hist, rot, file));
 
     let mut again = World::new();
     registry().load(&mut again, &path).unwrap();
     assert_eq!(bodies(&mut again), want_bodies);
     assert_eq!(particles(&mut again), want_particles);
+
+    let ts: Vec<Transform> = again.query::<&Transform>().iter(&again).cloned().collect();
+    assert_eq!(ts, [t]);
 
     let mut past = World::new();
     registry().load_at(&mut past, &path, 0).unwrap();

@@ -59,6 +59,56 @@ impl<T: ArrayItem, const N: usize> Scalar for [T; N] {
     }
 }
 
+/// glam's vectors and quaternions: exactly the layout of `[T; N]` (a quaternion is
+/// `[x, y, z, w]`).
+#[cfg(feature = "glam")]
+mod glam_types {
+    use super::*;
+
+    macro_rules! glam_scalar {
+        ($($ty:ident: [$t:ty; $n:literal]),* $(,)?) => {$(
+            impl Scalar for glam::$ty {
+                const TYPE_NAME: &'static str = concat!("glam::", stringify!($ty));
+                fn to_value(&self) -> Value {
+                    array_to_value(&self.to_array())
+                }
+                fn from_value(v: Value) -> Result<Self, ScalarError> {
+                    array_from_value::<$t, $n>(v, Self::TYPE_NAME).map(glam::$ty::from_array)
+                }
+                fn same(&self, other: &Self) -> bool {
+                    Scalar::same(&self.to_array(), &other.to_array())
+                }
+            }
+        )*};
+    }
+
+    glam_scalar!(
+        Vec2: [f32; 2], Vec3: [f32; 3], Vec3A: [f32; 3], Vec4: [f32; 4], Quat: [f32; 4],
+        DVec2: [f64; 2], DVec3: [f64; 3], DVec4: [f64; 4], DQuat: [f64; 4],
+        IVec2: [i32; 2], IVec3: [i32; 3], IVec4: [i32; 4],
+        UVec2: [u32; 2], UVec3: [u32; 3], UVec4: [u32; 4],
+    );
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn glam_types_store_like_arrays() {
+            let q = glam::Quat::from_xyzw(0.1, 0.2, 0.3, 0.9);
+            assert_eq!(q.to_value(), [0.1f32, 0.2, 0.3, 0.9].to_value());
+            assert_eq!(glam::Quat::from_value(q.to_value()), Ok(q));
+            let v = glam::Vec3::new(1.0, 2.0, 3.0);
+            assert_eq!(v.to_value(), [1.0f32, 2.0, 3.0].to_value());
+            assert!(glam::Vec4::from_value(v.to_value()).is_err());
+            assert_eq!(
+                glam::IVec2::from_value([3i32, -4].to_value()),
+                Ok(glam::IVec2::new(3, -4))
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
