@@ -16,7 +16,7 @@
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::{
     Data, DeriveInput, Fields, Ident, LitStr, Path, Type, parse_macro_input, spanned::Spanned,
 };
@@ -315,6 +315,18 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         }
     });
 
+    // One bound per stored field type, spanned at the type: an unsupported type is one
+    // error at the field (the body's uses of the field rely on the bound), not one per use.
+    let bounds: Vec<Tokens> = stored
+        .iter()
+        .filter(|f| f.kind == Kind::Field)
+        .map(|f| {
+            let fty = &f.ty;
+            let k = respan(quote! { #krate }, fty.span());
+            quote_spanned! {fty.span()=> #fty: #k::Field }
+        })
+        .collect();
+    let where_g = with_bounds(where_g, &bounds);
     let object_impl = quote! {
         impl #impl_g #krate::Object for #ty #ty_g #where_g {
             const TYPE_TAG: &'static str = #tag;
@@ -368,7 +380,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 #vis trait #ext {
                     #(#sigs)*
                 }
-                impl #ext for #krate::Handle<#ty> {
+                impl #ext for #krate::Handle<#ty> #where_g {
                     #(#bodies)*
                 }
             }
@@ -376,6 +388,35 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         _ => Tokens::new(),
     };
     Ok(quote! { #object_impl #ext })
+}
+
+/// `tokens` with every span set to `span` (so that an error about them points there).
+fn respan(tokens: Tokens, span: Span) -> Tokens {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let proc_macro2::TokenTree::Group(g) = &t {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                t = proc_macro2::TokenTree::Group(ng);
+            } else {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
+}
+
+/// The struct's where clause plus `bounds`.
+fn with_bounds(where_g: Option<&syn::WhereClause>, bounds: &[Tokens]) -> Tokens {
+    let existing = where_g.map(|w| {
+        let p = w.predicates.iter();
+        quote! { #(#p,)* }
+    });
+    if existing.is_none() && bounds.is_empty() {
+        return Tokens::new();
+    }
+    quote! { where #existing #(#bounds,)* }
 }
 
 #[cfg(test)]
@@ -389,6 +430,24 @@ mod tests {
             Ok(_) => panic!("accepted"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn each_field_type_is_bound_once_where_the_field_is() {
+        let input: DeriveInput = syn::parse_quote! {
+            struct S {
+                a: Weird,
+                b: f32,
+                #[h5pom(skip)]
+                c: Skipped,
+                d: Entity,
+            }
+        };
+        let out = expand(&input).unwrap().to_string();
+        assert_eq!(out.matches("Weird : :: h5pom :: Field").count(), 2, "{out}");
+        assert_eq!(out.matches("f32 : :: h5pom :: Field").count(), 2, "{out}");
+        assert!(!out.contains("Skipped : :: h5pom :: Field"), "{out}");
+        assert!(!out.contains("Entity : :: h5pom :: Field"), "{out}");
     }
 
     #[test]

@@ -24,6 +24,15 @@ use crate::scalar::Scalar;
 /// | `Vec<Shared<O>>` | attribute `name-count`, sub-groups `name-0`, … |
 /// | `BTreeMap<String, S>` | attributes `name-<key>` |
 /// | `BTreeMap<String, Shared<O>>` | sub-groups `name-<key>` |
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a supported h5pom field type",
+    label = "this field's type is not stored by h5pom",
+    note = "supported: numbers, bool, String, chrono dates, Option of these; `[T; N]` of numbers or bool; \
+            ndarray arrays and LazyArray; Shared<O> and Option<Shared<O>>; Vec, BTreeMap<String, _> of \
+            these; types with #[derive(h5pom::Field)] (nested structs, enums); glam vectors (feature \
+            `glam`); `Entity` and Vec/[_; N]/maps of it",
+    note = "or mark the field #[h5pom(skip)]"
+)]
 pub trait Field: Sized {
     /// Writes the value under `name`.
     fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()>;
