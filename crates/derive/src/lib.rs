@@ -21,6 +21,22 @@ use syn::{
     Data, DeriveInput, Fields, Ident, LitStr, Path, Type, parse_macro_input, spanned::Spanned,
 };
 
+mod flat;
+
+/// Derives `h5pom::Field` for a plain struct (stored flattened into its owner, each inner field
+/// under `<name>.<inner>`) or an enum (unit variants: the variant's name as a string, like a
+/// scalar; variants with data: the name in `<name>`, the variant's fields as
+/// `<name>.<field>`, groups only). The field attributes of `#[derive(Object)]` apply
+/// (`rename`, `default`, `skip`, `compression`, `chunk`).
+#[proc_macro_derive(Field, attributes(h5pom))]
+pub fn derive_field(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match flat::expand(&input) {
+        Ok(t) => t.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
 /// Derives `h5pom::Object` and a `<Struct>Ext` trait of typed field getters and setters on
 /// `h5pom::Handle<Struct>`.
 #[proc_macro_derive(Object, attributes(h5pom))]
@@ -141,20 +157,29 @@ fn fields(input: &DeriveInput) -> syn::Result<Vec<FieldSpec>> {
             "#[derive(Object)] supports structs with named fields only",
         ));
     };
-    let Fields::Named(named) = &data.fields else {
+    let Fields::Named(_) = &data.fields else {
         return Err(syn::Error::new(
             input.span(),
             "#[derive(Object)] supports structs with named fields only",
         ));
     };
+    field_specs(&data.fields)
+}
+
+/// The specs of named or tuple fields (a tuple field `i` is named `fi` in code and `"i"` on
+/// disk).
+fn field_specs(fields: &Fields) -> syn::Result<Vec<FieldSpec>> {
     let mut out = Vec::new();
-    for f in &named.named {
-        let ident = f
-            .ident
-            .clone()
-            .ok_or_else(|| syn::Error::new(f.span(), "unnamed field"))?;
+    for (i, f) in fields.iter().enumerate() {
+        let (ident, name) = match &f.ident {
+            Some(ident) => (
+                ident.clone(),
+                ident.to_string().trim_start_matches("r#").to_owned(),
+            ),
+            None => (format_ident!("f{i}"), i.to_string()),
+        };
         let mut spec = FieldSpec {
-            name: ident.to_string().trim_start_matches("r#").to_owned(),
+            name,
             ident,
             ty: f.ty.clone(),
             default: false,

@@ -174,3 +174,114 @@ fn fixed_arrays_in_groups_tables_and_history() {
     assert_eq!(bodies(&mut now), want_bodies);
     let _ = Value::None;
 }
+
+#[derive(h5pom_derive::Field, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+struct Pose {
+    x: f64,
+    y: f64,
+    dir: [f32; 2],
+}
+
+#[derive(h5pom_derive::Field, Clone, Copy, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+enum Mode {
+    Idle,
+    Running,
+}
+
+#[derive(h5pom_derive::Field, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+enum Order {
+    Wait,
+    Go { to: [f32; 2] },
+}
+
+#[derive(Component, h5pom_derive::Object, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+struct Agent {
+    pose: Pose,
+    mode: Mode,
+}
+
+#[derive(Component, h5pom_derive::Object, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+struct Plan {
+    order: Order,
+}
+
+#[test]
+fn nested_structs_and_enums_in_tables_and_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.h5");
+    let reg = || Registry::new().table::<Agent>().component::<Plan>();
+    let mut world = World::new();
+    for i in 0..3 {
+        let f = i as f64;
+        world.spawn((
+            Persist,
+            Agent {
+                pose: Pose {
+                    x: f,
+                    y: -f,
+                    dir: [1.0, f as f32],
+                },
+                mode: if i == 1 { Mode::Running } else { Mode::Idle },
+            },
+            Plan {
+                order: if i == 2 {
+                    Order::Go { to: [3.0, 4.0] }
+                } else {
+                    Order::Wait
+                },
+            },
+        ));
+    }
+    world.insert_resource(H5Sync::create(&path, &reg()).unwrap());
+    tick(&mut world);
+    world.remove_resource::<H5Sync>();
+    let file = hdf5::File::open(&path).unwrap();
+    assert_eq!(
+        file.dataset("ecs/tables/Agent/pose.x").unwrap().shape(),
+        [3]
+    );
+    assert_eq!(
+        file.dataset("ecs/tables/Agent/pose.dir").unwrap().shape(),
+        [3, 2]
+    );
+    let modes = file.dataset("ecs/tables/Agent/mode").unwrap();
+    assert_eq!(
+        modes.dtype().unwrap().to_descriptor().unwrap(),
+        hdf5::types::TypeDescriptor::VarLenUnicode
+    );
+    drop((modes, file));
+    let mut again = World::new();
+    reg().load(&mut again, &path).unwrap();
+    let mut a: Vec<Agent> = again.query::<&Agent>().iter(&again).cloned().collect();
+    a.sort_by(|p, q| p.pose.x.total_cmp(&q.pose.x));
+    let mut want: Vec<Agent> = world.query::<&Agent>().iter(&world).cloned().collect();
+    want.sort_by(|p, q| p.pose.x.total_cmp(&q.pose.x));
+    assert_eq!(a, want);
+    let mut plans: Vec<String> = again
+        .query::<&Plan>()
+        .iter(&again)
+        .map(|p| format!("{:?}", p.order))
+        .collect();
+    plans.sort();
+    assert_eq!(plans, ["Go { to: [3.0, 4.0] }", "Wait", "Wait"]);
+
+    // A variant with data cannot be a table column: refused, naming the field.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut w2 = World::new();
+    w2.spawn((Persist, Plan { order: Order::Wait }));
+    let reg2 = Registry::new().table::<Plan>();
+    w2.insert_resource(H5Sync::create(dir2.path().join("t.h5"), &reg2).unwrap());
+    let err = w2
+        .resource_scope(|w, mut s: Mut<H5Sync>| s.tick(w))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"order\"") && err.contains("column table"),
+        "{err}"
+    );
+}

@@ -106,6 +106,12 @@ impl<'a> LoadCtx<'a> {
         }
     }
 
+    /// Takes the scalar value stored under `name` exactly (no prefix is added; `Ok(None)` if
+    /// absent). For [`Field`] implementations, whose `name` is already full.
+    pub fn value_raw(&mut self, name: &str) -> Result<Option<Value>> {
+        self.get_value(name)
+    }
+
     pub(crate) fn set_embed(&mut self, prefix: Option<&'a str>, refs: Option<&'a dyn RefMap>) {
         self.prefix = prefix;
         self.refs = refs;

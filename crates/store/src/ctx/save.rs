@@ -215,6 +215,28 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
         self.put_value(&full, crate::Scalar::to_value(&id))
     }
 
+    /// Stores a scalar value under `name` exactly (no prefix is added): an attribute, or the
+    /// next value of the row. For [`Field`] implementations, whose `name` is already full.
+    pub fn put_value_raw(&mut self, name: &str, v: Value) -> Result<()> {
+        self.put_value(name, v)
+    }
+
+    /// Deletes the scalar attribute `name` (and its `-type` marker) if it exists; nothing in
+    /// row mode. For [`Field`] implementations that drop fields (an enum changing variant).
+    pub fn remove_value(&mut self, name: &str) -> Result<()> {
+        match &self.target {
+            Target::Group(g) => {
+                let at = At {
+                    loc: &g.group,
+                    path: &self.path,
+                };
+                at.delete(name)?;
+                at.delete(&format!("{name}{}", crate::attr::TYPE_SUFFIX))
+            }
+            Target::Row(_) => Ok(()),
+        }
+    }
+
     /// The object's path in the file.
     pub fn path(&self) -> &str {
         &self.path
