@@ -62,6 +62,14 @@ enum Kind {
     Entity,
     /// `Option<Entity>`.
     OptEntity,
+    /// `Vec<Entity>`: a list family of persistent ids.
+    EntityList,
+    /// `[Entity; N]`: one 1-D attribute of persistent ids.
+    EntityArray,
+    /// `BTreeMap<String, Entity>` / `HashMap<String, Entity>`: a dict family of ids.
+    EntityMap,
+    /// `#[h5pom(dataset)]` on a `Vec` of numbers: one 1-D dataset.
+    Dataset,
 }
 
 struct FieldSpec {
@@ -103,8 +111,41 @@ fn is_entity(ty: &Type) -> bool {
     last_segment(ty).is_some_and(|s| s.ident == "Entity" && s.arguments.is_empty())
 }
 
+/// The type arguments of `ty`'s last path segment.
+fn type_args(ty: &Type) -> Vec<&Type> {
+    match last_segment(ty).map(|s| &s.arguments) {
+        Some(syn::PathArguments::AngleBracketed(a)) => a
+            .args
+            .iter()
+            .filter_map(|g| match g {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The element type of a container of entities (`Vec<E>`, `[E; N]`, a map of `String` to
+/// `E`), with its kind, if `ty` is one (`forced`: the element is an entity whatever its name).
+fn entity_container(ty: &Type, forced: bool) -> Option<(Kind, &Type)> {
+    let ok = |t: &Type| forced || is_entity(t);
+    if let Type::Array(a) = ty {
+        return ok(&a.elem).then_some((Kind::EntityArray, &*a.elem));
+    }
+    let seg = last_segment(ty)?;
+    let args = type_args(ty);
+    match (seg.ident.to_string().as_str(), &args[..]) {
+        ("Vec", [e]) if ok(e) => Some((Kind::EntityList, e)),
+        ("BTreeMap" | "HashMap", [_, e]) if ok(e) => Some((Kind::EntityMap, e)),
+        _ => None,
+    }
+}
+
 fn kind_of(ty: &Type, forced: bool) -> Kind {
-    if is_entity(ty) {
+    if let Some((kind, _)) = entity_container(ty, forced) {
+        kind
+    } else if is_entity(ty) {
         Kind::Entity
     } else if option_inner(ty).is_some_and(is_entity) {
         Kind::OptEntity
@@ -189,6 +230,7 @@ fn field_specs(fields: &Fields) -> syn::Result<Vec<FieldSpec>> {
             chunk: None,
         };
         let mut forced_entity = false;
+        let mut dataset = false;
         for attr in f.attrs.iter().filter(|a| a.path().is_ident("h5pom")) {
             attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("rename") {
@@ -200,6 +242,8 @@ fn field_specs(fields: &Fields) -> syn::Result<Vec<FieldSpec>> {
                     spec.skip = true;
                 } else if meta.path.is_ident("entity") {
                     forced_entity = true;
+                } else if meta.path.is_ident("dataset") {
+                    dataset = true;
                 } else if meta.path.is_ident("compression") {
                     let v: LitStr = meta.value()?.parse()?;
                     // The store parses the same spec with the same rule at run time.
@@ -222,13 +266,28 @@ fn field_specs(fields: &Fields) -> syn::Result<Vec<FieldSpec>> {
                     })?);
                 } else {
                     return Err(meta.error(
-                        "expected `rename`, `default`, `skip`, `entity`, `compression` or `chunk`",
+                        "expected `rename`, `default`, `skip`, `entity`, `dataset`, `compression` \
+                         or `chunk`",
                     ));
                 }
                 Ok(())
             })?;
         }
         spec.kind = kind_of(&spec.ty, forced_entity);
+        if dataset {
+            let is_vec = last_segment(&spec.ty).is_some_and(|s| s.ident == "Vec")
+                && type_args(&spec.ty).len() == 1;
+            if spec.kind != Kind::Field || !is_vec {
+                return Err(syn::Error::new(
+                    f.span(),
+                    format!(
+                        "field `{}`: #[h5pom(dataset)] applies to a `Vec` of numbers",
+                        spec.ident
+                    ),
+                ));
+            }
+            spec.kind = Kind::Dataset;
+        }
         if let Err(e) = h5pom_rules::check_field_name(&spec.name) {
             return Err(syn::Error::new(
                 f.span(),
@@ -279,6 +338,26 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     quote! { cx.field_with(#name, &self.#ident, #spec, #chunk)?; }
                 }
                 Kind::Field => quote! { cx.field(#name, &self.#ident)?; },
+                Kind::Dataset => {
+                    let spec = match &f.compression {
+                        Some(c) => quote! { ::core::option::Option::Some(#c) },
+                        None => quote! { ::core::option::Option::None },
+                    };
+                    let chunk = match &f.chunk {
+                        Some(c) => quote! { ::core::option::Option::Some(&[#(#c),*][..]) },
+                        None => quote! { ::core::option::Option::None },
+                    };
+                    quote! { cx.save_vec_dataset(#name, &self.#ident[..], #spec, #chunk)?; }
+                }
+                Kind::EntityList => quote! {
+                    cx.save_ref_list(#name, self.#ident.iter().map(|e| e.to_bits()))?;
+                },
+                Kind::EntityArray => quote! {
+                    cx.save_ref_array(#name, self.#ident.iter().map(|e| e.to_bits()))?;
+                },
+                Kind::EntityMap => quote! {
+                    cx.save_ref_map(#name, self.#ident.iter().map(|(k, e)| (k, e.to_bits())))?;
+                },
                 Kind::Entity => quote! {
                     cx.save_ref(#name, ::core::option::Option::Some(self.#ident.to_bits()))?;
                 },
@@ -297,7 +376,17 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 Kind::Field => quote! {
                     if !#krate::Field::same(&self.#ident, &old.#ident) { #save }
                 },
-                Kind::Entity | Kind::OptEntity => quote! {
+                Kind::Dataset => quote! {
+                    if self.#ident.len() != old.#ident.len()
+                        || self.#ident.iter().zip(&old.#ident)
+                            .any(|(a, b)| !#krate::Element::same(a, b))
+                    { #save }
+                },
+                Kind::Entity
+                | Kind::OptEntity
+                | Kind::EntityList
+                | Kind::EntityArray
+                | Kind::EntityMap => quote! {
                     if self.#ident != old.#ident { #save }
                 },
             }
@@ -329,6 +418,45 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                         <#inner>::try_from_bits(bits).ok_or_else(#dangling)?
                     ),
                 }
+            };
+        }
+        if !f.skip && f.kind == Kind::Dataset {
+            return quote! { #ident: cx.load_vec_dataset(#name)? };
+        }
+        if !f.skip
+            && let Some((kind, elem)) = entity_container(ty, true)
+            && matches!(
+                f.kind,
+                Kind::EntityList | Kind::EntityArray | Kind::EntityMap
+            )
+        {
+            let one = quote! { <#elem>::try_from_bits(b).ok_or_else(#dangling) };
+            return match kind {
+                Kind::EntityList => quote! {
+                    #ident: cx.load_ref_list(#name)?.into_iter().map(|b| #one)
+                        .collect::<#krate::Result<_>>()?
+                },
+                Kind::EntityArray => {
+                    let len = match ty {
+                        Type::Array(a) => a.len.clone(),
+                        _ => syn::parse_quote!(0),
+                    };
+                    quote! {
+                        #ident: {
+                            let v = cx.load_ref_array::<{ #len }>(#name)?.into_iter().map(|b| #one)
+                                .collect::<#krate::Result<::std::vec::Vec<_>>>()?;
+                            <#ty>::try_from(v).map_err(|_| #krate::Error::MissingField {
+                                path: cx.path().to_owned(),
+                                field: #name.to_owned(),
+                            })?
+                        }
+                    }
+                }
+                _ => quote! {
+                    #ident: cx.load_ref_map(#name)?.into_iter()
+                        .map(|(k, b)| (#one).map(|e| (k, e)))
+                        .collect::<#krate::Result<_>>()?
+                },
             };
         }
         if f.skip {

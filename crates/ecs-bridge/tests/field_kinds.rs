@@ -285,3 +285,104 @@ fn nested_structs_and_enums_in_tables_and_groups() {
         "{err}"
     );
 }
+
+#[derive(Component, h5pom_derive::Object, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+struct Links {
+    friends: Vec<Entity>,
+    pair: [Entity; 2],
+    named: std::collections::BTreeMap<String, Entity>,
+    hashed: std::collections::HashMap<String, Entity>,
+    #[h5pom(dataset)]
+    samples: Vec<f64>,
+    #[h5pom(dataset, compression = "zstd:3")]
+    counts: Vec<u32>,
+}
+
+#[derive(Component, h5pom_derive::Object, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+struct Pair {
+    ends: [Entity; 2],
+}
+
+#[test]
+fn entity_containers_and_vec_datasets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.h5");
+    let reg = || Registry::new().component::<Links>().table::<Pair>();
+    let mut world = World::new();
+    let a = world.spawn(Persist).id();
+    let b = world.spawn(Persist).id();
+    let c = world.spawn(Persist).id();
+    world.entity_mut(a).insert((
+        Links {
+            friends: vec![b, c, b],
+            pair: [c, a],
+            named: [("boss".to_owned(), c)].into(),
+            hashed: [("x".to_owned(), b), ("y".to_owned(), a)].into(),
+            samples: vec![0.5, 1.5, -2.0],
+            counts: (0..100).collect(),
+        },
+        Pair { ends: [b, c] },
+    ));
+    world.entity_mut(b).insert(Pair { ends: [a, a] });
+    world.insert_resource(H5Sync::create(&path, &reg()).unwrap());
+    tick(&mut world);
+    // Shrinking the list drops the old items.
+    world.get_mut::<Links>(a).unwrap().friends = vec![c];
+    tick(&mut world);
+    world.remove_resource::<H5Sync>();
+
+    let file = hdf5::File::open(&path).unwrap();
+    let ids = file.dataset("ecs/tables/Pair/ends").unwrap();
+    assert_eq!(ids.shape(), [2, 2]);
+    // The entity group holding `Links`: a dataset, a list family, a 1-D id attribute.
+    let ents = file.group("ecs/entities").unwrap();
+    let mut found = 0;
+    for shard in ents.groups().unwrap() {
+        for g in shard.groups().unwrap() {
+            if g.link_exists("Links.samples") {
+                found += 1;
+                let d = g.dataset("Links.samples").unwrap();
+                assert_eq!(d.read_raw::<f64>().unwrap(), [0.5, 1.5, -2.0]);
+                assert_eq!(g.dataset("Links.counts").unwrap().shape(), [100]);
+                assert_eq!(
+                    g.attr("Links.friends-count")
+                        .unwrap()
+                        .read_scalar::<i64>()
+                        .unwrap(),
+                    1
+                );
+                assert!(g.attr("Links.friends-1").is_err());
+                assert_eq!(g.attr("Links.pair").unwrap().shape(), [2]);
+                assert!(g.attr("Links.named-boss").is_ok());
+            }
+        }
+    }
+    assert_eq!(found, 1);
+    drop((ids, ents, file));
+
+    let mut again = World::new();
+    reg().load(&mut again, &path).unwrap();
+    let by_id = |w: &mut World| -> std::collections::BTreeMap<u64, Entity> {
+        w.query::<(Entity, &PersistentId)>()
+            .iter(w)
+            .map(|(e, p)| (p.0, e))
+            .collect()
+    };
+    let old = by_id(&mut world);
+    let new = by_id(&mut again);
+    let map: std::collections::HashMap<Entity, Entity> =
+        old.iter().map(|(id, e)| (*e, new[id])).collect();
+    let want = world.get::<Links>(a).unwrap().clone();
+    let got = again.get::<Links>(map[&a]).unwrap().clone();
+    assert_eq!(got.friends, vec![map[&c]]);
+    assert_eq!(got.pair, [map[&c], map[&a]]);
+    assert_eq!(got.named["boss"], map[&c]);
+    assert_eq!(got.hashed["x"], map[&b]);
+    assert_eq!(got.hashed["y"], map[&a]);
+    assert_eq!(got.samples, want.samples);
+    assert_eq!(got.counts, want.counts);
+    assert_eq!(again.get::<Pair>(map[&b]).unwrap().ends, [map[&a], map[&a]]);
+    assert_eq!(again.get::<Pair>(map[&a]).unwrap().ends, [map[&b], map[&c]]);
+}

@@ -180,19 +180,30 @@ pub(crate) fn write_count(at: &crate::attr::At<'_>, name: &str, n: usize) -> Res
     at.write_value(&count_name(name), &crate::Value::I64(n as i64))
 }
 
+/// Writes `values` as the list family of `name` (`name-count`, `name-0`, …), dropping items
+/// of a longer list stored before.
+pub(crate) fn save_list(
+    cx: &SaveCtx<'_, '_>,
+    name: &str,
+    values: impl ExactSizeIterator<Item = crate::Value>,
+) -> Result<()> {
+    let at = cx.at(name)?;
+    let old = read_count(&at, name).unwrap_or(None).unwrap_or(0);
+    let n = values.len();
+    for (i, v) in values.enumerate() {
+        at.write_value(&item_name(name, i), &v)?;
+    }
+    for i in n..old {
+        let item = item_name(name, i);
+        at.delete(&item)?;
+        at.delete(&format!("{item}{TYPE_SUFFIX}"))?;
+    }
+    write_count(&at, name, n)
+}
+
 impl<S: Scalar> Field for Vec<S> {
     fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
-        let at = cx.at(name)?;
-        let old = read_count(&at, name).unwrap_or(None).unwrap_or(0);
-        for (i, v) in self.iter().enumerate() {
-            at.write_value(&item_name(name, i), &v.to_value())?;
-        }
-        for i in self.len()..old {
-            let item = item_name(name, i);
-            at.delete(&item)?;
-            at.delete(&format!("{item}{TYPE_SUFFIX}"))?;
-        }
-        write_count(&at, name, self.len())
+        save_list(cx, name, self.iter().map(Scalar::to_value))
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
         let at = cx.at(name)?;
@@ -284,25 +295,39 @@ pub(crate) fn dict_keys(names: &[String], name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Writes `entries` as the dict family of `name` (`name-<key>`), dropping stored keys that
+/// `entries` lacks.
+pub(crate) fn save_dict(
+    cx: &SaveCtx<'_, '_>,
+    name: &str,
+    entries: &BTreeMap<String, crate::Value>,
+) -> Result<()> {
+    check_keys(cx, name, entries.keys())?;
+    let at = cx.at(name)?;
+    let names = cx
+        .grp(name)?
+        .attr_names()
+        .ctx("list attributes", || cx.path.clone())?;
+    for key in dict_keys(&names, name) {
+        if !entries.contains_key(&key) {
+            let attr = format!("{name}-{key}");
+            at.delete(&attr)?;
+            at.delete(&format!("{attr}{TYPE_SUFFIX}"))?;
+        }
+    }
+    for (key, v) in entries {
+        at.write_value(&format!("{name}-{key}"), v)?;
+    }
+    Ok(())
+}
+
 impl<S: Scalar> Field for BTreeMap<String, S> {
     fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
-        check_keys(cx, name, self.keys())?;
-        let at = cx.at(name)?;
-        let names = cx
-            .grp(name)?
-            .attr_names()
-            .ctx("list attributes", || cx.path.clone())?;
-        for key in dict_keys(&names, name) {
-            if !self.contains_key(&key) {
-                let attr = format!("{name}-{key}");
-                at.delete(&attr)?;
-                at.delete(&format!("{attr}{TYPE_SUFFIX}"))?;
-            }
-        }
-        for (key, v) in self {
-            at.write_value(&format!("{name}-{key}"), &v.to_value())?;
-        }
-        Ok(())
+        let entries = self
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_value()))
+            .collect();
+        save_dict(cx, name, &entries)
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
         let names = cx
