@@ -4,7 +4,7 @@ use proc_macro2::TokenStream as Tokens;
 use quote::{format_ident, quote};
 use syn::{Data, DeriveInput, Fields, Path, spanned::Spanned};
 
-use crate::{FieldSpec, Kind, container, field_specs, respan, with_bounds};
+use crate::{FieldSpec, Kind, container, field_specs, mentions_shared, respan, with_bounds};
 
 /// Refuses what flattened fields do not support, naming the field.
 fn check(specs: &[FieldSpec]) -> syn::Result<()> {
@@ -163,7 +163,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
 fn bounds(krate: &Path, specs: &[&FieldSpec]) -> Vec<Tokens> {
     specs
         .iter()
-        .filter(|f| !f.skip)
+        .filter(|f| !f.skip && !mentions_shared(&f.ty))
         .map(|f| {
             let fty = &f.ty;
             let k = respan(quote! { #krate }, fty.span());

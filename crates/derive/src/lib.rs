@@ -12,7 +12,12 @@
 //! store checks it), `#[h5pom(chunk = "64,3")]` (its chunk
 //! shape), `#[h5pom(entity)]` (an external handle with `to_bits`/`try_from_bits`, stored as a
 //! persistent id through the context's reference map). Fields spelled `Entity` or
-//! `Option<Entity>` are treated as `entity` automatically.
+//! `Option<Entity>` are treated as `entity` automatically, and so are `Vec<Entity>`,
+//! `[Entity; N]`, `BTreeMap<String, Entity>` and `HashMap<String, Entity>` (with
+//! `#[h5pom(entity)]`, whatever the element type is called). `#[h5pom(dataset)]` on a
+//! `Vec` of numbers stores it as one 1-D dataset instead of one attribute per item.
+//!
+//! `#[derive(Field)]` makes a plain struct or an enum a field type (see [`derive@Field`]).
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
@@ -472,7 +477,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     // error at the field (the body's uses of the field rely on the bound), not one per use.
     let bounds: Vec<Tokens> = stored
         .iter()
-        .filter(|f| f.kind == Kind::Field)
+        .filter(|f| f.kind == Kind::Field && !mentions_shared(&f.ty))
         .map(|f| {
             let fty = &f.ty;
             let k = respan(quote! { #krate }, fty.span());
@@ -543,6 +548,20 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     Ok(quote! { #object_impl #ext })
 }
 
+/// True if `ty` names `Shared` anywhere: its `Field` bound needs `O: Object`, which for a
+/// recursive object graph (`Node { next: Option<Shared<Node>> }`) would be a cycle of where
+/// clauses. Such fields get no bound (their errors come from `Object` instead).
+fn mentions_shared(ty: &Type) -> bool {
+    fn walk(t: Tokens) -> bool {
+        t.into_iter().any(|tt| match tt {
+            proc_macro2::TokenTree::Ident(i) => i == "Shared",
+            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            _ => false,
+        })
+    }
+    walk(quote! { #ty })
+}
+
 /// `tokens` with every span set to `span` (so that an error about them points there).
 fn respan(tokens: Tokens, span: Span) -> Tokens {
     tokens
@@ -601,6 +620,17 @@ mod tests {
         assert_eq!(out.matches("f32 : :: h5pom :: Field").count(), 2, "{out}");
         assert!(!out.contains("Skipped : :: h5pom :: Field"), "{out}");
         assert!(!out.contains("Entity : :: h5pom :: Field"), "{out}");
+
+        // No bound for `Shared` fields: a recursive graph would make the bounds a cycle.
+        let input: DeriveInput = syn::parse_quote! {
+            struct Node { next: Option<Shared<Node>>, all: Vec<Shared<Node>>, n: u8 }
+        };
+        let out = expand(&input).unwrap().to_string();
+        assert!(
+            !out.contains("Shared < Node > > : :: h5pom :: Field"),
+            "{out}"
+        );
+        assert!(out.contains("u8 : :: h5pom :: Field"), "{out}");
     }
 
     #[test]

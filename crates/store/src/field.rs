@@ -24,6 +24,14 @@ use crate::scalar::Scalar;
 /// | `Vec<Shared<O>>` | attribute `name-count`, sub-groups `name-0`, … |
 /// | `BTreeMap<String, S>` | attributes `name-<key>` |
 /// | `BTreeMap<String, Shared<O>>` | sub-groups `name-<key>` |
+/// | `[T; N]` of [`ArrayItem`](crate::ArrayItem)s (numbers, `bool`), glam vectors (feature `glam`) | one 1-D attribute `name` of `N` elements (a [`Scalar`]) |
+/// | `#[derive(Field)]` struct | its fields under `name.<inner>` |
+/// | `#[derive(Field)]` enum | unit variants: string attribute `name` (a [`Scalar`]); with data: `name` plus `name.<field>` |
+///
+/// `#[derive(Object)]` also stores entity handles (`Entity`, `Option`, `Vec`, `[_; N]`,
+/// `BTreeMap`/`HashMap<String, _>` of them) as persistent ids through
+/// [`SaveCtx::save_ref`] and its siblings, and `#[h5pom(dataset)] Vec<T>` through
+/// [`SaveCtx::save_vec_dataset`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported h5pom field type",
     label = "this field's type is not stored by h5pom",
