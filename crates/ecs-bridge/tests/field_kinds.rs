@@ -67,7 +67,7 @@ fn particle(i: usize, step: i64) -> Particle {
     let f = i as f32 + step as f32 * 100.0;
     Particle {
         pos: [f, f * 2.0, f * 3.0],
-        vel: (i % 3 != 0).then(|| [i as f64, step as f64]),
+        vel: (!i.is_multiple_of(3)).then_some([i as f64, step as f64]),
         id: i as u32,
     }
 }
