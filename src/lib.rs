@@ -1,6 +1,6 @@
 #![doc = include_str!("../README.md")]
 
-pub use h5pom_derive::Object;
+pub use h5pom_derive::{Field, Object};
 pub use h5pom_store::*;
 
 /// The bevy_ecs bridge (`h5pom-ecs`).

@@ -895,6 +895,7 @@ fn structured() -> Vec<(&'static str, bool, Mutation, Option<Check>)> {
             expect!(ecs, Err(EcsError::Table { .. })),
         ),
         (
+            // A `[row, n]` column is one of fixed-size arrays: refused for an `f64` field.
             "ecs: table column of rank 2",
             false,
             m(|f| {
@@ -902,6 +903,18 @@ fn structured() -> Vec<(&'static str, bool, Mutation, Option<Check>)> {
                     &table(f, "Pos")?,
                     "y",
                     Array2::<f64>::zeros((2, 2)).into_dyn().view(),
+                )
+            }),
+            expect!(ecs, Err(EcsError::Component { .. })),
+        ),
+        (
+            "ecs: table column of rank 3",
+            false,
+            m(|f| {
+                replace_ds(
+                    &table(f, "Pos")?,
+                    "y",
+                    ndarray::Array3::<f64>::zeros((2, 2, 2)).into_dyn().view(),
                 )
             }),
             expect!(ecs, Err(EcsError::Table { .. })),

@@ -1039,3 +1039,48 @@ fn a_closed_file_is_readable_while_a_child_spawned_during_its_life_runs() {
         out.stderr
     );
 }
+
+/// Fixed-size arrays read by h5py as numpy arrays: a `[f32; 3]` attribute of shape (3,) and a
+/// `[row, 3]` table column; nested fields under dotted names; a unit enum as its name.
+#[test]
+fn h5py_reads_fixed_arrays_nested_fields_and_enums() {
+    #[derive(h5pom::Field, Clone, Debug, PartialEq)]
+    struct Pose {
+        x: f64,
+    }
+    #[derive(h5pom::Field, Clone, Copy, Debug, PartialEq)]
+    enum Mode {
+        Idle,
+        Running,
+    }
+    #[derive(Object, Clone, Debug, PartialEq)]
+    struct R {
+        pos: [f32; 3],
+        pose: Pose,
+        mode: Mode,
+    }
+    let dir = temp_dir();
+    let path = dir.path().join("kinds.h5");
+    {
+        let file = File::create(&path, Schema::new()).expect("create");
+        let r = R {
+            pos: [1.5, -2.0, 3.25],
+            pose: Pose { x: 4.0 },
+            mode: Mode::Running,
+        };
+        assert_ne!(r.mode, Mode::Idle);
+        file.root().insert("r", &r).expect("insert");
+        let g = file.hdf5().create_group("t").expect("group");
+        let mut t = h5pom::table::ColumnTable::new("id");
+        let names = vec!["pos".to_owned()];
+        for (k, base) in [(1u64, 0.0f32), (2, 10.0)] {
+            let row = [base, base + 1.0, base + 2.0];
+            t.push(k, &names, &[h5pom::Scalar::to_value(&row)])
+                .expect("push");
+        }
+        t.write(&file, &g, "/t").expect("write table");
+        file.close().expect("close");
+    }
+    let out = run_py("check_field_kinds.py", [&path]);
+    assert!(out.stdout.contains("ok: 7 checks"), "{}", out.stdout);
+}

@@ -12,14 +12,35 @@
 //! store checks it), `#[h5pom(chunk = "64,3")]` (its chunk
 //! shape), `#[h5pom(entity)]` (an external handle with `to_bits`/`try_from_bits`, stored as a
 //! persistent id through the context's reference map). Fields spelled `Entity` or
-//! `Option<Entity>` are treated as `entity` automatically.
+//! `Option<Entity>` are treated as `entity` automatically, and so are `Vec<Entity>`,
+//! `[Entity; N]`, `BTreeMap<String, Entity>` and `HashMap<String, Entity>` (with
+//! `#[h5pom(entity)]`, whatever the element type is called). `#[h5pom(dataset)]` on a
+//! `Vec` of numbers stores it as one 1-D dataset instead of one attribute per item.
+//!
+//! `#[derive(Field)]` makes a plain struct or an enum a field type (see [`derive@Field`]).
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::{
     Data, DeriveInput, Fields, Ident, LitStr, Path, Type, parse_macro_input, spanned::Spanned,
 };
+
+mod flat;
+
+/// Derives `h5pom::Field` for a plain struct (stored flattened into its owner, each inner field
+/// under `<name>.<inner>`) or an enum (unit variants: the variant's name as a string, like a
+/// scalar; variants with data: the name in `<name>`, the variant's fields as
+/// `<name>.<field>`, groups only). The field attributes of `#[derive(Object)]` apply
+/// (`rename`, `default`, `skip`, `compression`, `chunk`).
+#[proc_macro_derive(Field, attributes(h5pom))]
+pub fn derive_field(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match flat::expand(&input) {
+        Ok(t) => t.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
 
 /// Derives `h5pom::Object` and a `<Struct>Ext` trait of typed field getters and setters on
 /// `h5pom::Handle<Struct>`.
@@ -46,6 +67,14 @@ enum Kind {
     Entity,
     /// `Option<Entity>`.
     OptEntity,
+    /// `Vec<Entity>`: a list family of persistent ids.
+    EntityList,
+    /// `[Entity; N]`: one 1-D attribute of persistent ids.
+    EntityArray,
+    /// `BTreeMap<String, Entity>` / `HashMap<String, Entity>`: a dict family of ids.
+    EntityMap,
+    /// `#[h5pom(dataset)]` on a `Vec` of numbers: one 1-D dataset.
+    Dataset,
 }
 
 struct FieldSpec {
@@ -87,8 +116,41 @@ fn is_entity(ty: &Type) -> bool {
     last_segment(ty).is_some_and(|s| s.ident == "Entity" && s.arguments.is_empty())
 }
 
+/// The type arguments of `ty`'s last path segment.
+fn type_args(ty: &Type) -> Vec<&Type> {
+    match last_segment(ty).map(|s| &s.arguments) {
+        Some(syn::PathArguments::AngleBracketed(a)) => a
+            .args
+            .iter()
+            .filter_map(|g| match g {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The element type of a container of entities (`Vec<E>`, `[E; N]`, a map of `String` to
+/// `E`), with its kind, if `ty` is one (`forced`: the element is an entity whatever its name).
+fn entity_container(ty: &Type, forced: bool) -> Option<(Kind, &Type)> {
+    let ok = |t: &Type| forced || is_entity(t);
+    if let Type::Array(a) = ty {
+        return ok(&a.elem).then_some((Kind::EntityArray, &*a.elem));
+    }
+    let seg = last_segment(ty)?;
+    let args = type_args(ty);
+    match (seg.ident.to_string().as_str(), &args[..]) {
+        ("Vec", [e]) if ok(e) => Some((Kind::EntityList, e)),
+        ("BTreeMap" | "HashMap", [_, e]) if ok(e) => Some((Kind::EntityMap, e)),
+        _ => None,
+    }
+}
+
 fn kind_of(ty: &Type, forced: bool) -> Kind {
-    if is_entity(ty) {
+    if let Some((kind, _)) = entity_container(ty, forced) {
+        kind
+    } else if is_entity(ty) {
         Kind::Entity
     } else if option_inner(ty).is_some_and(is_entity) {
         Kind::OptEntity
@@ -141,20 +203,29 @@ fn fields(input: &DeriveInput) -> syn::Result<Vec<FieldSpec>> {
             "#[derive(Object)] supports structs with named fields only",
         ));
     };
-    let Fields::Named(named) = &data.fields else {
+    let Fields::Named(_) = &data.fields else {
         return Err(syn::Error::new(
             input.span(),
             "#[derive(Object)] supports structs with named fields only",
         ));
     };
+    field_specs(&data.fields)
+}
+
+/// The specs of named or tuple fields (a tuple field `i` is named `fi` in code and `"i"` on
+/// disk).
+fn field_specs(fields: &Fields) -> syn::Result<Vec<FieldSpec>> {
     let mut out = Vec::new();
-    for f in &named.named {
-        let ident = f
-            .ident
-            .clone()
-            .ok_or_else(|| syn::Error::new(f.span(), "unnamed field"))?;
+    for (i, f) in fields.iter().enumerate() {
+        let (ident, name) = match &f.ident {
+            Some(ident) => (
+                ident.clone(),
+                ident.to_string().trim_start_matches("r#").to_owned(),
+            ),
+            None => (format_ident!("f{i}"), i.to_string()),
+        };
         let mut spec = FieldSpec {
-            name: ident.to_string().trim_start_matches("r#").to_owned(),
+            name,
             ident,
             ty: f.ty.clone(),
             default: false,
@@ -164,6 +235,7 @@ fn fields(input: &DeriveInput) -> syn::Result<Vec<FieldSpec>> {
             chunk: None,
         };
         let mut forced_entity = false;
+        let mut dataset = false;
         for attr in f.attrs.iter().filter(|a| a.path().is_ident("h5pom")) {
             attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("rename") {
@@ -175,6 +247,8 @@ fn fields(input: &DeriveInput) -> syn::Result<Vec<FieldSpec>> {
                     spec.skip = true;
                 } else if meta.path.is_ident("entity") {
                     forced_entity = true;
+                } else if meta.path.is_ident("dataset") {
+                    dataset = true;
                 } else if meta.path.is_ident("compression") {
                     let v: LitStr = meta.value()?.parse()?;
                     // The store parses the same spec with the same rule at run time.
@@ -197,13 +271,28 @@ fn fields(input: &DeriveInput) -> syn::Result<Vec<FieldSpec>> {
                     })?);
                 } else {
                     return Err(meta.error(
-                        "expected `rename`, `default`, `skip`, `entity`, `compression` or `chunk`",
+                        "expected `rename`, `default`, `skip`, `entity`, `dataset`, `compression` \
+                         or `chunk`",
                     ));
                 }
                 Ok(())
             })?;
         }
         spec.kind = kind_of(&spec.ty, forced_entity);
+        if dataset {
+            let is_vec = last_segment(&spec.ty).is_some_and(|s| s.ident == "Vec")
+                && type_args(&spec.ty).len() == 1;
+            if spec.kind != Kind::Field || !is_vec {
+                return Err(syn::Error::new(
+                    f.span(),
+                    format!(
+                        "field `{}`: #[h5pom(dataset)] applies to a `Vec` of numbers",
+                        spec.ident
+                    ),
+                ));
+            }
+            spec.kind = Kind::Dataset;
+        }
         if let Err(e) = h5pom_rules::check_field_name(&spec.name) {
             return Err(syn::Error::new(
                 f.span(),
@@ -240,14 +329,18 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     // The first field that cannot be a table column (entity references always can).
     let columnar_checks: Vec<Tokens> = stored
         .iter()
-        .filter(|f| matches!(f.kind, Kind::Field))
-        .map(|f| {
+        .filter_map(|f| {
             let (ty, name) = (&f.ty, &f.name);
-            quote! {
-                if first.is_none() && !<#ty as #krate::Field>::COLUMNAR {
+            let columnar = match f.kind {
+                Kind::Field => quote! { <#ty as #krate::Field>::COLUMNAR },
+                Kind::Entity | Kind::OptEntity | Kind::EntityArray => return None,
+                Kind::EntityList | Kind::EntityMap | Kind::Dataset => quote! { false },
+            };
+            Some(quote! {
+                if first.is_none() && !(#columnar) {
                     first = ::core::option::Option::Some(#name);
                 }
-            }
+            })
         })
         .collect();
     let saves: Vec<Tokens> = stored
@@ -267,6 +360,26 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     quote! { cx.field_with(#name, &self.#ident, #spec, #chunk)?; }
                 }
                 Kind::Field => quote! { cx.field(#name, &self.#ident)?; },
+                Kind::Dataset => {
+                    let spec = match &f.compression {
+                        Some(c) => quote! { ::core::option::Option::Some(#c) },
+                        None => quote! { ::core::option::Option::None },
+                    };
+                    let chunk = match &f.chunk {
+                        Some(c) => quote! { ::core::option::Option::Some(&[#(#c),*][..]) },
+                        None => quote! { ::core::option::Option::None },
+                    };
+                    quote! { cx.save_vec_dataset(#name, &self.#ident[..], #spec, #chunk)?; }
+                }
+                Kind::EntityList => quote! {
+                    cx.save_ref_list(#name, self.#ident.iter().map(|e| e.to_bits()))?;
+                },
+                Kind::EntityArray => quote! {
+                    cx.save_ref_array(#name, self.#ident.iter().map(|e| e.to_bits()))?;
+                },
+                Kind::EntityMap => quote! {
+                    cx.save_ref_map(#name, self.#ident.iter().map(|(k, e)| (k, e.to_bits())))?;
+                },
                 Kind::Entity => quote! {
                     cx.save_ref(#name, ::core::option::Option::Some(self.#ident.to_bits()))?;
                 },
@@ -285,7 +398,17 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 Kind::Field => quote! {
                     if !#krate::Field::same(&self.#ident, &old.#ident) { #save }
                 },
-                Kind::Entity | Kind::OptEntity => quote! {
+                Kind::Dataset => quote! {
+                    if self.#ident.len() != old.#ident.len()
+                        || self.#ident.iter().zip(&old.#ident)
+                            .any(|(a, b)| !#krate::Element::same(a, b))
+                    { #save }
+                },
+                Kind::Entity
+                | Kind::OptEntity
+                | Kind::EntityList
+                | Kind::EntityArray
+                | Kind::EntityMap => quote! {
                     if self.#ident != old.#ident { #save }
                 },
             }
@@ -319,6 +442,45 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 }
             };
         }
+        if !f.skip && f.kind == Kind::Dataset {
+            return quote! { #ident: cx.load_vec_dataset(#name)? };
+        }
+        if !f.skip
+            && let Some((kind, elem)) = entity_container(ty, true)
+            && matches!(
+                f.kind,
+                Kind::EntityList | Kind::EntityArray | Kind::EntityMap
+            )
+        {
+            let one = quote! { <#elem>::try_from_bits(b).ok_or_else(#dangling) };
+            return match kind {
+                Kind::EntityList => quote! {
+                    #ident: cx.load_ref_list(#name)?.into_iter().map(|b| #one)
+                        .collect::<#krate::Result<_>>()?
+                },
+                Kind::EntityArray => {
+                    let len = match ty {
+                        Type::Array(a) => a.len.clone(),
+                        _ => syn::parse_quote!(0),
+                    };
+                    quote! {
+                        #ident: {
+                            let v = cx.load_ref_array::<{ #len }>(#name)?.into_iter().map(|b| #one)
+                                .collect::<#krate::Result<::std::vec::Vec<_>>>()?;
+                            <#ty>::try_from(v).map_err(|_| #krate::Error::MissingField {
+                                path: cx.path().to_owned(),
+                                field: #name.to_owned(),
+                            })?
+                        }
+                    }
+                }
+                _ => quote! {
+                    #ident: cx.load_ref_map(#name)?.into_iter()
+                        .map(|(k, b)| (#one).map(|e| (k, e)))
+                        .collect::<#krate::Result<_>>()?
+                },
+            };
+        }
         if f.skip {
             quote! { #ident: ::core::default::Default::default() }
         } else if f.default {
@@ -328,6 +490,18 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         }
     });
 
+    // One bound per stored field type, spanned at the type: an unsupported type is one
+    // error at the field (the body's uses of the field rely on the bound), not one per use.
+    let bounds: Vec<Tokens> = stored
+        .iter()
+        .filter(|f| f.kind == Kind::Field && !mentions_shared(&f.ty))
+        .map(|f| {
+            let fty = &f.ty;
+            let k = respan(quote! { #krate }, fty.span());
+            quote_spanned! {fty.span()=> #fty: #k::Field }
+        })
+        .collect();
+    let where_g = with_bounds(where_g, &bounds);
     let object_impl = quote! {
         impl #impl_g #krate::Object for #ty #ty_g #where_g {
             const TYPE_TAG: &'static str = #tag;
@@ -386,7 +560,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 #vis trait #ext {
                     #(#sigs)*
                 }
-                impl #ext for #krate::Handle<#ty> {
+                impl #ext for #krate::Handle<#ty> #where_g {
                     #(#bodies)*
                 }
             }
@@ -394,6 +568,49 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         _ => Tokens::new(),
     };
     Ok(quote! { #object_impl #ext })
+}
+
+/// True if `ty` names `Shared` anywhere: its `Field` bound needs `O: Object`, which for a
+/// recursive object graph (`Node { next: Option<Shared<Node>> }`) would be a cycle of where
+/// clauses. Such fields get no bound (their errors come from `Object` instead).
+fn mentions_shared(ty: &Type) -> bool {
+    fn walk(t: Tokens) -> bool {
+        t.into_iter().any(|tt| match tt {
+            proc_macro2::TokenTree::Ident(i) => i == "Shared",
+            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            _ => false,
+        })
+    }
+    walk(quote! { #ty })
+}
+
+/// `tokens` with every span set to `span` (so that an error about them points there).
+fn respan(tokens: Tokens, span: Span) -> Tokens {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let proc_macro2::TokenTree::Group(g) = &t {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                t = proc_macro2::TokenTree::Group(ng);
+            } else {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
+}
+
+/// The struct's where clause plus `bounds`.
+fn with_bounds(where_g: Option<&syn::WhereClause>, bounds: &[Tokens]) -> Tokens {
+    let existing = where_g.map(|w| {
+        let p = w.predicates.iter();
+        quote! { #(#p,)* }
+    });
+    if existing.is_none() && bounds.is_empty() {
+        return Tokens::new();
+    }
+    quote! { where #existing #(#bounds,)* }
 }
 
 #[cfg(test)]
@@ -407,6 +624,35 @@ mod tests {
             Ok(_) => panic!("accepted"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn each_field_type_is_bound_once_where_the_field_is() {
+        let input: DeriveInput = syn::parse_quote! {
+            struct S {
+                a: Weird,
+                b: f32,
+                #[h5pom(skip)]
+                c: Skipped,
+                d: Entity,
+            }
+        };
+        let out = expand(&input).unwrap().to_string();
+        assert_eq!(out.matches("Weird : :: h5pom :: Field").count(), 2, "{out}");
+        assert_eq!(out.matches("f32 : :: h5pom :: Field").count(), 2, "{out}");
+        assert!(!out.contains("Skipped : :: h5pom :: Field"), "{out}");
+        assert!(!out.contains("Entity : :: h5pom :: Field"), "{out}");
+
+        // No bound for `Shared` fields: a recursive graph would make the bounds a cycle.
+        let input: DeriveInput = syn::parse_quote! {
+            struct Node { next: Option<Shared<Node>>, all: Vec<Shared<Node>>, n: u8 }
+        };
+        let out = expand(&input).unwrap().to_string();
+        assert!(
+            !out.contains("Shared < Node > > : :: h5pom :: Field"),
+            "{out}"
+        );
+        assert!(out.contains("u8 : :: h5pom :: Field"), "{out}");
     }
 
     #[test]

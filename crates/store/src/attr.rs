@@ -79,10 +79,11 @@ impl At<'_> {
                     (t.nanosecond() / 1000).into(),
                 ],
             )?,
-            Value::List(_) | Value::Unsupported(_) => {
+            Value::List(items) => self.write_list(name, items)?,
+            Value::Unsupported(_) => {
                 return Err(Error::InvalidName {
                     name: name.to_owned(),
-                    reason: "lists and unsupported values cannot be written as one attribute",
+                    reason: "unsupported values cannot be written as an attribute",
                 });
             }
         }
@@ -133,6 +134,66 @@ impl At<'_> {
 
     fn write_ints(&self, name: &str, v: &[i64]) -> Result<()> {
         self.delete(name)?;
+        self.loc
+            .new_attr_builder()
+            .with_data(v)
+            .create(name)
+            .map(|_| ())
+            .ctx("write attribute", || self.here(name))
+    }
+
+    /// Writes a list of numbers (or booleans) of one type as a 1-D attribute of that type;
+    /// in place when the stored attribute has the same type and length.
+    fn write_list(&self, name: &str, items: &[Value]) -> Result<()> {
+        macro_rules! typed {
+            ($($variant:ident => $t:ty),*) => {
+                match items.first() {
+                    $(Some(Value::$variant(_)) => {
+                        let v: Option<Vec<$t>> = items
+                            .iter()
+                            .map(|x| match x {
+                                Value::$variant(x) => Some(*x),
+                                _ => None,
+                            })
+                            .collect();
+                        match v {
+                            Some(v) => return self.write_array(name, &v),
+                            None => {}
+                        }
+                    })*
+                    _ => {}
+                }
+            };
+        }
+        typed!(Bool => bool, I8 => i8, I16 => i16, I32 => i32, I64 => i64, U8 => u8,
+            U16 => u16, U32 => u32, U64 => u64, F32 => f32, F64 => f64);
+        Err(Error::TypeMismatch {
+            path: self.path.to_owned(),
+            field: name.to_owned(),
+            expected: "a non-empty list of numbers or booleans of one type".into(),
+            found: Value::List(items.to_vec()).to_string(),
+        })
+    }
+
+    fn write_array<T: H5Type>(&self, name: &str, v: &[T]) -> Result<()> {
+        if self.exists(name)? {
+            let attr = self
+                .loc
+                .attr(name)
+                .ctx("open attribute", || self.here(name))?;
+            let same_type = attr
+                .dtype()
+                .and_then(|t| t.to_descriptor())
+                .map(|d| d == T::type_descriptor())
+                .unwrap_or(false);
+            if same_type && attr.shape() == [v.len()] {
+                return attr.write_raw(v).ctx("write attribute", || self.here(name));
+            }
+            drop(attr);
+            self.loc
+                .delete_attr(name)
+                .ctx("delete attribute", || self.here(name))?;
+        }
         self.loc
             .new_attr_builder()
             .with_data(v)
@@ -228,16 +289,24 @@ impl At<'_> {
                 if n > 1 << 20 {
                     return Ok(Value::Unsupported(format!("array[{n}]")));
                 }
+                // Items keep the stored width, as scalars do.
+                macro_rules! rd {
+                    ($t:ty, $variant:ident) => {
+                        attr.read_raw::<$t>()
+                            .map(|v| v.into_iter().map(Value::$variant).collect())
+                    };
+                }
                 let items = match desc {
-                    TypeDescriptor::Integer(_) => attr
-                        .read_raw::<i64>()
-                        .map(|v| v.into_iter().map(Value::I64).collect()),
-                    TypeDescriptor::Unsigned(_) => attr
-                        .read_raw::<u64>()
-                        .map(|v| v.into_iter().map(Value::U64).collect()),
-                    TypeDescriptor::Float(_) => attr
-                        .read_raw::<f64>()
-                        .map(|v| v.into_iter().map(Value::F64).collect()),
+                    TypeDescriptor::Integer(IntSize::U1) => rd!(i8, I8),
+                    TypeDescriptor::Integer(IntSize::U2) => rd!(i16, I16),
+                    TypeDescriptor::Integer(IntSize::U4) => rd!(i32, I32),
+                    TypeDescriptor::Integer(IntSize::U8) => rd!(i64, I64),
+                    TypeDescriptor::Unsigned(IntSize::U1) => rd!(u8, U8),
+                    TypeDescriptor::Unsigned(IntSize::U2) => rd!(u16, U16),
+                    TypeDescriptor::Unsigned(IntSize::U4) => rd!(u32, U32),
+                    TypeDescriptor::Unsigned(IntSize::U8) => rd!(u64, U64),
+                    TypeDescriptor::Float(FloatSize::U4) => rd!(f32, F32),
+                    TypeDescriptor::Float(FloatSize::U8) => rd!(f64, F64),
                     TypeDescriptor::Boolean => attr
                         .read_raw::<bool>()
                         .map(|v| v.into_iter().map(Value::Bool).collect()),

@@ -24,6 +24,23 @@ use crate::scalar::Scalar;
 /// | `Vec<Shared<O>>` | attribute `name-count`, sub-groups `name-0`, … |
 /// | `BTreeMap<String, S>` | attributes `name-<key>` |
 /// | `BTreeMap<String, Shared<O>>` | sub-groups `name-<key>` |
+/// | `[T; N]` of [`ArrayItem`](crate::ArrayItem)s (numbers, `bool`), glam vectors (feature `glam`) | one 1-D attribute `name` of `N` elements (a [`Scalar`]) |
+/// | `#[derive(Field)]` struct | its fields under `name.<inner>` |
+/// | `#[derive(Field)]` enum | unit variants: string attribute `name` (a [`Scalar`]); with data: `name` plus `name.<field>` |
+///
+/// `#[derive(Object)]` also stores entity handles (`Entity`, `Option`, `Vec`, `[_; N]`,
+/// `BTreeMap`/`HashMap<String, _>` of them) as persistent ids through
+/// [`SaveCtx::save_ref`] and its siblings, and `#[h5pom(dataset)] Vec<T>` through
+/// [`SaveCtx::save_vec_dataset`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a supported h5pom field type",
+    label = "this field's type is not stored by h5pom",
+    note = "supported: numbers, bool, String, chrono dates, Option of these; `[T; N]` of numbers or bool; \
+            ndarray arrays and LazyArray; Shared<O> and Option<Shared<O>>; Vec, BTreeMap<String, _> of \
+            these; types with #[derive(h5pom::Field)] (nested structs, enums); glam vectors (feature \
+            `glam`); `Entity` and Vec/[_; N]/maps of it",
+    note = "or mark the field #[h5pom(skip)]"
+)]
 pub trait Field: Sized {
     /// True if the field can be one column of a table row (scalars; the default is false, so
     /// that a new kind is refused by `Registry::table` rather than failing at a flush).
@@ -175,19 +192,30 @@ pub(crate) fn write_count(at: &crate::attr::At<'_>, name: &str, n: usize) -> Res
     at.write_value(&count_name(name), &crate::Value::I64(n as i64))
 }
 
+/// Writes `values` as the list family of `name` (`name-count`, `name-0`, …), dropping items
+/// of a longer list stored before.
+pub(crate) fn save_list(
+    cx: &SaveCtx<'_, '_>,
+    name: &str,
+    values: impl ExactSizeIterator<Item = crate::Value>,
+) -> Result<()> {
+    let at = cx.at(name)?;
+    let old = read_count(&at, name).unwrap_or(None).unwrap_or(0);
+    let n = values.len();
+    for (i, v) in values.enumerate() {
+        at.write_value(&item_name(name, i), &v)?;
+    }
+    for i in n..old {
+        let item = item_name(name, i);
+        at.delete(&item)?;
+        at.delete(&format!("{item}{TYPE_SUFFIX}"))?;
+    }
+    write_count(&at, name, n)
+}
+
 impl<S: Scalar> Field for Vec<S> {
     fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
-        let at = cx.at(name)?;
-        let old = read_count(&at, name).unwrap_or(None).unwrap_or(0);
-        for (i, v) in self.iter().enumerate() {
-            at.write_value(&item_name(name, i), &v.to_value())?;
-        }
-        for i in self.len()..old {
-            let item = item_name(name, i);
-            at.delete(&item)?;
-            at.delete(&format!("{item}{TYPE_SUFFIX}"))?;
-        }
-        write_count(&at, name, self.len())
+        save_list(cx, name, self.iter().map(Scalar::to_value))
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
         let at = cx.at(name)?;
@@ -279,25 +307,39 @@ pub(crate) fn dict_keys(names: &[String], name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Writes `entries` as the dict family of `name` (`name-<key>`), dropping stored keys that
+/// `entries` lacks.
+pub(crate) fn save_dict(
+    cx: &SaveCtx<'_, '_>,
+    name: &str,
+    entries: &BTreeMap<String, crate::Value>,
+) -> Result<()> {
+    check_keys(cx, name, entries.keys())?;
+    let at = cx.at(name)?;
+    let names = cx
+        .grp(name)?
+        .attr_names()
+        .ctx("list attributes", || cx.path.clone())?;
+    for key in dict_keys(&names, name) {
+        if !entries.contains_key(&key) {
+            let attr = format!("{name}-{key}");
+            at.delete(&attr)?;
+            at.delete(&format!("{attr}{TYPE_SUFFIX}"))?;
+        }
+    }
+    for (key, v) in entries {
+        at.write_value(&format!("{name}-{key}"), v)?;
+    }
+    Ok(())
+}
+
 impl<S: Scalar> Field for BTreeMap<String, S> {
     fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
-        check_keys(cx, name, self.keys())?;
-        let at = cx.at(name)?;
-        let names = cx
-            .grp(name)?
-            .attr_names()
-            .ctx("list attributes", || cx.path.clone())?;
-        for key in dict_keys(&names, name) {
-            if !self.contains_key(&key) {
-                let attr = format!("{name}-{key}");
-                at.delete(&attr)?;
-                at.delete(&format!("{attr}{TYPE_SUFFIX}"))?;
-            }
-        }
-        for (key, v) in self {
-            at.write_value(&format!("{name}-{key}"), &v.to_value())?;
-        }
-        Ok(())
+        let entries = self
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_value()))
+            .collect();
+        save_dict(cx, name, &entries)
     }
     fn load(cx: &mut LoadCtx<'_>, name: &str) -> Result<Option<Self>> {
         let names = cx

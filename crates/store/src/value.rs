@@ -66,7 +66,12 @@ impl Value {
             Value::Str(_) => "str".into(),
             Value::Date(_) => "date".into(),
             Value::DateTime(_) => "datetime".into(),
-            Value::List(_) => "list".into(),
+            Value::List(items) => match items.first() {
+                Some(first) if items.iter().all(|v| v.type_name() == first.type_name()) => {
+                    format!("{}[{}]", first.type_name(), items.len())
+                }
+                _ => "list".into(),
+            },
             Value::Unsupported(what) => what.clone(),
         }
     }

@@ -106,6 +106,12 @@ impl<'a> LoadCtx<'a> {
         }
     }
 
+    /// Takes the scalar value stored under `name` exactly (no prefix is added; `Ok(None)` if
+    /// absent). For [`Field`] implementations, whose `name` is already full.
+    pub fn value_raw(&mut self, name: &str) -> Result<Option<Value>> {
+        self.get_value(name)
+    }
+
     pub(crate) fn set_embed(&mut self, prefix: Option<&'a str>, refs: Option<&'a dyn RefMap>) {
         self.prefix = prefix;
         self.refs = refs;
@@ -164,6 +170,57 @@ impl<'a> LoadCtx<'a> {
                 path: self.path.clone(),
                 field: name.to_owned(),
             })
+    }
+
+    /// The handle of each stored persistent id.
+    fn resolve_all(&self, name: &str, ids: Vec<u64>) -> Result<Vec<u64>> {
+        let refs = self.refs.ok_or_else(|| Error::NoRefMap {
+            path: self.path.clone(),
+            field: name.to_owned(),
+        })?;
+        ids.into_iter()
+            .map(|id| {
+                refs.resolve(id).ok_or_else(|| Error::DanglingRef {
+                    path: self.path.clone(),
+                    field: name.to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Reads the handles written by [`SaveCtx::save_ref_array`](crate::SaveCtx::save_ref_array):
+    /// exactly `N` of them.
+    pub fn load_ref_array<const N: usize>(&mut self, name: &str) -> Result<[u64; N]> {
+        let ids: [u64; N] = self.field(name)?;
+        let bits = self.resolve_all(name, ids.to_vec())?;
+        <[u64; N]>::try_from(bits).map_err(|b| Error::Corrupt {
+            path: self.path.clone(),
+            reason: format!("{name}: {} references, expected {N}", b.len()),
+        })
+    }
+
+    /// Reads the handles written by [`SaveCtx::save_ref_list`](crate::SaveCtx::save_ref_list)
+    /// (empty if absent).
+    pub fn load_ref_list(&mut self, name: &str) -> Result<Vec<u64>> {
+        let ids: Vec<u64> = self.field(name)?;
+        self.resolve_all(name, ids)
+    }
+
+    /// Reads the handles written by [`SaveCtx::save_ref_map`](crate::SaveCtx::save_ref_map)
+    /// (empty if absent).
+    pub fn load_ref_map(&mut self, name: &str) -> Result<Vec<(String, u64)>> {
+        let ids: std::collections::BTreeMap<String, u64> = self.field(name)?;
+        let (keys, ids): (Vec<String>, Vec<u64>) = ids.into_iter().unzip();
+        let bits = self.resolve_all(name, ids)?;
+        Ok(keys.into_iter().zip(bits).collect())
+    }
+
+    /// Reads a `Vec` of numbers stored as one 1-D dataset (`#[h5pom(dataset)]`; empty if
+    /// absent).
+    pub fn load_vec_dataset<T: crate::pipeline::Element>(&mut self, name: &str) -> Result<Vec<T>> {
+        let full = full_name(self.prefix, name);
+        let a = <ndarray::Array1<T> as Field>::load(self, &full)?;
+        Ok(a.map(|a| a.to_vec()).unwrap_or_default())
     }
 
     /// The object's path in the file.

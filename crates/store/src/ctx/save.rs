@@ -233,6 +233,104 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
         }
     }
 
+    /// Stores a scalar value under `name` exactly (no prefix is added): an attribute, or the
+    /// next value of the row. For [`Field`] implementations, whose `name` is already full.
+    pub fn put_value_raw(&mut self, name: &str, v: Value) -> Result<()> {
+        self.put_value(name, v)
+    }
+
+    /// Deletes the scalar attribute `name` (and its `-type` marker) if it exists; nothing in
+    /// row mode. For [`Field`] implementations that drop fields (an enum changing variant).
+    pub fn remove_value(&mut self, name: &str) -> Result<()> {
+        match &self.target {
+            Target::Group(g) => {
+                let at = At {
+                    loc: &g.group,
+                    path: &self.path,
+                };
+                at.delete(name)?;
+                at.delete(&format!("{name}{}", crate::attr::TYPE_SUFFIX))
+            }
+            Target::Row(_) => Ok(()),
+        }
+    }
+
+    /// The persistent id of each handle in `bits` (see [`save_ref`](Self::save_ref)).
+    fn persistent_ids(&self, name: &str, bits: impl Iterator<Item = u64>) -> Result<Vec<Value>> {
+        let refs = self.refs.ok_or_else(|| Error::NoRefMap {
+            path: self.path.clone(),
+            field: name.to_owned(),
+        })?;
+        bits.map(|b| {
+            refs.persistent_id(b)
+                .map(Value::U64)
+                .ok_or_else(|| Error::UnpersistedRef {
+                    path: self.path.clone(),
+                    field: name.to_owned(),
+                    target: b,
+                })
+        })
+        .collect()
+    }
+
+    /// Writes a fixed-size array of external handles (`[Entity; N]`) as one 1-D `uint64`
+    /// attribute of persistent ids (a `[row, N]` column in a table).
+    pub fn save_ref_array(&mut self, name: &str, bits: impl Iterator<Item = u64>) -> Result<()> {
+        let ids = self.persistent_ids(name, bits)?;
+        let full = full_name(self.prefix, name).into_owned();
+        self.put_value(&full, Value::List(ids))
+    }
+
+    /// Writes a list of external handles (`Vec<Entity>`) as the list family of `uint64`
+    /// persistent ids (`name-count`, `name-0`, …), as a `Vec<u64>` field. Groups only.
+    pub fn save_ref_list(&mut self, name: &str, bits: impl Iterator<Item = u64>) -> Result<()> {
+        let ids = self.persistent_ids(name, bits)?;
+        let full = full_name(self.prefix, name).into_owned();
+        crate::field::save_list(self, &full, ids.into_iter())
+    }
+
+    /// Writes a dict of external handles (`BTreeMap<String, Entity>`, `HashMap<…>`) as the
+    /// dict family of `uint64` persistent ids (`name-<key>`). Groups only.
+    pub fn save_ref_map<'k>(
+        &mut self,
+        name: &str,
+        entries: impl Iterator<Item = (&'k String, u64)>,
+    ) -> Result<()> {
+        let (keys, bits): (Vec<&String>, Vec<u64>) = entries.unzip();
+        let ids = self.persistent_ids(name, bits.into_iter())?;
+        let map = keys.into_iter().cloned().zip(ids).collect();
+        let full = full_name(self.prefix, name).into_owned();
+        crate::field::save_dict(self, &full, &map)
+    }
+
+    /// Writes a `Vec` of numbers as one 1-D dataset `name` (`#[h5pom(dataset)]`), with the
+    /// array options `spec` and `chunk` if given (as [`field_with`](Self::field_with)).
+    pub fn save_vec_dataset<T: Element>(
+        &mut self,
+        name: &str,
+        v: &'d [T],
+        spec: Option<&str>,
+        chunk: Option<&[usize]>,
+    ) -> Result<()> {
+        let full = full_name(self.prefix, name).into_owned();
+        if spec.is_some() || chunk.is_some() {
+            let mut opts = match spec {
+                Some(spec) => ArrayOptions::with_filters(spec.parse().map_err(|reason| {
+                    Error::InvalidOptions {
+                        path: join(&self.path, name),
+                        reason,
+                    }
+                })?),
+                None => self.default_array_options(),
+            };
+            opts.chunk = chunk.map(<[usize]>::to_vec);
+            self.field_opts = Some(opts);
+        }
+        let r = self.save_array(&full, ndarray::ArrayView1::from(v));
+        self.field_opts = None;
+        r
+    }
+
     /// The object's path in the file.
     pub fn path(&self) -> &str {
         &self.path

@@ -11,8 +11,13 @@ use super::TableError;
 pub(crate) enum Cells {
     /// No typed value seen yet (every row `None`): stored as `int64` zeros.
     Untyped(usize),
-    /// A numeric column: `len * dtype.size()` native-endian bytes.
-    Num { dtype: Dtype, bytes: Vec<u8> },
+    /// A numeric column: `len * width * dtype.size()` native-endian bytes. `width` is `None`
+    /// for a 1-D column of numbers, `Some(n)` for a `[row, n]` column of fixed-size arrays.
+    Num {
+        dtype: Dtype,
+        width: Option<usize>,
+        bytes: Vec<u8>,
+    },
     /// Booleans (HDF5's `FALSE`/`TRUE` enum, as h5py writes them).
     Bool(Vec<bool>),
     /// UTF-8 strings (variable length).
@@ -23,25 +28,45 @@ impl Cells {
     pub(crate) fn len(&self) -> usize {
         match self {
             Cells::Untyped(n) => *n,
-            Cells::Num { dtype, bytes } => bytes.len() / dtype.size(),
+            Cells::Num {
+                dtype,
+                width,
+                bytes,
+            } => bytes.len() / stride(*dtype, *width),
             Cells::Bool(v) => v.len(),
             Cells::Str(v) => v.len(),
         }
     }
 
-    /// The stored type's name (for errors and docs).
-    pub(crate) fn type_name(&self) -> &'static str {
+    /// The stored type's name (for errors and docs): `float64`, `float32[3]`, `str`, ….
+    pub(crate) fn type_name(&self) -> String {
         match self {
-            Cells::Untyped(_) => "int64",
-            Cells::Num { dtype, .. } => dtype.name(),
-            Cells::Bool(_) => "bool",
-            Cells::Str(_) => "str",
+            Cells::Untyped(_) => "int64".into(),
+            Cells::Num {
+                dtype, width: None, ..
+            } => dtype.name().into(),
+            Cells::Num {
+                dtype,
+                width: Some(n),
+                ..
+            } => format!("{}[{n}]", dtype.name()),
+            Cells::Bool(_) => "bool".into(),
+            Cells::Str(_) => "str".into(),
         }
     }
 }
 
+/// Bytes per cell of a numeric column.
+pub(crate) fn stride(dtype: Dtype, width: Option<usize>) -> usize {
+    dtype.size() * width.unwrap_or(1)
+}
+
+/// The bytes of one numeric cell: a number, or a fixed-size array of numbers (up to 4 × 8
+/// bytes without allocating).
+type CellBytes = smallvec::SmallVec<[u8; 32]>;
+
 /// The numeric dtype and native bytes of a number value.
-fn num(v: &Value) -> Option<(Dtype, [u8; 8], usize)> {
+fn scalar_num(v: &Value) -> Option<(Dtype, [u8; 8], usize)> {
     fn b<T: Element>(x: T) -> (Dtype, [u8; 8], usize) {
         let mut out = [0u8; 8];
         let bytes = as_bytes(std::slice::from_ref(&x));
@@ -61,6 +86,30 @@ fn num(v: &Value) -> Option<(Dtype, [u8; 8], usize)> {
         Value::F64(x) => b(x),
         _ => return None,
     })
+}
+
+/// The dtype, width and native bytes of a numeric cell: a number (width `None`) or a
+/// non-empty list of numbers of one type (width `Some(len)`).
+fn num(v: &Value) -> Option<(Dtype, Option<usize>, CellBytes)> {
+    if let Value::List(items) = v {
+        let (dtype, _, _) = scalar_num(items.first()?)?;
+        let mut bytes = CellBytes::new();
+        for item in items {
+            let (d, b, size) = scalar_num(item)?;
+            if d != dtype {
+                return None;
+            }
+            bytes.extend_from_slice(&b[..size]);
+        }
+        return Some((dtype, Some(items.len()), bytes));
+    }
+    let (dtype, b, size) = scalar_num(v)?;
+    Some((dtype, None, CellBytes::from_slice(&b[..size])))
+}
+
+/// True if `v` is a value some column can hold.
+fn columnar(v: &Value) -> bool {
+    num(v).is_some() || matches!(v, Value::Bool(_) | Value::Str(_))
 }
 
 /// A column: name, cells, `None` mask, and what changed since the last write.
@@ -103,9 +152,10 @@ impl Column {
             Value::Bool(_) => Cells::Bool(vec![false; n]),
             Value::Str(_) => Cells::Str(vec![String::new(); n]),
             other => match num(other) {
-                Some((dtype, _, size)) => Cells::Num {
+                Some((dtype, width, _)) => Cells::Num {
                     dtype,
-                    bytes: vec![0; n * size],
+                    width,
+                    bytes: vec![0; n * stride(dtype, width)],
                 },
                 None => return Err(self.not_columnar(v)),
             },
@@ -131,12 +181,14 @@ impl Column {
 
     /// Checks that [`set`](Self::set) would accept `v`, changing nothing.
     pub(crate) fn accepts(&self, v: &Value) -> Result<(), TableError> {
-        let scalar = num(v).is_some() || matches!(v, Value::Bool(_) | Value::Str(_));
+        let scalar = columnar(v);
         let ok = match (&self.cells, v) {
             (_, Value::None) => true,
             (Cells::Untyped(_), _) => scalar,
             (Cells::Bool(_), Value::Bool(_)) | (Cells::Str(_), Value::Str(_)) => true,
-            (Cells::Num { dtype, .. }, v) => num(v).is_some_and(|(d, _, _)| d == *dtype),
+            (Cells::Num { dtype, width, .. }, v) => {
+                num(v).is_some_and(|(d, w, _)| d == *dtype && w == *width)
+            }
             _ => false,
         };
         match (ok, scalar) {
@@ -150,7 +202,11 @@ impl Column {
     pub(crate) fn push_zero(&mut self) {
         match &mut self.cells {
             Cells::Untyped(n) => *n += 1,
-            Cells::Num { dtype, bytes } => bytes.resize(bytes.len() + dtype.size(), 0),
+            Cells::Num {
+                dtype,
+                width,
+                bytes,
+            } => bytes.resize(bytes.len() + stride(*dtype, *width), 0),
             Cells::Bool(v) => v.push(false),
             Cells::Str(v) => v.push(String::new()),
         }
@@ -180,11 +236,19 @@ impl Column {
                         false
                     }
                 }
-                (Cells::Num { dtype, bytes }, v) => match num(v) {
-                    Some((d, b, size)) if d == *dtype => {
+                (
+                    Cells::Num {
+                        dtype,
+                        width,
+                        bytes,
+                    },
+                    v,
+                ) => match num(v) {
+                    Some((d, w, b)) if d == *dtype && w == *width => {
+                        let size = b.len();
                         let cell = &mut bytes[i * size..(i + 1) * size];
-                        let differs = cell != &b[..size];
-                        cell.copy_from_slice(&b[..size]);
+                        let differs = cell != &b[..];
+                        cell.copy_from_slice(&b);
                         differs
                     }
                     Some(_) => return Err(self.mixed(v)),
@@ -193,7 +257,7 @@ impl Column {
                     }
                     None => return Err(self.not_columnar(v)),
                 },
-                (_, v) if num(v).is_some() || matches!(v, Value::Bool(_) | Value::Str(_)) => {
+                (_, v) if columnar(v) => {
                     return Err(self.mixed(v));
                 }
                 (_, v) => return Err(self.not_columnar(v)),
@@ -230,8 +294,12 @@ impl Column {
     fn zero(&mut self, i: usize) -> bool {
         match &mut self.cells {
             Cells::Untyped(_) => false,
-            Cells::Num { dtype, bytes } => {
-                let s = dtype.size();
+            Cells::Num {
+                dtype,
+                width,
+                bytes,
+            } => {
+                let s = stride(*dtype, *width);
                 let cell = &mut bytes[i * s..(i + 1) * s];
                 let was = cell.iter().any(|&b| b != 0);
                 cell.fill(0);
@@ -251,8 +319,12 @@ impl Column {
         let last = self.cells.len() - 1;
         match &mut self.cells {
             Cells::Untyped(n) => *n -= 1,
-            Cells::Num { dtype, bytes } => {
-                let s = dtype.size();
+            Cells::Num {
+                dtype,
+                width,
+                bytes,
+            } => {
+                let s = stride(*dtype, *width);
                 bytes.copy_within(last * s..(last + 1) * s, i * s);
                 bytes.truncate(last * s);
             }
@@ -284,28 +356,44 @@ impl Column {
             Cells::Untyped(_) => Value::None,
             Cells::Bool(c) => Value::Bool(c[i]),
             Cells::Str(c) => Value::Str(c[i].clone()),
-            Cells::Num { dtype, bytes } => {
-                let s = dtype.size();
+            Cells::Num {
+                dtype,
+                width,
+                bytes,
+            } => {
+                let s = stride(*dtype, *width);
                 let cell = &bytes[i * s..(i + 1) * s];
-                macro_rules! rd {
-                    ($t:ty, $v:ident) => {
-                        Value::$v(<$t>::from_ne_bytes(cell.try_into().unwrap_or_default()))
-                    };
-                }
-                match dtype {
-                    Dtype::I8 => rd!(i8, I8),
-                    Dtype::I16 => rd!(i16, I16),
-                    Dtype::I32 => rd!(i32, I32),
-                    Dtype::I64 => rd!(i64, I64),
-                    Dtype::U8 => rd!(u8, U8),
-                    Dtype::U16 => rd!(u16, U16),
-                    Dtype::U32 => rd!(u32, U32),
-                    Dtype::U64 => rd!(u64, U64),
-                    Dtype::F32 => rd!(f32, F32),
-                    Dtype::F64 => rd!(f64, F64),
+                match width {
+                    None => item_value(*dtype, cell),
+                    Some(_) => Value::List(
+                        cell.chunks_exact(dtype.size())
+                            .map(|b| item_value(*dtype, b))
+                            .collect(),
+                    ),
                 }
             }
         }
+    }
+}
+
+/// One number of type `dtype` from its native bytes.
+pub(crate) fn item_value(dtype: Dtype, cell: &[u8]) -> Value {
+    macro_rules! rd {
+        ($t:ty, $v:ident) => {
+            Value::$v(<$t>::from_ne_bytes(cell.try_into().unwrap_or_default()))
+        };
+    }
+    match dtype {
+        Dtype::I8 => rd!(i8, I8),
+        Dtype::I16 => rd!(i16, I16),
+        Dtype::I32 => rd!(i32, I32),
+        Dtype::I64 => rd!(i64, I64),
+        Dtype::U8 => rd!(u8, U8),
+        Dtype::U16 => rd!(u16, U16),
+        Dtype::U32 => rd!(u32, U32),
+        Dtype::U64 => rd!(u64, U64),
+        Dtype::F32 => rd!(f32, F32),
+        Dtype::F64 => rd!(f64, F64),
     }
 }
 
@@ -357,5 +445,41 @@ mod tests {
             c.set(0, &Value::List(vec![])),
             Err(TableError::NotColumnar { .. })
         ));
+    }
+
+    #[test]
+    fn array_cells_keep_their_width() {
+        let v = |x: f32| {
+            Value::List(vec![
+                Value::F32(x),
+                Value::F32(x + 1.0),
+                Value::F32(x + 2.0),
+            ])
+        };
+        let mut c = Column::new("p".into());
+        for i in 0..3 {
+            c.push_zero();
+            c.set(i, &v(i as f32 * 10.0)).unwrap();
+        }
+        assert_eq!(c.cells.type_name(), "float32[3]");
+        assert_eq!(c.value(1), v(10.0));
+        c.dirty.clear();
+        c.set(1, &v(10.0)).unwrap();
+        assert!(c.dirty.is_empty());
+        c.swap_remove(0);
+        assert_eq!(c.value(0), v(20.0));
+        assert_eq!(c.cells.len(), 2);
+        let short = Value::List(vec![Value::F32(1.0)]);
+        assert!(matches!(
+            c.set(0, &short),
+            Err(TableError::MixedTypes { stored, .. }) if stored == "float32[3]"
+        ));
+        assert!(matches!(
+            c.set(0, &Value::F32(1.0)),
+            Err(TableError::MixedTypes { .. })
+        ));
+        c.set(1, &Value::None).unwrap();
+        assert_eq!(c.value(1), Value::None);
+        assert_eq!(c.value(0), v(20.0));
     }
 }

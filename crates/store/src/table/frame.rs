@@ -148,7 +148,16 @@ impl ColumnTable {
             let created = !group.link_exists(name);
             let chunk = frame_chunk(group, name, n);
             match &col.cells {
-                Cells::Num { dtype, bytes } => {
+                Cells::Num {
+                    dtype,
+                    width,
+                    bytes,
+                } => {
+                    // A column of fixed-size arrays is a `[sample, row, width]` series.
+                    let (shape, chunks) = match *width {
+                        Some(k) => (vec![n, k], vec![chunk, k]),
+                        None => (vec![n], vec![chunk]),
+                    };
                     let w = append_frame(
                         file,
                         group,
@@ -156,9 +165,9 @@ impl ColumnTable {
                         name,
                         index,
                         *dtype,
-                        &[n],
+                        &shape,
                         bytes,
-                        Some(&[chunk]),
+                        Some(&chunks),
                     )?;
                     out.chunks += w.chunks;
                 }
@@ -215,7 +224,7 @@ fn read_frame_values(
 ) -> Result<Vec<crate::value::Value>> {
     let here = || join(path, name);
     let shape = ds.shape();
-    if shape.len() != 2 || sample >= shape[0] {
+    if !(shape.len() == 2 || shape.len() == 3) || sample >= shape[0] {
         return Err(Error::Table {
             path: path.to_owned(),
             source: Box::new(TableError::Rank {
@@ -265,7 +274,11 @@ fn read_frame_values(
         None => None,
     };
     if let Some(v) = decoded {
-        return Ok(v);
+        // `[sample, row, width]`: each row's cell is a list of `width` items.
+        return Ok(match shape.get(2) {
+            Some(&w) if w > 0 => super::read::group_items(v, w),
+            _ => v,
+        });
     }
     let sel = hdf5::Selection::try_from(ndarray::s![sample, ..]).ctx("select frame", here)?;
     crate::series::read_selection(ds, here, sel)
@@ -289,7 +302,9 @@ pub fn read_frame(
         .ctx("list columns", || path.to_owned())?
         .into_iter()
         .filter(|m| {
-            m != key && !m.ends_with(NONE_SUFFIX) && group.dataset(m).is_ok_and(|d| d.ndim() == 2)
+            m != key
+                && !m.ends_with(NONE_SUFFIX)
+                && group.dataset(m).is_ok_and(|d| matches!(d.ndim(), 2 | 3))
         })
         .collect();
     names.sort();

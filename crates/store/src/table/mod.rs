@@ -77,7 +77,7 @@ pub enum TableError {
         /// The column.
         column: String,
         /// The column's type.
-        stored: &'static str,
+        stored: String,
         /// The value's type.
         found: String,
     },
@@ -98,7 +98,7 @@ pub enum TableError {
         rows: usize,
     },
     /// A stored column that is not 1-D.
-    #[error("column {column}: rank {rank}, expected a 1-D column")]
+    #[error("column {column}: rank {rank}, expected a 1-D column (or `[row, n]` of arrays)")]
     Rank {
         /// The column.
         column: String,
@@ -400,6 +400,8 @@ impl ColumnTable {
             name: String,
             bytes: std::borrow::Cow<'a, [u8]>,
             dtype: Dtype,
+            /// `Some(n)`: a `[row, n]` column of fixed-size arrays.
+            width: Option<usize>,
             chunks: Option<Vec<usize>>,
         }
         let mut nums: Vec<Num<'_>> = Vec::new();
@@ -409,6 +411,7 @@ impl ColumnTable {
             name: self.key_name.clone(),
             bytes: std::borrow::Cow::Borrowed(as_bytes(&self.keys)),
             dtype: Dtype::U64,
+            width: None,
             chunks: key_chunks,
         });
         let mut unlink: Vec<String> = Vec::new();
@@ -419,12 +422,18 @@ impl ColumnTable {
                     name: col.name.clone(),
                     bytes: std::borrow::Cow::Owned(vec![0; len * 8]),
                     dtype: Dtype::I64,
+                    width: None,
                     chunks: chunks.clone(),
                 }),
-                Cells::Num { dtype, bytes } => nums.push(Num {
+                Cells::Num {
+                    dtype,
+                    width,
+                    bytes,
+                } => nums.push(Num {
                     name: col.name.clone(),
                     bytes: std::borrow::Cow::Borrowed(bytes),
                     dtype: *dtype,
+                    width: *width,
                     chunks: chunks.clone(),
                 }),
                 Cells::Bool(_) | Cells::Str(_) => others.push((j, chunks.clone())),
@@ -435,6 +444,7 @@ impl ColumnTable {
                     name: mask_name,
                     bytes: std::borrow::Cow::Borrowed(m),
                     dtype: Dtype::U8,
+                    width: None,
                     chunks: (!(whole || col.whole) && self.masks_stored[j])
                         .then(|| chunks_of(&col.mask_dirty)),
                 }),
@@ -442,12 +452,26 @@ impl ColumnTable {
                 _ => {}
             }
         }
-        let shape = vec![n];
-        let jobs: Vec<WriteJob<'_>> = nums
+        // Array columns are chunked `[c, width]`: one chunk per row range, as 1-D columns.
+        let wide_opts: Vec<ArrayOptions> = nums
             .iter()
             .map(|x| {
-                let job =
-                    WriteJob::from_bytes(group, &x.name, &x.bytes, x.dtype, shape.clone(), &opts);
+                let mut o = opts.clone();
+                if let Some(w) = x.width {
+                    o.chunk = Some(vec![c, w]);
+                }
+                o
+            })
+            .collect();
+        let jobs: Vec<WriteJob<'_>> = nums
+            .iter()
+            .zip(&wide_opts)
+            .map(|(x, o)| {
+                let shape = match x.width {
+                    Some(w) => vec![n, w],
+                    None => vec![n],
+                };
+                let job = WriteJob::from_bytes(group, &x.name, &x.bytes, x.dtype, shape, o);
                 match &x.chunks {
                     Some(ch) => job.only_chunks(ch),
                     None => job,

@@ -3,7 +3,7 @@
 
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor as T, VarLenUnicode};
 use hdf5::{Dataset, Group, H5Type};
-use ndarray::Ix1;
+use ndarray::IxDyn;
 
 use crate::ctx::RowRef;
 use crate::error::{Error, Hdf5ResultExt, Result};
@@ -26,11 +26,26 @@ fn table_err(path: &str, source: TableError) -> Error {
     }
 }
 
-/// The row count of a 1-D column, refused if above [`MAX_ROWS`].
+/// Splits a flat list of numbers into lists of `width` items (the cells of a `[row, width]`
+/// column).
+pub(super) fn group_items(flat: Vec<Value>, width: usize) -> Vec<Value> {
+    let mut out = Vec::with_capacity(flat.len() / width.max(1));
+    let mut it = flat.into_iter();
+    loop {
+        let cell: Vec<Value> = it.by_ref().take(width).collect();
+        if cell.is_empty() {
+            return out;
+        }
+        out.push(Value::List(cell));
+    }
+}
+
+/// The row count of a 1-D column (or of a `[row, width]` column of fixed-size arrays),
+/// refused if above [`MAX_ROWS`].
 fn column_rows(ds: &Dataset, path: &str, column: &str) -> Result<usize> {
     match ds.shape()[..] {
-        [rows] if rows <= MAX_ROWS => Ok(rows),
-        [rows] => Err(table_err(
+        [rows] | [rows, _] if rows <= MAX_ROWS => Ok(rows),
+        [rows] | [rows, _] => Err(table_err(
             path,
             TableError::TooManyRows {
                 column: column.to_owned(),
@@ -66,14 +81,16 @@ fn reserve<E>(rows: usize, path: &str, column: &str) -> Result<()> {
     }
 }
 
-/// Reads a numeric column through the file's pipeline (parallel decode, LZ4 and Zstd too).
+/// Reads a numeric column through the file's pipeline (parallel decode, LZ4 and Zstd too);
+/// a `[row, width]` column is read flat, row-major.
 fn read_num<E: Element>(file: &File, ds: &Dataset, path: &str, column: &str) -> Result<Vec<E>> {
     let rows = column_rows(ds, path, column)?;
-    reserve::<E>(rows, path, column)?;
+    let width = ds.shape().get(1).copied().unwrap_or(1);
+    reserve::<E>(rows.saturating_mul(width), path, column)?;
     let a = file
         .inner()
         .pipeline()
-        .read::<E, Ix1>(ds)
+        .read::<E, IxDyn>(ds)
         .map_err(|source| Error::Pipeline {
             path: join(path, column),
             source: Box::new(source),
@@ -92,6 +109,15 @@ fn read_h5<E: H5Type>(ds: &Dataset, path: &str, column: &str) -> Result<Vec<E>> 
 /// integer type (read as `u64` without loss), at most [`MAX_ROWS`] rows. Nothing is allocated
 /// before all three are checked.
 pub fn read_id_column(file: &File, ds: &Dataset, path: &str, column: &str) -> Result<Vec<u64>> {
+    if ds.ndim() != 1 {
+        return Err(table_err(
+            path,
+            TableError::Rank {
+                column: column.to_owned(),
+                rank: ds.ndim(),
+            },
+        ));
+    }
     let desc = ds
         .dtype()
         .and_then(|t| t.to_descriptor())
@@ -117,6 +143,14 @@ pub fn read_keys(file: &File, group: &Group, path: &str, key: &str) -> Result<Ve
 }
 
 fn read_values(file: &File, ds: &Dataset, path: &str, name: &str) -> Result<Vec<Value>> {
+    let flat = read_flat(file, ds, path, name)?;
+    Ok(match ds.shape()[..] {
+        [_, width] if width > 0 => group_items(flat, width),
+        _ => flat,
+    })
+}
+
+fn read_flat(file: &File, ds: &Dataset, path: &str, name: &str) -> Result<Vec<Value>> {
     let desc = ds
         .dtype()
         .and_then(|t| t.to_descriptor())
