@@ -36,6 +36,7 @@
 //! # }
 //! ```
 
+mod codec;
 mod component;
 mod error;
 mod hierarchy;
@@ -44,6 +45,8 @@ mod ids;
 pub mod layout;
 mod load;
 mod recovery;
+#[cfg(feature = "reflect")]
+mod reflect;
 mod registry;
 mod resource;
 mod slots;

@@ -6,10 +6,13 @@ use bevy_ecs::hierarchy::ChildOf;
 use bevy_ecs::prelude::*;
 use h5pom_store::{Object, is_valid_key};
 
+use crate::codec::DeriveCodec;
 use crate::component::{ComponentSync, GroupSync};
 use crate::error::{EcsError, Result};
 use crate::hierarchy::{CHILD_OF_TAG, HierarchySync};
-use crate::history::{ChildOfCodec, History, HistoryRes, HistoryRows, HistorySync, ObjectCodec};
+use crate::history::{
+    ChildOfCodec, History, HistoryRes, HistoryRows, HistorySync, ObjectCodec, RowCodec,
+};
 use crate::resource::{ResSync, ResourceSync};
 use crate::table::TableSync;
 
@@ -52,7 +55,33 @@ pub struct Registry {
     pub(crate) res: Vec<(&'static str, ResFactory)>,
     /// The history of every registered type (used when a sync keeps history).
     pub(crate) hists: Vec<HistFactory>,
-    pub(crate) errors: Vec<String>,
+    /// What registration refused, reported by the first use of the registry.
+    pub(crate) errors: Vec<Refused>,
+}
+
+/// A type the registry refused (turned into an [`EcsError`] when the registry is used).
+#[derive(Clone, Debug)]
+pub(crate) enum Refused {
+    /// A tag that is not a valid key.
+    Tag(String),
+    /// A reflected type with a field that cannot be stored.
+    #[cfg(feature = "reflect")]
+    Field(crate::codec::reflect::Refusal),
+}
+
+impl From<&Refused> for EcsError {
+    fn from(r: &Refused) -> Self {
+        match r {
+            Refused::Tag(tag) => EcsError::InvalidTag { tag: tag.clone() },
+            #[cfg(feature = "reflect")]
+            Refused::Field(f) => EcsError::UnsupportedField {
+                ty: f.ty,
+                field: f.field.clone(),
+                field_type: f.field_type,
+                storage: f.storage,
+            },
+        }
+    }
 }
 
 impl Registry {
@@ -61,9 +90,9 @@ impl Registry {
         Self::default()
     }
 
-    fn check(&mut self, tag: &'static str) {
+    pub(crate) fn check(&mut self, tag: &'static str) {
         if !is_valid_key(tag) {
-            self.errors.push(tag.to_owned());
+            self.errors.push(Refused::Tag(tag.to_owned()));
         }
     }
 
@@ -81,23 +110,44 @@ impl Registry {
     pub fn component_as<C: Component + Object>(mut self, storage: Storage) -> Self {
         self.check(C::TYPE_TAG);
         let f: CompFactory = match storage {
-            Storage::Group => Arc::new(|| Box::new(GroupSync::<C>::new())),
-            Storage::Table => Arc::new(|| Box::new(TableSync::<C>::new())),
+            Storage::Group => Arc::new(|| Box::new(GroupSync::<C, _>::new(DeriveCodec))),
+            Storage::Table => Arc::new(|| Box::new(TableSync::<C, _>::new(DeriveCodec))),
         };
         self.comps.push((C::TYPE_TAG, f));
-        self.hists.push(Arc::new(|| {
-            Box::new(HistoryRows::<C, ObjectCodec>::new(C::TYPE_TAG))
-        }));
+        self.push_component_history::<C, _>(C::TYPE_TAG, ObjectCodec);
         self
+    }
+
+    /// Keeps the history of component `C` (when a sync keeps history), encoded by `codec`.
+    pub(crate) fn push_component_history<C: Component, K: RowCodec<C> + Clone>(
+        &mut self,
+        tag: &'static str,
+        codec: K,
+    ) {
+        self.hists.push(Arc::new(move || {
+            Box::new(HistoryRows::<C, K>::new(tag, codec.clone()))
+        }));
+    }
+
+    /// Keeps the history of resource `R` (when a sync keeps history), encoded by `codec`.
+    pub(crate) fn push_resource_history<R: Resource, K: RowCodec<R> + Clone>(
+        &mut self,
+        tag: &'static str,
+        codec: K,
+    ) {
+        self.hists.push(Arc::new(move || {
+            Box::new(HistoryRes::<R, K>::new(tag, codec.clone()))
+        }));
     }
 
     /// Persists resource `R` as the group `/ecs/resources/<Tag>`.
     pub fn resource<R: Resource + Object>(mut self) -> Self {
         self.check(R::TYPE_TAG);
-        self.res
-            .push((R::TYPE_TAG, Arc::new(|| Box::new(ResSync::<R>::new()))));
-        self.hists
-            .push(Arc::new(|| Box::new(HistoryRes::<R>::new())));
+        self.res.push((
+            R::TYPE_TAG,
+            Arc::new(|| Box::new(ResSync::<R, _>::new(DeriveCodec))),
+        ));
+        self.push_resource_history::<R, _>(R::TYPE_TAG, ObjectCodec);
         self
     }
 
@@ -107,14 +157,14 @@ impl Registry {
         self.comps
             .push((CHILD_OF_TAG, Arc::new(|| Box::new(HierarchySync::new()))));
         self.hists.push(Arc::new(|| {
-            Box::new(HistoryRows::<ChildOf, ChildOfCodec>::new(CHILD_OF_TAG))
+            Box::new(HistoryRows::<ChildOf, _>::new(CHILD_OF_TAG, ChildOfCodec))
         }));
         self
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if let Some(tag) = self.errors.first() {
-            return Err(EcsError::InvalidTag { tag: tag.clone() });
+        if let Some(refused) = self.errors.first() {
+            return Err(refused.into());
         }
         let mut tags: Vec<&str> = self
             .comps

@@ -79,10 +79,11 @@ impl At<'_> {
                     (t.nanosecond() / 1000).into(),
                 ],
             )?,
-            Value::List(_) | Value::Unsupported(_) => {
+            Value::List(items) => self.write_list(name, items)?,
+            Value::Unsupported(_) => {
                 return Err(Error::InvalidName {
                     name: name.to_owned(),
-                    reason: "lists and unsupported values cannot be written as one attribute",
+                    reason: "unsupported values cannot be written as an attribute",
                 });
             }
         }
@@ -133,6 +134,61 @@ impl At<'_> {
 
     fn write_ints(&self, name: &str, v: &[i64]) -> Result<()> {
         self.delete(name)?;
+        self.loc
+            .new_attr_builder()
+            .with_data(v)
+            .create(name)
+            .map(|_| ())
+            .ctx("write attribute", || self.here(name))
+    }
+
+    /// Writes a non-empty list of numbers of one type as a 1-D attribute of that type.
+    fn write_list(&self, name: &str, items: &[Value]) -> Result<()> {
+        fn all<T>(items: &[Value], f: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
+            items.iter().map(f).collect()
+        }
+        macro_rules! try_kind {
+            ($($variant:ident),*) => {
+                match items.first() {
+                    $(Some(Value::$variant(_)) => {
+                        if let Some(v) = all(items, |v| match v {
+                            Value::$variant(x) => Some(*x),
+                            _ => None,
+                        }) {
+                            return self.write_array(name, &v);
+                        }
+                    })*
+                    _ => {}
+                }
+            };
+        }
+        try_kind!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64);
+        Err(Error::InvalidName {
+            name: name.to_owned(),
+            reason: "a list attribute must be non-empty and hold numbers of one type",
+        })
+    }
+
+    /// Writes a 1-D attribute, in place when the stored one has the same type and length.
+    fn write_array<T: H5Type>(&self, name: &str, v: &[T]) -> Result<()> {
+        if self.exists(name)? {
+            let attr = self
+                .loc
+                .attr(name)
+                .ctx("open attribute", || self.here(name))?;
+            let same_type = attr
+                .dtype()
+                .and_then(|t| t.to_descriptor())
+                .map(|d| d == T::type_descriptor())
+                .unwrap_or(false);
+            if same_type && attr.shape() == [v.len()] {
+                return attr.write_raw(v).ctx("write attribute", || self.here(name));
+            }
+            drop(attr);
+            self.loc
+                .delete_attr(name)
+                .ctx("delete attribute", || self.here(name))?;
+        }
         self.loc
             .new_attr_builder()
             .with_data(v)
