@@ -10,9 +10,7 @@ use crate::codec::DeriveCodec;
 use crate::component::{ComponentSync, GroupSync};
 use crate::error::{EcsError, Result};
 use crate::hierarchy::{CHILD_OF_TAG, HierarchySync};
-use crate::history::{
-    ChildOfCodec, History, HistoryRes, HistoryRows, HistorySync, ObjectCodec, RowCodec,
-};
+use crate::history::{ChildOfCodec, History, HistoryRes, HistoryRows, HistorySync, RowCodec};
 use crate::resource::{ResSync, ResourceSync};
 use crate::table::TableSync;
 
@@ -114,7 +112,7 @@ impl Registry {
             Storage::Table => Arc::new(|| Box::new(TableSync::<C, _>::new(DeriveCodec))),
         };
         self.comps.push((C::TYPE_TAG, f));
-        self.push_component_history::<C, _>(C::TYPE_TAG, ObjectCodec);
+        self.push_component_history::<C, _>(C::TYPE_TAG, DeriveCodec);
         self
     }
 
@@ -147,7 +145,7 @@ impl Registry {
             R::TYPE_TAG,
             Arc::new(|| Box::new(ResSync::<R, _>::new(DeriveCodec))),
         ));
-        self.push_resource_history::<R, _>(R::TYPE_TAG, ObjectCodec);
+        self.push_resource_history::<R, _>(R::TYPE_TAG, DeriveCodec);
         self
     }
 

@@ -4,7 +4,9 @@
 //!
 //! Two codecs: [`DeriveCodec`] for types deriving h5pom's `Object`, and (feature `reflect`)
 //! [`ReflectCodec`] for types deriving bevy's `Reflect`. Both give the same layout for the
-//! same struct, so the sync machinery (change detection, flush, load) is shared.
+//! same struct, so the sync machinery (change detection, flush, load) is shared. History mode
+//! asks the same two codecs for rows and array frames (their `RowCodec` impls, in
+//! `history::rows` and `reflect::history`).
 //!
 //! [`GroupSync`]: crate::component::GroupSync
 //! [`TableSync`]: crate::table::TableSync

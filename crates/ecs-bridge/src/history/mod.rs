@@ -310,6 +310,6 @@ mod run;
 pub use reader::HistoryReader;
 pub(crate) use resource::HistoryRes;
 use resource::RES_PRESENT;
-pub(crate) use rows::{ChildOfCodec, Frames, HistoryRows, ObjectCodec, RowCodec};
+pub(crate) use rows::{ChildOfCodec, Frames, HistoryRows, RowCodec};
 pub(crate) use run::HistoryRun;
 use run::{committed_samples, history_root};

@@ -10,6 +10,7 @@ use h5pom_store::{
 };
 use rustc_hash::FxHashMap;
 
+use crate::codec::DeriveCodec;
 use crate::component::Queries;
 
 use super::*;
@@ -35,11 +36,8 @@ pub(crate) trait RowCodec<C>: Send + Sync + 'static {
     fn decode(&self, row: RowRef<'_>, ids: &IdMap, frames: Frames<'_>) -> h5pom_store::Result<C>;
 }
 
-/// Components that are [`Object`]s.
-#[derive(Clone, Copy)]
-pub(crate) struct ObjectCodec;
-
-impl<C: Object> RowCodec<C> for ObjectCodec {
+/// Types deriving `Object`: the derive's own row code does the work.
+impl<C: Object> RowCodec<C> for DeriveCodec {
     fn encode<'d>(
         &self,
         c: &'d C,
