@@ -21,7 +21,8 @@ impl Registry {
     /// `Vec2`/`Vec3`/`Vec4`/`Quat`, enums of unit variants, bevy's `Name` and plain structs
     /// of these (flattened with dotted names). Any other field makes the first use of the
     /// registry fail with [`EcsError::UnsupportedField`](crate::EcsError::UnsupportedField)
-    /// naming it.
+    /// naming it. History mode keeps reflected types as derived ones (skip one with
+    /// [`History::skip_tag`](crate::History::skip_tag)).
     ///
     /// ```
     /// # use bevy_ecs::prelude::*;
