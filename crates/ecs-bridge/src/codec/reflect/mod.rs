@@ -255,10 +255,7 @@ fn list(v: Value, len: usize, here: &Here<'_>, name: &str) -> Result<Vec<Value>,
 /// A `float64` read back from a `float32` array attribute, as the `f32` it was (exact).
 fn narrow(v: Value) -> Value {
     match v {
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "checked to round-trip below"
-        )]
+        // Only when the `f32` converts back to the same `f64` bits: nothing is lost.
         Value::F64(x) if f64::from(x as f32).to_bits() == x.to_bits() || x.is_nan() => {
             Value::F32(x as f32)
         }
