@@ -8,8 +8,9 @@ use bevy_ecs::system::SystemState;
 use std::cell::RefCell;
 use std::collections::HashSet;
 
-use h5pom_store::{DeferredArrays, Embed, Object, Row, capture_row};
+use h5pom_store::{DeferredArrays, Embed};
 
+use crate::codec::Codec;
 use crate::error::{EcsError, Result};
 use crate::ids::{IdMap, Persist};
 use crate::layout::{EntityGroup, Layout, field_prefix};
@@ -140,8 +141,10 @@ pub(crate) fn uninit() -> EcsError {
 }
 
 /// A component stored in each entity's group: fields as attributes `<Tag>.<field>`, arrays as
-/// datasets, presence as the attribute `<Tag>`.
-pub(crate) struct GroupSync<C: Component> {
+/// datasets, presence as the attribute `<Tag>`. The codec `K` knows `C`'s fields.
+pub(crate) struct GroupSync<C: Component, K> {
+    codec: K,
+    tag: &'static str,
     q: Option<Queries<C>>,
     removed: Vec<Entity>,
     prefix: String,
@@ -150,19 +153,19 @@ pub(crate) struct GroupSync<C: Component> {
     /// Entities whose component was skipped (see [`FlushCx::skipped`]): written again next
     /// flush whether or not they changed.
     retry: HashSet<Entity>,
-    /// Scratch row of the reference check.
-    probe: Row,
 }
 
-impl<C: Component + Object> GroupSync<C> {
-    pub(crate) fn new() -> Self {
+impl<C: Component, K: Codec<C>> GroupSync<C, K> {
+    pub(crate) fn new(codec: K) -> Self {
+        let tag = codec.tag();
         GroupSync {
+            codec,
+            tag,
             q: None,
             removed: Vec::new(),
-            prefix: field_prefix(C::TYPE_TAG),
+            prefix: field_prefix(tag),
             present: HashSet::new(),
             retry: HashSet::new(),
-            probe: Row::default(),
         }
     }
 
@@ -171,7 +174,7 @@ impl<C: Component + Object> GroupSync<C> {
     }
 }
 
-impl<C: Component + Object> ComponentSync for GroupSync<C> {
+impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
     fn drain_removed(&mut self, world: &mut World) {
         let q = self.queries(world);
         if let Ok(mut r) = q.removed.get_mut(world) {
@@ -210,7 +213,7 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
             }
             if let Some(id) = cx.ids.id(e) {
                 let g = cx.layout.entity(id)?;
-                cx.layout.clear_component(&g, &self.prefix, C::TYPE_TAG)?;
+                cx.layout.clear_component(&g, &self.prefix, self.tag)?;
                 out.removed += 1;
                 self.present.remove(&id);
             }
@@ -236,33 +239,27 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
             let (Some(c), Some(id)) = (world.get::<C>(e), cx.ids.id(e)) else {
                 continue;
             };
-            // References first, as a row (nothing written): a component with a reference
-            // the file cannot hold is skipped whole, so the file keeps its last value. (A
-            // component with sub-objects cannot be a row; its references are checked as it
-            // is written.)
-            // (A fresh row each time: a failed save leaves part of the field names.)
-            self.probe = Row::default();
-            let mut arrays = Vec::new();
-            if let Err(error) = capture_row(c, &mut self.probe, Some(cx.ids), &mut arrays)
+            // References first (nothing written): a component with a reference the file
+            // cannot hold is skipped whole, so the file keeps its last value.
+            if let Err(error) = self.codec.check_refs(c, cx.ids)
                 && is_unstorable_ref(&error)
             {
-                cx.skip(id, C::TYPE_TAG, error);
+                cx.skip(id, self.tag, error);
                 self.retry.insert(e);
                 continue;
             }
-            let err = comp_err(C::TYPE_TAG, id);
+            let err = comp_err(self.tag, id);
             let g = cx.layout.entity(id)?;
             if !self.present.contains(&id) {
-                cx.layout.mark_present(&g, C::TYPE_TAG).map_err(&err)?;
+                cx.layout.mark_present(&g, self.tag).map_err(&err)?;
                 self.present.insert(id);
             }
             let embed = Embed {
                 prefix: Some(&self.prefix),
                 refs: Some(cx.ids),
             };
-            cx.layout
-                .file()
-                .write_fields_deferred(&g.group, &g.path, c, embed, sink)
+            self.codec
+                .write_fields(cx.layout.file(), &g.group, &g.path, c, embed, sink)
                 .map_err(&err)?;
             out.written += 1;
         }
@@ -272,8 +269,8 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
         let mut batch = Vec::new();
         for (id, g) in cx.groups {
-            let err = comp_err(C::TYPE_TAG, *id);
-            if !cx.layout.has_component(g, C::TYPE_TAG).map_err(&err)? {
+            let err = comp_err(self.tag, *id);
+            if !cx.layout.has_component(g, self.tag).map_err(&err)? {
                 continue;
             }
             let Some(e) = cx.ids.entity(*id) else {
@@ -283,10 +280,9 @@ impl<C: Component + Object> ComponentSync for GroupSync<C> {
                 prefix: Some(&self.prefix),
                 refs: Some(cx.ids),
             };
-            let c: C = cx
-                .layout
-                .file()
-                .read_fields(&g.group, &g.path, embed)
+            let c: C = self
+                .codec
+                .read_fields(cx.layout.file(), &g.group, &g.path, embed)
                 .map_err(&err)?;
             batch.push((e, c));
         }

@@ -88,6 +88,22 @@ pub enum EcsError {
         /// The tag.
         tag: String,
     },
+    /// A type registered through bevy's reflection has a field h5pom cannot store (with the
+    /// storage asked for: a column table takes only fields that fit one column).
+    #[error(
+        "{ty}: field {field:?} of type {field_type} cannot be stored ({storage:?} storage); see \
+         docs/FORMAT.md, \"Reflected types\""
+    )]
+    UnsupportedField {
+        /// The type's tag.
+        ty: &'static str,
+        /// The field, with dotted names for nested structs (empty: the type itself).
+        field: String,
+        /// The field's Rust type (its reflected type path).
+        field_type: &'static str,
+        /// The storage the type was registered with.
+        storage: crate::Storage,
+    },
     /// A file-system operation (snapshot rename, fsync) failed.
     #[error("{op} {path}: {source}")]
     Io {

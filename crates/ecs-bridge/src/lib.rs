@@ -38,6 +38,7 @@
 
 #[cfg(feature = "app")]
 mod app;
+mod codec;
 mod component;
 mod error;
 mod hierarchy;
@@ -46,6 +47,8 @@ mod ids;
 pub mod layout;
 mod load;
 mod recovery;
+#[cfg(feature = "reflect")]
+mod reflect;
 mod registry;
 mod resource;
 mod slots;

@@ -6,10 +6,11 @@ use bevy_ecs::hierarchy::ChildOf;
 use bevy_ecs::prelude::*;
 use h5pom_store::{Object, is_valid_key};
 
+use crate::codec::DeriveCodec;
 use crate::component::{ComponentSync, GroupSync};
 use crate::error::{EcsError, Result};
 use crate::hierarchy::{CHILD_OF_TAG, HierarchySync};
-use crate::history::{ChildOfCodec, History, HistoryRes, HistoryRows, HistorySync, ObjectCodec};
+use crate::history::{ChildOfCodec, History, HistoryRes, HistoryRows, HistorySync, RowCodec};
 use crate::resource::{ResSync, ResourceSync};
 use crate::table::TableSync;
 
@@ -52,18 +53,42 @@ pub struct Registry {
     pub(crate) res: Vec<(&'static str, ResFactory)>,
     /// The history of every registered type (used when a sync keeps history).
     pub(crate) hists: Vec<HistFactory>,
-    /// What registration refused, reported by the first use (create, resume, load).
+    /// What registration refused, reported by the first use of the registry (create,
+    /// resume, load).
     pub(crate) errors: Vec<Refused>,
 }
 
-/// A type the registry refused (see [`Registry::validate`]).
+/// A type the registry refused (turned into an [`EcsError`] when the registry is used).
 #[derive(Clone, Debug)]
 pub(crate) enum Refused {
+    /// A tag that is not a valid key.
     Tag(String),
+    /// A table component with a field that cannot be a column.
     NotColumnar {
         component: &'static str,
         field: &'static str,
     },
+    /// A reflected type with a field that cannot be stored.
+    #[cfg(feature = "reflect")]
+    Field(crate::codec::reflect::Refusal),
+}
+
+impl From<&Refused> for EcsError {
+    fn from(r: &Refused) -> Self {
+        match r {
+            Refused::Tag(tag) => EcsError::InvalidTag { tag: tag.clone() },
+            &Refused::NotColumnar { component, field } => {
+                EcsError::NotColumnar { component, field }
+            }
+            #[cfg(feature = "reflect")]
+            Refused::Field(f) => EcsError::UnsupportedField {
+                ty: f.ty,
+                field: f.field.clone(),
+                field_type: f.field_type,
+                storage: f.storage,
+            },
+        }
+    }
 }
 
 impl Registry {
@@ -72,7 +97,7 @@ impl Registry {
         Self::default()
     }
 
-    fn check(&mut self, tag: &'static str) {
+    pub(crate) fn check(&mut self, tag: &'static str) {
         if !is_valid_key(tag) {
             self.errors.push(Refused::Tag(tag.to_owned()));
         }
@@ -102,23 +127,44 @@ impl Registry {
             return self;
         }
         let f: CompFactory = match storage {
-            Storage::Group => Arc::new(|| Box::new(GroupSync::<C>::new())),
-            Storage::Table => Arc::new(|| Box::new(TableSync::<C>::new())),
+            Storage::Group => Arc::new(|| Box::new(GroupSync::<C, _>::new(DeriveCodec))),
+            Storage::Table => Arc::new(|| Box::new(TableSync::<C, _>::new(DeriveCodec))),
         };
         self.comps.push((C::TYPE_TAG, f));
-        self.hists.push(Arc::new(|| {
-            Box::new(HistoryRows::<C, ObjectCodec>::new(C::TYPE_TAG))
-        }));
+        self.push_component_history::<C, _>(C::TYPE_TAG, DeriveCodec);
         self
+    }
+
+    /// Keeps the history of component `C` (when a sync keeps history), encoded by `codec`.
+    pub(crate) fn push_component_history<C: Component, K: RowCodec<C> + Clone>(
+        &mut self,
+        tag: &'static str,
+        codec: K,
+    ) {
+        self.hists.push(Arc::new(move || {
+            Box::new(HistoryRows::<C, K>::new(tag, codec.clone()))
+        }));
+    }
+
+    /// Keeps the history of resource `R` (when a sync keeps history), encoded by `codec`.
+    pub(crate) fn push_resource_history<R: Resource, K: RowCodec<R> + Clone>(
+        &mut self,
+        tag: &'static str,
+        codec: K,
+    ) {
+        self.hists.push(Arc::new(move || {
+            Box::new(HistoryRes::<R, K>::new(tag, codec.clone()))
+        }));
     }
 
     /// Persists resource `R` as the group `/ecs/resources/<Tag>`.
     pub fn resource<R: Resource + Object>(mut self) -> Self {
         self.check(R::TYPE_TAG);
-        self.res
-            .push((R::TYPE_TAG, Arc::new(|| Box::new(ResSync::<R>::new()))));
-        self.hists
-            .push(Arc::new(|| Box::new(HistoryRes::<R>::new())));
+        self.res.push((
+            R::TYPE_TAG,
+            Arc::new(|| Box::new(ResSync::<R, _>::new(DeriveCodec))),
+        ));
+        self.push_resource_history::<R, _>(R::TYPE_TAG, DeriveCodec);
         self
     }
 
@@ -128,20 +174,17 @@ impl Registry {
         self.comps
             .push((CHILD_OF_TAG, Arc::new(|| Box::new(HierarchySync::new()))));
         self.hists.push(Arc::new(|| {
-            Box::new(HistoryRows::<ChildOf, ChildOfCodec>::new(CHILD_OF_TAG))
+            Box::new(HistoryRows::<ChildOf, _>::new(CHILD_OF_TAG, ChildOfCodec))
         }));
         self
     }
 
     /// Checks what registration recorded: every tag valid and unique, every table type
-    /// columnar. [`H5Sync::create`](crate::H5Sync::create), `resume` and `load` call it first.
+    /// columnar, every reflected field storable. [`H5Sync::create`](crate::H5Sync::create),
+    /// `resume` and `load` call it first.
     pub fn validate(&self) -> Result<()> {
-        match self.errors.first() {
-            Some(Refused::Tag(tag)) => return Err(EcsError::InvalidTag { tag: tag.clone() }),
-            Some(&Refused::NotColumnar { component, field }) => {
-                return Err(EcsError::NotColumnar { component, field });
-            }
-            None => {}
+        if let Some(refused) = self.errors.first() {
+            return Err(refused.into());
         }
         let mut tags: Vec<&str> = self
             .comps

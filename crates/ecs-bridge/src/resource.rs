@@ -4,8 +4,9 @@ use std::marker::PhantomData;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemState;
-use h5pom_store::{Embed, Object};
+use h5pom_store::Embed;
 
+use crate::codec::Codec;
 use crate::component::{FlushCx, LoadCx, uninit};
 use crate::error::{EcsError, Result};
 use crate::layout::Layout;
@@ -21,15 +22,21 @@ pub(crate) trait ResourceSync: Send + Sync {
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<bool>;
 }
 
-pub(crate) struct ResSync<R: Resource> {
+/// A resource stored as the group `/ecs/resources/<Tag>`; the codec `K` knows `R`'s fields.
+pub(crate) struct ResSync<R: Resource, K> {
+    codec: K,
+    tag: &'static str,
     state: Option<SystemState<Option<Res<'static, R>>>>,
     stored: bool,
     _r: PhantomData<fn() -> R>,
 }
 
-impl<R: Resource + Object> ResSync<R> {
-    pub(crate) fn new() -> Self {
+impl<R: Resource, K: Codec<R>> ResSync<R, K> {
+    pub(crate) fn new(codec: K) -> Self {
+        let tag = codec.tag();
         ResSync {
+            codec,
+            tag,
             state: None,
             stored: false,
             _r: PhantomData,
@@ -44,7 +51,7 @@ fn res_err(tag: &'static str) -> impl Fn(h5pom_store::Error) -> EcsError {
     }
 }
 
-impl<R: Resource + Object> ResourceSync for ResSync<R> {
+impl<R: Resource, K: Codec<R>> ResourceSync for ResSync<R, K> {
     fn init(&mut self, world: &mut World) {
         self.state.get_or_insert_with(|| SystemState::new(world));
     }
@@ -57,7 +64,7 @@ impl<R: Resource + Object> ResourceSync for ResSync<R> {
 
     fn file_replaced(&mut self, layout: &Layout) -> Result<()> {
         self.stored = match layout.resources(false)? {
-            Some(folder) => folder.contains(R::TYPE_TAG).map_err(res_err(R::TYPE_TAG))?,
+            Some(folder) => folder.contains(self.tag).map_err(res_err(self.tag))?,
             None => false,
         };
         Ok(())
@@ -66,24 +73,21 @@ impl<R: Resource + Object> ResourceSync for ResSync<R> {
     fn flush(&mut self, world: &World, cx: &FlushCx<'_>) -> Result<bool> {
         let state = self.state.as_mut().ok_or_else(uninit)?;
         let res = state.get(world)?;
-        let err = res_err(R::TYPE_TAG);
+        let err = res_err(self.tag);
         match res {
             Some(r) if r.is_changed() || cx.full || !self.stored => {
                 let folder = cx.layout.resources(true)?.ok_or_else(uninit)?;
                 if self.stored && !cx.full {
-                    folder
-                        .get::<R>(R::TYPE_TAG)
-                        .and_then(|h| h.save(&r))
-                        .map_err(err)?;
+                    self.codec.save(&folder, &r).map_err(err)?;
                 } else {
-                    folder.insert(R::TYPE_TAG, &*r).map_err(err)?;
+                    self.codec.insert(&folder, &r).map_err(err)?;
                 }
                 self.stored = true;
                 Ok(true)
             }
             None if self.stored => {
                 if let Some(folder) = cx.layout.resources(false)? {
-                    folder.remove(R::TYPE_TAG).map_err(err)?;
+                    folder.remove(self.tag).map_err(err)?;
                 }
                 self.stored = false;
                 Ok(true)
@@ -93,22 +97,21 @@ impl<R: Resource + Object> ResourceSync for ResSync<R> {
     }
 
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<bool> {
-        let err = res_err(R::TYPE_TAG);
+        let err = res_err(self.tag);
         let Some(folder) = cx.layout.resources(false)? else {
             return Ok(false);
         };
-        if !folder.contains(R::TYPE_TAG).map_err(&err)? {
+        if !folder.contains(self.tag).map_err(&err)? {
             return Ok(false);
         }
-        let f = folder.folder(R::TYPE_TAG).map_err(&err)?;
+        let f = folder.folder(self.tag).map_err(&err)?;
         let embed = Embed {
             prefix: None,
             refs: Some(cx.ids),
         };
-        let r: R = cx
-            .layout
-            .file()
-            .read_fields(f.hdf5_group(), f.path(), embed)
+        let r: R = self
+            .codec
+            .read_fields(cx.layout.file(), f.hdf5_group(), f.path(), embed)
             .map_err(&err)?;
         world.insert_resource(r);
         Ok(true)

@@ -8,8 +8,9 @@ use rustc_hash::FxHashMap;
 
 use bevy_ecs::prelude::*;
 use h5pom_store::table::{ColumnTable, StoredTable, TableWrite, read_keys, read_table};
-use h5pom_store::{DeferredArrays, Object, Row, Value, read_row, write_row};
+use h5pom_store::{DeferredArrays, Row, Value};
 
+use crate::codec::Codec;
 use crate::component::{
     ComponentSync, FlushCx, LoadCx, Queries, TypeFlush, is_unstorable_ref, uninit,
 };
@@ -137,8 +138,11 @@ impl TableRows {
 }
 
 /// A component stored as a column table `/ecs/tables/<Tag>`; a flush writes only the chunks
-/// holding the rows of entities whose component changed, was added or removed.
-pub(crate) struct TableSync<C: Component> {
+/// holding the rows of entities whose component changed, was added or removed. The codec `K`
+/// knows `C`'s fields.
+pub(crate) struct TableSync<C: Component, K> {
+    codec: K,
+    tag: &'static str,
     q: Option<Queries<C>>,
     rows: TableRows,
     /// One row's values (field names recorded at the first row).
@@ -151,11 +155,14 @@ pub(crate) struct TableSync<C: Component> {
     retry: HashSet<Entity>,
 }
 
-impl<C: Component + Object> TableSync<C> {
-    pub(crate) fn new() -> Self {
+impl<C: Component, K: Codec<C>> TableSync<C, K> {
+    pub(crate) fn new(codec: K) -> Self {
+        let tag = codec.tag();
         TableSync {
+            codec,
+            tag,
             q: None,
-            rows: TableRows::new(C::TYPE_TAG, &[]),
+            rows: TableRows::new(tag, &[]),
             scratch: Row::default(),
             removed: Vec::new(),
             gone: Vec::new(),
@@ -164,24 +171,24 @@ impl<C: Component + Object> TableSync<C> {
     }
 }
 
-impl<C: Component + Object> TableSync<C> {
+impl<C: Component, K: Codec<C>> TableSync<C, K> {
     /// Sets entity `e`'s row. A row with a reference the file cannot hold is skipped (the
     /// table keeps the entity's last row, or has none) and retried at the next flush.
     fn upsert(&mut self, e: Entity, id: u64, c: &C, cx: &FlushCx<'_>) -> Result<bool> {
         self.scratch.values.clear();
-        match write_row(c, &mut self.scratch, Some(cx.ids)) {
+        match self.codec.write_row(c, &mut self.scratch, Some(cx.ids)) {
             Ok(()) => {}
             Err(error) if is_unstorable_ref(&error) => {
                 // The failed save may have recorded only part of the field names.
                 self.scratch = Row::default();
-                cx.skip(id, C::TYPE_TAG, error);
+                cx.skip(id, self.tag, error);
                 self.retry.insert(e);
                 return Ok(false);
             }
             Err(source) => {
                 return Err(EcsError::Component {
                     entity: id,
-                    component: C::TYPE_TAG,
+                    component: self.tag,
                     source,
                 });
             }
@@ -192,7 +199,7 @@ impl<C: Component + Object> TableSync<C> {
     }
 }
 
-impl<C: Component + Object> ComponentSync for TableSync<C> {
+impl<C: Component, K: Codec<C>> ComponentSync for TableSync<C, K> {
     fn drain_removed(&mut self, world: &mut World) {
         let q = self.q.get_or_insert_with(|| Queries::new(world));
         if let Ok(mut r) = q.removed.get_mut(world) {
@@ -287,7 +294,7 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
     }
 
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
-        let Some(mut t) = TableRows::read(cx.layout, C::TYPE_TAG)? else {
+        let Some(mut t) = TableRows::read(cx.layout, self.tag)? else {
             return Ok(0);
         };
         let mut batch = Vec::with_capacity(t.keys.len());
@@ -296,11 +303,14 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
             let Some(e) = cx.ids.entity(id) else {
                 continue;
             };
-            let c: C = read_row(t.row(i), Some(cx.ids)).map_err(|source| EcsError::Component {
-                entity: id,
-                component: C::TYPE_TAG,
-                source,
-            })?;
+            let c: C = self
+                .codec
+                .read_row(t.row(i), Some(cx.ids))
+                .map_err(|source| EcsError::Component {
+                    entity: id,
+                    component: self.tag,
+                    source,
+                })?;
             batch.push((e, c));
         }
         let n = batch.len();
@@ -309,6 +319,6 @@ impl<C: Component + Object> ComponentSync for TableSync<C> {
     }
 
     fn table_ids(&self, layout: &Layout) -> Result<Vec<u64>> {
-        TableRows::read_ids(layout, C::TYPE_TAG)
+        TableRows::read_ids(layout, self.tag)
     }
 }

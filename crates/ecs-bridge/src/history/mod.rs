@@ -310,6 +310,8 @@ mod run;
 pub use reader::HistoryReader;
 pub(crate) use resource::HistoryRes;
 use resource::RES_PRESENT;
-pub(crate) use rows::{ChildOfCodec, HistoryRows, ObjectCodec};
+#[cfg(feature = "reflect")]
+pub(crate) use rows::Frames;
+pub(crate) use rows::{ChildOfCodec, HistoryRows, RowCodec};
 pub(crate) use run::HistoryRun;
 use run::{committed_samples, history_root};

@@ -3,14 +3,17 @@
 
 use bevy_ecs::system::SystemState;
 use h5pom_store::series::append_value;
-use h5pom_store::{Object, Row, RowRef, Value, capture_row, read_row_with_frames};
+use h5pom_store::{Row, RowRef, Value};
 
 use super::*;
 
 use crate::error::{EcsError, Result};
 
-/// The history of a resource: one series per field, plus `present`.
-pub(crate) struct HistoryRes<R: Resource> {
+/// The history of a resource: one series per field, plus `present`. The codec `K` knows
+/// `R`'s fields.
+pub(crate) struct HistoryRes<R: Resource, K> {
+    tag: &'static str,
+    codec: K,
     state: Option<SystemState<Option<Res<'static, R>>>>,
     samples: Option<usize>,
     /// Whether the last sample had the resource.
@@ -19,9 +22,11 @@ pub(crate) struct HistoryRes<R: Resource> {
     scratch: Row,
 }
 
-impl<R: Resource + Object> HistoryRes<R> {
-    pub(crate) fn new() -> Self {
+impl<R: Resource, K: RowCodec<R>> HistoryRes<R, K> {
+    pub(crate) fn new(tag: &'static str, codec: K) -> Self {
         HistoryRes {
+            tag,
+            codec,
             state: None,
             samples: None,
             had: None,
@@ -34,9 +39,9 @@ impl<R: Resource + Object> HistoryRes<R> {
 /// `present` series of a resource history (`uint8`).
 pub(super) const RES_PRESENT: &str = "present";
 
-impl<R: Resource + Object> HistorySync for HistoryRes<R> {
+impl<R: Resource, K: RowCodec<R>> HistorySync for HistoryRes<R, K> {
     fn tag(&self) -> &'static str {
-        R::TYPE_TAG
+        self.tag
     }
 
     fn is_resource(&self) -> bool {
@@ -57,7 +62,7 @@ impl<R: Resource + Object> HistorySync for HistoryRes<R> {
         let s = self.state.as_mut().ok_or(EcsError::Uninitialized)?;
         let res = s.get(world)?;
         let err = |source| EcsError::Resource {
-            resource: R::TYPE_TAG,
+            resource: self.tag,
             source,
         };
         let (changed, present) = match &res {
@@ -68,7 +73,7 @@ impl<R: Resource + Object> HistorySync for HistoryRes<R> {
             self.everything = false;
             return Ok(false);
         }
-        let (g, path) = cx.group(R::TYPE_TAG)?;
+        let (g, path) = cx.group(self.tag)?;
         let samples = match self.samples {
             Some(n) => n,
             None if g.link_exists(STEP) => g
@@ -81,7 +86,9 @@ impl<R: Resource + Object> HistorySync for HistoryRes<R> {
         if let Some(r) = &res {
             self.scratch.values.clear();
             let mut arrays = Vec::new();
-            capture_row(&**r, &mut self.scratch, Some(cx.ids), &mut arrays).map_err(err)?;
+            self.codec
+                .encode(&**r, cx.ids, &mut self.scratch, &mut arrays)
+                .map_err(err)?;
             for (name, v) in self.scratch.names.iter().zip(&self.scratch.values) {
                 let name = series_name(name);
                 if !g.link_exists(&name) {
@@ -123,7 +130,7 @@ impl<R: Resource + Object> HistorySync for HistoryRes<R> {
 
     fn load_sample(&self, world: &mut World, cx: &SampleCx<'_>) -> Result<usize> {
         let err = |source| EcsError::Resource {
-            resource: R::TYPE_TAG,
+            resource: self.tag,
             source,
         };
         let read = |name: &str| {
@@ -147,17 +154,14 @@ impl<R: Resource + Object> HistorySync for HistoryRes<R> {
             values.push(Some(read(n)?));
         }
         let names: Vec<String> = stored.iter().map(|n| field_name(n).to_owned()).collect();
-        let r: R = read_row_with_frames(
-            RowRef {
-                names: &names,
-                values: &mut values,
-            },
-            Some(cx.ids),
-            cx.group,
-            cx.path,
-            cx.sample,
-        )
-        .map_err(err)?;
+        let row = RowRef {
+            names: &names,
+            values: &mut values,
+        };
+        let r: R = self
+            .codec
+            .decode(row, cx.ids, Some((cx.group, cx.path, cx.sample)))
+            .map_err(err)?;
         world.insert_resource(r);
         Ok(1)
     }

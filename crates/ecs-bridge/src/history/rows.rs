@@ -10,6 +10,7 @@ use h5pom_store::{
 };
 use rustc_hash::FxHashMap;
 
+use crate::codec::DeriveCodec;
 use crate::component::Queries;
 
 use super::*;
@@ -26,19 +27,19 @@ pub(crate) trait RowCodec<C>: Send + Sync + 'static {
     /// Appends `c`'s scalar fields to `row` and its arrays to `arrays`; false if `c` is not
     /// stored (a link to an entity that is not persisted).
     fn encode<'d>(
+        &self,
         c: &'d C,
         ids: &IdMap,
         row: &mut Row,
         arrays: &mut Vec<CapturedArray<'d>>,
     ) -> h5pom_store::Result<bool>;
-    fn decode(row: RowRef<'_>, ids: &IdMap, frames: Frames<'_>) -> h5pom_store::Result<C>;
+    fn decode(&self, row: RowRef<'_>, ids: &IdMap, frames: Frames<'_>) -> h5pom_store::Result<C>;
 }
 
-/// Components that are [`Object`]s.
-pub(crate) struct ObjectCodec;
-
-impl<C: Object> RowCodec<C> for ObjectCodec {
+/// Types deriving `Object`: the derive's own row code does the work.
+impl<C: Object> RowCodec<C> for DeriveCodec {
     fn encode<'d>(
+        &self,
         c: &'d C,
         ids: &IdMap,
         row: &mut Row,
@@ -46,7 +47,7 @@ impl<C: Object> RowCodec<C> for ObjectCodec {
     ) -> h5pom_store::Result<bool> {
         capture_row(c, row, Some(ids), arrays).map(|()| true)
     }
-    fn decode(row: RowRef<'_>, ids: &IdMap, frames: Frames<'_>) -> h5pom_store::Result<C> {
+    fn decode(&self, row: RowRef<'_>, ids: &IdMap, frames: Frames<'_>) -> h5pom_store::Result<C> {
         match frames {
             Some((g, path, sample)) => read_row_with_frames(row, Some(ids), g, path, sample),
             None => read_row(row, Some(ids)),
@@ -59,6 +60,7 @@ pub(crate) struct ChildOfCodec;
 
 impl RowCodec<ChildOf> for ChildOfCodec {
     fn encode<'d>(
+        &self,
         c: &'d ChildOf,
         ids: &IdMap,
         row: &mut Row,
@@ -73,7 +75,12 @@ impl RowCodec<ChildOf> for ChildOfCodec {
         row.values.push(Value::U64(parent));
         Ok(true)
     }
-    fn decode(row: RowRef<'_>, ids: &IdMap, _frames: Frames<'_>) -> h5pom_store::Result<ChildOf> {
+    fn decode(
+        &self,
+        row: RowRef<'_>,
+        ids: &IdMap,
+        _frames: Frames<'_>,
+    ) -> h5pom_store::Result<ChildOf> {
         let missing = |reason: String| h5pom_store::Error::Corrupt {
             path: format!("/ecs/{HISTORY}/{}", crate::CHILD_OF_TAG),
             reason,
@@ -112,11 +119,11 @@ pub(crate) struct HistoryRows<C: Component, K> {
     pending: Vec<u64>,
     /// Samples of each entity's array series (`/ecs/history/<Tag>/<id>`).
     arr_samples: FxHashMap<u64, usize>,
-    _codec: std::marker::PhantomData<fn() -> K>,
+    codec: K,
 }
 
 impl<C: Component, K: RowCodec<C>> HistoryRows<C, K> {
-    pub(crate) fn new(tag: &'static str) -> Self {
+    pub(crate) fn new(tag: &'static str, codec: K) -> Self {
         HistoryRows {
             tag,
             q: None,
@@ -130,7 +137,7 @@ impl<C: Component, K: RowCodec<C>> HistoryRows<C, K> {
             everything: true,
             pending: Vec::new(),
             arr_samples: FxHashMap::default(),
-            _codec: std::marker::PhantomData,
+            codec,
         }
     }
 
@@ -333,11 +340,15 @@ impl<C: Component, K: RowCodec<C>> HistorySync for HistoryRows<C, K> {
             let Some(id) = cx.ids.id(e) else { continue };
             self.scratch.values.clear();
             let mut arrays = Vec::new();
-            let stored = match K::encode(c, cx.ids, &mut self.scratch, &mut arrays) {
+            let stored = match self.codec.encode(c, cx.ids, &mut self.scratch, &mut arrays) {
                 Ok(stored) => stored,
                 // Skipped by the run file's flush too (`DanglingRefs`): the history keeps
                 // the entity's last sample of the component.
-                Err(e) if crate::component::is_unstorable_ref(&e) => continue,
+                Err(e) if crate::component::is_unstorable_ref(&e) => {
+                    // (A failed save may leave part of the field names.)
+                    self.scratch = Row::default();
+                    continue;
+                }
                 Err(source) => {
                     return Err(EcsError::Component {
                         entity: id,
@@ -412,9 +423,11 @@ impl<C: Component, K: RowCodec<C>> HistorySync for HistoryRows<C, K> {
                 let spath = format!("{}/{name}", cx.path);
                 let sub = cx.group.group(&name).map_err(h5("open group", &spath))?;
                 let j = entity_sample(&sub, &spath, cx.step, cx.committed)?;
-                K::decode(row, cx.ids, j.map(|j| (&sub, spath.as_str(), j))).map_err(err)?
+                self.codec
+                    .decode(row, cx.ids, j.map(|j| (&sub, spath.as_str(), j)))
+                    .map_err(err)?
             } else {
-                K::decode(row, cx.ids, None).map_err(err)?
+                self.codec.decode(row, cx.ids, None).map_err(err)?
             };
             batch.push((e, c));
         }
