@@ -422,16 +422,20 @@ fn unsupported_fields_are_refused_at_registration() {
         }
         other => panic!("wrong error: {other}"),
     }
-    // Arrays fit groups but not table columns.
+    // A bool array is no table column.
+    #[derive(Component, Reflect)]
+    struct Flags {
+        on: [bool; 2],
+    }
     let err = Registry::new()
-        .reflect_table::<Transform>()
+        .reflect_table::<Flags>()
         .load(&mut World::new(), dir.path().join("none.h5"))
-        .expect_err("a glam vector is not a column");
+        .expect_err("a bool array is not a column");
     assert!(
         matches!(
             &err,
-            EcsError::UnsupportedField { ty: "Transform", field, storage: Storage::Table, .. }
-                if field == "translation"
+            EcsError::UnsupportedField { ty: "Flags", field, storage: Storage::Table, .. }
+                if field == "on"
         ),
         "{err}"
     );
@@ -551,4 +555,32 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
+/// Glam vectors are `[row, N]` columns: bevy's `Transform` as a table, bit for bit.
+#[test]
+fn transform_as_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.h5");
+    let registry = Registry::new().reflect_table::<Transform>();
+    let mut world = World::new();
+    let ts: Vec<Transform> = (0..5).map(transform).collect();
+    for t in &ts {
+        world.spawn((Persist, *t));
+    }
+    world.insert_resource(H5Sync::create(&path, &registry).unwrap());
+    world.resource_scope(|w, mut s: Mut<H5Sync>| s.flush_now(w).unwrap());
+    world.remove_resource::<H5Sync>();
+    let f = h5pom_store::File::open_read_only(&path, h5pom_store::Schema::new()).unwrap();
+    let ds = f.hdf5().dataset("ecs/tables/Transform/rotation").unwrap();
+    assert_eq!(ds.shape(), [5, 4]);
+    drop(ds);
+    drop(f);
+    let mut again = World::new();
+    registry.load(&mut again, &path).unwrap();
+    let mut got: Vec<Vec<u32>> = again.query::<&Transform>().iter(&again).map(bits).collect();
+    let mut want: Vec<Vec<u32>> = ts.iter().map(bits).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
 }

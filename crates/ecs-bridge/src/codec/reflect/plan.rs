@@ -176,9 +176,13 @@ pub(crate) enum Leaf {
 }
 
 impl Leaf {
-    /// Stored as one scalar (fits a column of a table).
+    /// Fits a column of a table: a scalar, or an array of numbers / a glam vector (a
+    /// `[row, N]` column).
     fn is_columnar(&self) -> bool {
-        matches!(self, Leaf::Scalar(_) | Leaf::UnitEnum(_) | Leaf::Name)
+        match self {
+            Leaf::Scalar(_) | Leaf::UnitEnum(_) | Leaf::Name | Leaf::Glam(_) => true,
+            Leaf::Array { item, .. } => item.numeric,
+        }
     }
 }
 
