@@ -468,30 +468,38 @@ fn history_keeps_reflected_types() {
         .keep_history(&registry(), History::new())
         .unwrap();
     let es = populate(&mut world, 3);
-    // (A history series takes its type from its first value: start `rain` as a number.)
-    world.resource_mut::<Weather>().rain = Some(0.5);
+    // `rain` starts as None: its series is created by its first value.
+    world.resource_mut::<Weather>().rain = None;
     tick(&mut world, &mut schedule);
     let first = snapshot(&mut world);
     world.get_mut::<Transform>(es[1]).unwrap().translation.y = -7.25;
     world.get_mut::<Stats>(es[0]).unwrap().mood = Mood::Angry;
     world.resource_mut::<Weather>().season = Mood::Calm;
+    world.resource_mut::<Weather>().rain = Some(1.5);
     tick(&mut world, &mut schedule);
     let second = snapshot(&mut world);
     assert_ne!(first, second);
+    world.resource_mut::<Weather>().rain = None;
+    tick(&mut world, &mut schedule);
     world.remove_resource::<H5Sync>();
 
     let reader = h5pom_ecs::history::HistoryReader::open(&path).unwrap();
     let steps = reader.steps("Transform").unwrap();
     assert_eq!(steps.len(), 2, "{steps:?}");
-    assert_eq!(reader.steps("Weather").unwrap(), steps);
-    for (step, want, season) in [
-        (steps[0], &first, Mood::Angry),
-        (steps[1], &second, Mood::Calm),
+    let weather = reader.steps("Weather").unwrap();
+    assert_eq!(weather.len(), 3, "{weather:?}");
+    for (step, want, season, rain) in [
+        (steps[0], Some(&first), Mood::Angry, None),
+        (steps[1], Some(&second), Mood::Calm, Some(1.5)),
+        (weather[2], None, Mood::Calm, None),
     ] {
         let mut w = World::new();
         registry().load_at(&mut w, &path, step).unwrap();
-        assert_eq!(&snapshot(&mut w), want, "step {step}");
+        if let Some(want) = want {
+            assert_eq!(&snapshot(&mut w), want, "step {step}");
+        }
         assert_eq!(w.resource::<Weather>().season, season);
+        assert_eq!(w.resource::<Weather>().rain, rain, "step {step}");
     }
 }
 

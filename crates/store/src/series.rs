@@ -159,8 +159,9 @@ fn put<T: H5Type>(group: &Group, path: &str, name: &str, index: usize, v: T) -> 
         .ctx("append to series", || join(path, name))
 }
 
-/// Writes sample `index` of the value series `name` (numbers, `bool`, strings; `None` is
-/// written as zero: keep a mask series beside it when it matters).
+/// Writes sample `index` of the value series `name` (numbers, `bool`, strings). `None` is
+/// written as zero, or, while the series has no value yet, not at all (the first value creates
+/// it with its type): keep a mask series beside it when it matters.
 pub fn append_value(group: &Group, path: &str, name: &str, index: usize, v: &Value) -> Result<()> {
     match v {
         Value::Bool(x) => put(group, path, name, index, *x),
@@ -184,6 +185,8 @@ pub fn append_value(group: &Group, path: &str, name: &str, index: usize, v: &Val
             put(group, path, name, index, s)
         }
         Value::None => {
+            // Zero in a series that has a type; nothing at all before the first value (which
+            // then creates the series with its own type, zeros before it).
             if group.link_exists(name) {
                 let ds = group
                     .dataset(name)
@@ -192,10 +195,8 @@ pub fn append_value(group: &Group, path: &str, name: &str, index: usize, v: &Val
                     ds.resize([index + 1])
                         .ctx("grow series", || join(path, name))?;
                 }
-                Ok(())
-            } else {
-                put(group, path, name, index, 0i64)
             }
+            Ok(())
         }
         other => Err(Error::NotColumnar {
             path: path.to_owned(),

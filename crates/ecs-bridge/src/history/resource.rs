@@ -91,10 +91,21 @@ impl<R: Resource, K: RowCodec<R>> HistorySync for HistoryRes<R, K> {
                 .map_err(err)?;
             for (name, v) in self.scratch.names.iter().zip(&self.scratch.values) {
                 let name = series_name(name);
-                if !g.link_exists(&name) {
+                let none = matches!(v, Value::None);
+                if !g.link_exists(&name) && !none {
                     created.push(name.to_string());
                 }
                 append_value(&g, &path, &name, samples, v).map_err(err)?;
+                // `<field>-none`: 1 where the field was `None` (created at the first `None`;
+                // 0 in the samples before it).
+                let mask = format!("{name}{}", h5pom_store::table::NONE_SUFFIX);
+                if none || g.link_exists(&mask) {
+                    if !g.link_exists(&mask) {
+                        created.push(mask.clone());
+                    }
+                    append_value(&g, &path, &mask, samples, &Value::U8(u8::from(none)))
+                        .map_err(err)?;
+                }
             }
             for a in &arrays {
                 let name = series_name(&a.name);
@@ -148,10 +159,13 @@ impl<R: Resource, K: RowCodec<R>> HistorySync for HistoryRes<R, K> {
             .filter(|n| ![STEP, TIME, TICK, RES_PRESENT].contains(&n.as_str()))
             .filter(|n| cx.group.dataset(n).is_ok_and(|d| d.ndim() == 1))
             .filter(|n| !n.contains("-dim"))
+            .filter(|n| !n.ends_with(h5pom_store::table::NONE_SUFFIX))
             .collect();
         let mut values = Vec::with_capacity(stored.len());
         for n in &stored {
-            values.push(Some(read(n)?));
+            let mask = format!("{n}{}", h5pom_store::table::NONE_SUFFIX);
+            let none = cx.group.link_exists(&mask) && matches!(read(&mask)?, Value::U8(1));
+            values.push(Some(if none { Value::None } else { read(n)? }));
         }
         let names: Vec<String> = stored.iter().map(|n| field_name(n).to_owned()).collect();
         let row = RowRef {
