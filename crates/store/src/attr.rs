@@ -94,26 +94,36 @@ impl At<'_> {
         }
     }
 
+    /// The stored attribute `name` if it has type `T` and shape `shape` (rewritten in place);
+    /// otherwise it is deleted, if there is one, and `None` returned.
+    fn reusable<T: H5Type>(&self, name: &str, shape: &[usize]) -> Result<Option<hdf5::Attribute>> {
+        if !self.exists(name)? {
+            return Ok(None);
+        }
+        let attr = self
+            .loc
+            .attr(name)
+            .ctx("open attribute", || self.here(name))?;
+        let same_type = attr
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map(|d| d == T::type_descriptor())
+            .unwrap_or(false);
+        if same_type && attr.shape() == shape {
+            return Ok(Some(attr));
+        }
+        drop(attr);
+        self.loc
+            .delete_attr(name)
+            .ctx("delete attribute", || self.here(name))?;
+        Ok(None)
+    }
+
     fn write_num<T: H5Type>(&self, name: &str, v: &T) -> Result<()> {
-        if self.exists(name)? {
-            let attr = self
-                .loc
-                .attr(name)
-                .ctx("open attribute", || self.here(name))?;
-            let same_type = attr
-                .dtype()
-                .and_then(|t| t.to_descriptor())
-                .map(|d| d == T::type_descriptor())
-                .unwrap_or(false);
-            if same_type && attr.is_scalar() {
-                return attr
-                    .write_scalar(v)
-                    .ctx("write attribute", || self.here(name));
-            }
-            drop(attr);
-            self.loc
-                .delete_attr(name)
-                .ctx("delete attribute", || self.here(name))?;
+        if let Some(attr) = self.reusable::<T>(name, &[])? {
+            return attr
+                .write_scalar(v)
+                .ctx("write attribute", || self.here(name));
         }
         self.loc
             .new_attr::<T>()
@@ -176,23 +186,8 @@ impl At<'_> {
     }
 
     fn write_array<T: H5Type>(&self, name: &str, v: &[T]) -> Result<()> {
-        if self.exists(name)? {
-            let attr = self
-                .loc
-                .attr(name)
-                .ctx("open attribute", || self.here(name))?;
-            let same_type = attr
-                .dtype()
-                .and_then(|t| t.to_descriptor())
-                .map(|d| d == T::type_descriptor())
-                .unwrap_or(false);
-            if same_type && attr.shape() == [v.len()] {
-                return attr.write_raw(v).ctx("write attribute", || self.here(name));
-            }
-            drop(attr);
-            self.loc
-                .delete_attr(name)
-                .ctx("delete attribute", || self.here(name))?;
+        if let Some(attr) = self.reusable::<T>(name, &[v.len()])? {
+            return attr.write_raw(v).ctx("write attribute", || self.here(name));
         }
         self.loc
             .new_attr_builder()

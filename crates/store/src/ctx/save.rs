@@ -114,15 +114,14 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
         self
     }
 
-    /// Writes one field whose arrays use the options `spec` (`"lz4"`, `"zstd:3"`,
-    /// `"deflate:6"`, `"none"`) and, if given, the chunk shape `chunk`.
-    pub fn field_with<F: Field>(
-        &mut self,
+    /// The array options of field `name` given `#[h5pom(compression = spec, chunk = …)]`:
+    /// the parsed filters (or the file's defaults) and the chunk shape.
+    fn field_options(
+        &self,
         name: &str,
-        value: &'d F,
         spec: Option<&str>,
         chunk: Option<&[usize]>,
-    ) -> Result<()> {
+    ) -> Result<ArrayOptions> {
         let mut opts = match spec {
             Some(spec) => ArrayOptions::with_filters(spec.parse().map_err(|reason| {
                 Error::InvalidOptions {
@@ -133,7 +132,19 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
             None => self.default_array_options(),
         };
         opts.chunk = chunk.map(<[usize]>::to_vec);
-        self.field_opts = Some(opts);
+        Ok(opts)
+    }
+
+    /// Writes one field whose arrays use the options `spec` (`"lz4"`, `"zstd:3"`,
+    /// `"deflate:6"`, `"none"`) and, if given, the chunk shape `chunk`.
+    pub fn field_with<F: Field>(
+        &mut self,
+        name: &str,
+        value: &'d F,
+        spec: Option<&str>,
+        chunk: Option<&[usize]>,
+    ) -> Result<()> {
+        self.field_opts = Some(self.field_options(name, spec, chunk)?);
         let r = self.field(name, value);
         self.field_opts = None;
         r
@@ -314,17 +325,7 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
     ) -> Result<()> {
         let full = full_name(self.prefix, name).into_owned();
         if spec.is_some() || chunk.is_some() {
-            let mut opts = match spec {
-                Some(spec) => ArrayOptions::with_filters(spec.parse().map_err(|reason| {
-                    Error::InvalidOptions {
-                        path: join(&self.path, name),
-                        reason,
-                    }
-                })?),
-                None => self.default_array_options(),
-            };
-            opts.chunk = chunk.map(<[usize]>::to_vec);
-            self.field_opts = Some(opts);
+            self.field_opts = Some(self.field_options(name, spec, chunk)?);
         }
         let r = self.save_array(&full, ndarray::ArrayView1::from(v));
         self.field_opts = None;
