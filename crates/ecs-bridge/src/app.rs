@@ -205,6 +205,17 @@ pub enum H5PomRequest {
         /// Alongside, replacing or as a copy ([`LoadMode`]).
         mode: LoadMode,
     },
+    /// Load only the entities of these persistent ids from a file
+    /// ([`Registry::load_ids`](crate::Registry::load_ids)); answered by
+    /// [`Loaded`](H5PomDone::Loaded).
+    LoadIds {
+        /// The file.
+        path: PathBuf,
+        /// The persistent ids to load.
+        ids: Vec<u64>,
+        /// Alongside, replacing those entities in place, or as copies ([`LoadMode`]).
+        mode: LoadMode,
+    },
     /// Keep an in-memory copy of the persisted world under this name.
     Checkpoint(String),
     /// Put the persisted world back as the named checkpoint holds it.
@@ -302,6 +313,10 @@ fn serve(world: &mut World, request: H5PomRequest) -> Result<H5PomDone, EcsError
         }
         H5PomRequest::Load { path, mode } => {
             let report = registry.load_with(world, &path, mode)?;
+            H5PomDone::Loaded { path, report }
+        }
+        H5PomRequest::LoadIds { path, ids, mode } => {
+            let report = registry.load_ids(world, &path, ids, mode)?;
             H5PomDone::Loaded { path, report }
         }
         H5PomRequest::Checkpoint(name) => {

@@ -8,7 +8,7 @@ use bevy_ecs::system::SystemState;
 use std::cell::RefCell;
 use std::collections::HashSet;
 
-use h5pom_store::{DeferredArrays, Embed};
+use h5pom_store::{DeferredArrays, Embed, RefMap};
 
 use crate::codec::Codec;
 use crate::error::{EcsError, Result};
@@ -68,10 +68,15 @@ pub(crate) fn is_unstorable_ref(e: &h5pom_store::Error) -> bool {
 /// Everything a type's load needs besides the world.
 pub(crate) struct LoadCx<'a> {
     pub(crate) layout: &'a Layout,
-    /// Persistent ids in the file → entities of the world.
+    /// Persistent ids in the file → the entities spawned for them: the entities to load.
     pub(crate) ids: &'a IdMap,
-    /// Entity groups present in the file.
+    /// What stored references resolve to: `ids`, and for a subset load also the world's
+    /// persisted entities (by persistent id) outside the subset.
+    pub(crate) refs: &'a dyn RefMap,
+    /// Entity groups to read (of the entities to load).
     pub(crate) groups: &'a [(u64, EntityGroup)],
+    /// A subset load: the file ids to load (tables read only their rows).
+    pub(crate) only: Option<&'a std::collections::HashSet<u64>>,
 }
 
 /// The sync of one component type (type-erased).
@@ -99,6 +104,8 @@ pub(crate) trait ComponentSync: Send + Sync {
     fn file_replaced(&mut self) {}
     /// Inserts the stored components into the world.
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize>;
+    /// Removes this type from entity `e` (before `e` is reloaded in place).
+    fn unload(&self, world: &mut World, e: Entity);
     /// The ids of entities stored in this type's table (tables only).
     fn table_ids(&self, _layout: &Layout) -> Result<Vec<u64>> {
         Ok(Vec::new())
@@ -266,6 +273,12 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
         Ok(out)
     }
 
+    fn unload(&self, world: &mut World, e: Entity) {
+        if let Ok(mut e) = world.get_entity_mut(e) {
+            e.remove::<C>();
+        }
+    }
+
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
         let mut batch = Vec::new();
         for (id, g) in cx.groups {
@@ -278,7 +291,7 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
             };
             let embed = Embed {
                 prefix: Some(&self.prefix),
-                refs: Some(cx.ids),
+                refs: Some(cx.refs),
             };
             let c: C = self
                 .codec

@@ -131,6 +131,19 @@ pub enum EcsError {
         /// The smallest of them.
         first: u64,
     },
+    /// A subset load ([`Registry::load_ids`](crate::Registry::load_ids)) asked for
+    /// persistent ids the file does not hold. Nothing was loaded.
+    #[error(
+        "{path}: {missing} requested persistent id(s) are not in the file (the first: {first}); nothing was loaded"
+    )]
+    NotInFile {
+        /// The file.
+        path: PathBuf,
+        /// How many requested ids are missing.
+        missing: usize,
+        /// The smallest of them.
+        first: u64,
+    },
     /// A request needs the synced file, and the world has no [`H5Sync`](crate::H5Sync) (the
     /// file could not be opened).
     #[error("no synced file: the world has no H5Sync (was the file opened?)")]

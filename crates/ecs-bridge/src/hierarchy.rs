@@ -136,8 +136,14 @@ impl ComponentSync for HierarchySync {
         Ok(out)
     }
 
+    fn unload(&self, world: &mut World, e: Entity) {
+        if let Ok(mut e) = world.get_entity_mut(e) {
+            e.remove::<ChildOf>();
+        }
+    }
+
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
-        let Some(t) = TableRows::read(cx.layout, CHILD_OF_TAG)? else {
+        let Some(t) = TableRows::read(cx.layout, CHILD_OF_TAG, cx.only)? else {
             return Ok(0);
         };
         if t.keys.is_empty() {
@@ -155,10 +161,24 @@ impl ComponentSync for HierarchySync {
                 Some(Value::U64(p)) => *p,
                 other => return Err(table_err(format!("parent of {id} is {other:?}"))),
             };
-            let (Some(e), Some(p)) = (cx.ids.entity(*id), cx.ids.entity(parent)) else {
-                return Err(table_err(format!(
-                    "entity {id} or its parent {parent} is not in the file"
-                )));
+            let Some(e) = cx.ids.entity(*id) else {
+                return Err(table_err(format!("entity {id} is not in the file")));
+            };
+            let p = match cx.ids.entity(parent) {
+                Some(p) => p,
+                // A subset load: the parent is in the world already, or not loaded (the
+                // entity loads as a root).
+                None if cx.only.is_some() => {
+                    match cx.refs.resolve(parent).and_then(Entity::try_from_bits) {
+                        Some(p) => p,
+                        None => continue,
+                    }
+                }
+                None => {
+                    return Err(table_err(format!(
+                        "the parent {parent} of entity {id} is not in the file"
+                    )));
+                }
             };
             batch.push((e, ChildOf(p)));
         }

@@ -1,6 +1,6 @@
 //! Reloading a file into a world, snapshots, and resuming a synced file.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use bevy_ecs::prelude::*;
@@ -74,13 +74,15 @@ impl Spawned {
 }
 
 /// Spawns one entity (with [`Persist`] and its [`PersistentId`]) per id of `ids` (any order,
-/// repeats allowed); an id already used in the world gets a new one.
+/// repeats allowed); an id already used in the world gets a new one. An id of `keep` (a
+/// subset's replacing load) is loaded into the world's entity that has it.
 pub(crate) fn spawn_persisted(
     world: &mut World,
     file: &File,
     mut ids: Vec<u64>,
     next_id: Option<u64>,
     mode: LoadMode,
+    keep: &HashMap<u64, Entity>,
 ) -> Result<Spawned> {
     ids.sort_unstable();
     ids.dedup();
@@ -104,6 +106,7 @@ pub(crate) fn spawn_persisted(
         .query_filtered::<&PersistentId, With<Persist>>()
         .iter(world)
         .map(|p| p.0)
+        .filter(|id| !keep.contains_key(id))
         .collect();
     // Ids come from the file: the largest must leave room for the next one (no overflow).
     let exhausted = || {
@@ -148,8 +151,18 @@ pub(crate) fn spawn_persisted(
     if next == u64::MAX {
         return Err(exhausted());
     }
-    let entities: Vec<Entity> = world
-        .spawn_batch(live_ids.iter().map(|&id| (Persist, PersistentId(id))))
+    let mut spawned = world
+        .spawn_batch(
+            ids.iter()
+                .zip(&live_ids)
+                .filter(|(fid, _)| !keep.contains_key(fid))
+                .map(|(_, &id)| (Persist, PersistentId(id))),
+        )
+        .collect::<Vec<Entity>>()
+        .into_iter();
+    let entities: Vec<Entity> = ids
+        .iter()
+        .filter_map(|fid| keep.get(fid).copied().or_else(|| spawned.next()))
         .collect();
     let mut by_file = IdMap::with_capacity(ids.len());
     for (&fid, &e) in ids.iter().zip(&entities) {
@@ -194,7 +207,38 @@ impl Registry {
     ) -> Result<LoadReport> {
         self.validate()?;
         let file = File::open_read_only(path.as_ref(), Schema::new())?;
-        self.load_file(world, &file, mode).map(|(report, _)| report)
+        self.load_file(world, &file, mode, None)
+            .map(|(report, _)| report)
+    }
+
+    /// Loads only the entities of `path` whose persistent ids are in `ids` (one entity, or a
+    /// filtered subset), without reading the rest: the groups of other entities are not
+    /// opened, and a column table reads only the runs of rows that hold these ids. Resources
+    /// are not loaded. Every id must be in the file ([`EcsError::NotInFile`] otherwise, and
+    /// nothing is loaded).
+    ///
+    /// A reference to an entity outside the subset resolves to the world's persisted entity
+    /// with that persistent id if there is one (loaded before, e.g. by another subset load);
+    /// otherwise an optional reference (`Option<Entity>`) loads as `None`, a parent leaves the
+    /// entity a root, and a required one (`Entity`, `Vec<Entity>`, …) fails the load with
+    /// [`EcsError::Component`]: include its target in `ids`.
+    ///
+    /// `mode` as for [`load_with`](Self::load_with), except that [`LoadMode::Replace`]
+    /// replaces only the world's entities that have these ids, in place: each keeps its
+    /// `Entity` (references to it and its children stay valid), its registered components
+    /// are removed and loaded from the file; every other entity is left alone.
+    pub fn load_ids(
+        &self,
+        world: &mut World,
+        path: impl AsRef<Path>,
+        ids: impl IntoIterator<Item = u64>,
+        mode: LoadMode,
+    ) -> Result<LoadReport> {
+        self.validate()?;
+        let only: HashSet<u64> = ids.into_iter().collect();
+        let file = File::open_read_only(path.as_ref(), Schema::new())?;
+        self.load_file(world, &file, mode, Some(&only))
+            .map(|(report, _)| report)
     }
 
     /// An in-memory copy of the world's persisted part (a snapshot to memory), for undo and
@@ -214,19 +258,24 @@ impl Registry {
     /// memory: [`LoadMode::Replace`]). A checkpoint can be rolled back to any number of times.
     pub fn rollback(&self, world: &mut World, checkpoint: &Checkpoint) -> Result<LoadReport> {
         self.validate()?;
-        self.load_file(world, &checkpoint.file, LoadMode::Replace)
+        self.load_file(world, &checkpoint.file, LoadMode::Replace, None)
             .map(|(report, _)| report)
     }
 
+    /// Loads the world of `file`, or with `only` the entities of those ids.
     pub(crate) fn load_file(
         &self,
         world: &mut World,
         file: &File,
         mode: LoadMode,
+        only: Option<&HashSet<u64>>,
     ) -> Result<(LoadReport, IdMap)> {
         let layout = Layout::open(file.clone())?;
         let (comps, res) = self.instantiate();
-        let groups = layout.entity_groups()?;
+        let mut groups = layout.entity_groups()?;
+        if let Some(only) = only {
+            groups.retain(|g| only.contains(&g.0));
+        }
         let mut ids: Vec<u64> = groups.iter().map(|g| g.0).collect();
         // Ids from several sources, each bounded by `MAX_ROWS`: their sum is allocated
         // fallibly too.
@@ -242,11 +291,74 @@ impl Registry {
         for c in &comps {
             add(c.table_ids(&layout)?)?;
         }
-        let spawned = spawn_persisted(world, file, ids, layout.next_id(), mode)?;
+        if let Some(only) = only {
+            ids.retain(|id| only.contains(id));
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.len() < only.len() {
+                let found: HashSet<u64> = ids.iter().copied().collect();
+                let mut missing: Vec<u64> = only
+                    .iter()
+                    .copied()
+                    .filter(|id| !found.contains(id))
+                    .collect();
+                missing.sort_unstable();
+                return Err(EcsError::NotInFile {
+                    path: file.path().to_path_buf(),
+                    missing: missing.len(),
+                    first: missing[0],
+                });
+            }
+        }
+        // A subset's replacing load reloads the world's entities with these ids in place
+        // (same `Entity`: references to them and their children stay): their registered
+        // components are removed, then loaded from the file.
+        let mut keep = HashMap::new();
+        let mut mode = mode;
+        if let Some(only) = only
+            && mode == LoadMode::Replace
+        {
+            for (e, id) in world
+                .query_filtered::<(Entity, &PersistentId), With<Persist>>()
+                .iter(world)
+            {
+                if only.contains(&id.0) {
+                    keep.insert(id.0, e);
+                }
+            }
+            for &e in keep.values() {
+                for c in &comps {
+                    c.unload(world, e);
+                }
+            }
+            mode = LoadMode::Add;
+        }
+        let spawned = spawn_persisted(world, file, ids, layout.next_id(), mode, &keep)?;
+        // A subset's references outside it resolve to the world's persisted entities.
+        let outside = only.map(|_| {
+            let mut world_ids = OutsideRefs {
+                loaded: &spawned.by_file,
+                world: Default::default(),
+            };
+            for (e, id) in world
+                .query_filtered::<(Entity, &PersistentId), With<Persist>>()
+                .iter(world)
+            {
+                if spawned.by_file.entity(id.0).is_none() {
+                    world_ids.world.insert(id.0, e);
+                }
+            }
+            world_ids
+        });
         let cx = LoadCx {
             layout: &layout,
             ids: &spawned.by_file,
+            refs: match &outside {
+                Some(o) => o,
+                None => &spawned.by_file,
+            },
             groups: &groups,
+            only,
         };
         let mut report = LoadReport {
             entities: spawned.entities,
@@ -257,7 +369,7 @@ impl Registry {
         for c in &comps {
             report.components += c.load(world, &cx)?;
         }
-        for r in &res {
+        for r in res.iter().filter(|_| only.is_none()) {
             if r.load(world, &cx)? {
                 report.resources += 1;
             }
@@ -307,7 +419,7 @@ impl Registry {
             .as_i128()
             .and_then(|t| u64::try_from(t).ok())
             .unwrap_or(0);
-        let spawned = spawn_persisted(world, &file, ids, None, LoadMode::Add)?;
+        let spawned = spawn_persisted(world, &file, ids, None, LoadMode::Add, &HashMap::new())?;
         let mut report = LoadReport {
             entities: spawned.entities,
             tick,
@@ -396,6 +508,27 @@ impl Registry {
     }
 }
 
+/// What a subset load's references resolve to: the entities it loads, then the world's
+/// persisted entities outside the subset; an optional reference to neither loads as `None`.
+struct OutsideRefs<'a> {
+    loaded: &'a IdMap,
+    world: HashMap<u64, Entity>,
+}
+
+impl h5pom_store::RefMap for OutsideRefs<'_> {
+    fn persistent_id(&self, _bits: u64) -> Option<u64> {
+        None
+    }
+    fn resolve(&self, id: u64) -> Option<u64> {
+        self.loaded
+            .resolve(id)
+            .or_else(|| self.world.get(&id).map(|e| e.to_bits()))
+    }
+    fn unmapped_as_none(&self) -> bool {
+        true
+    }
+}
+
 /// An in-memory copy of a world's persisted part ([`Registry::checkpoint`]).
 pub struct Checkpoint {
     file: File,
@@ -440,7 +573,7 @@ impl H5Sync {
         durability: crate::Durability,
     ) -> Result<(Self, LoadReport)> {
         let (mut sync, file) = H5Sync::reopen(path.as_ref(), registry, durability)?;
-        let (report, ids) = registry.load_file(world, &file, LoadMode::Add)?;
+        let (report, ids) = registry.load_file(world, &file, LoadMode::Add, None)?;
         drop(file);
         sync.ids = ids;
         sync.resumed(world, report.tick);

@@ -107,7 +107,7 @@ impl<R: Resource, K: Codec<R>> ResourceSync for ResSync<R, K> {
         let f = folder.folder(self.tag).map_err(&err)?;
         let embed = Embed {
             prefix: None,
-            refs: Some(cx.ids),
+            refs: Some(cx.refs),
         };
         let r: R = self
             .codec

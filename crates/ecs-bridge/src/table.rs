@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use rustc_hash::FxHashMap;
 
 use bevy_ecs::prelude::*;
-use h5pom_store::table::{ColumnTable, StoredTable, TableWrite, read_keys, read_table};
+use h5pom_store::table::{
+    ColumnTable, StoredTable, TableWrite, read_keys, read_table, read_table_rows,
+};
 use h5pom_store::{DeferredArrays, Row, Value};
 
 use crate::codec::Codec;
@@ -119,13 +121,21 @@ impl TableRows {
     }
 
     /// Reads the stored table of `tag` (`None` if the file has none).
-    pub(crate) fn read(layout: &Layout, tag: &str) -> Result<Option<StoredTable>> {
+    /// With `only`, just the rows of those ids.
+    pub(crate) fn read(
+        layout: &Layout,
+        tag: &str,
+        only: Option<&std::collections::HashSet<u64>>,
+    ) -> Result<Option<StoredTable>> {
         let Some(g) = layout.table(tag, false)? else {
             return Ok(None);
         };
-        read_table(layout.file(), &g.group, &g.path, ENTITY_COLUMN)
-            .map(Some)
-            .map_err(table_err(tag))
+        match only {
+            None => read_table(layout.file(), &g.group, &g.path, ENTITY_COLUMN),
+            Some(ids) => read_table_rows(layout.file(), &g.group, &g.path, ENTITY_COLUMN, ids),
+        }
+        .map(Some)
+        .map_err(table_err(tag))
     }
 
     /// Reads only the ids of the stored table of `tag`.
@@ -293,8 +303,14 @@ impl<C: Component, K: Codec<C>> ComponentSync for TableSync<C, K> {
         Ok(out)
     }
 
+    fn unload(&self, world: &mut World, e: Entity) {
+        if let Ok(mut e) = world.get_entity_mut(e) {
+            e.remove::<C>();
+        }
+    }
+
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
-        let Some(mut t) = TableRows::read(cx.layout, self.tag)? else {
+        let Some(mut t) = TableRows::read(cx.layout, self.tag, cx.only)? else {
             return Ok(0);
         };
         let mut batch = Vec::with_capacity(t.keys.len());
@@ -305,7 +321,7 @@ impl<C: Component, K: Codec<C>> ComponentSync for TableSync<C, K> {
             };
             let c: C = self
                 .codec
-                .read_row(t.row(i), Some(cx.ids))
+                .read_row(t.row(i), Some(cx.refs))
                 .map_err(|source| EcsError::Component {
                     entity: id,
                     component: self.tag,

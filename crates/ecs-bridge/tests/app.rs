@@ -124,7 +124,23 @@ fn the_plugin_persists_resumes_and_serves_requests() {
         ] if matches!(**a, EcsError::AlreadyLoaded { .. }) && matches!(**b, EcsError::NoCheckpoint { .. })),
         "{answers:?}"
     );
-    let last = hps(app.world_mut());
+    // Reload one entity from the snapshot, in place (hurt ran once more before it).
+    let first = hps(app.world_mut())[0];
+    app.world_mut().write_message(H5PomRequest::LoadIds {
+        path: snap.clone(),
+        ids: vec![first.0],
+        mode: LoadMode::Replace,
+    });
+    app.update();
+    let answers = done(&mut app);
+    assert!(
+        matches!(&answers[..], [H5PomDone::Loaded { report, .. }] if report.entities == 1),
+        "{answers:?}"
+    );
+    let now = hps(app.world_mut());
+    assert_eq!((now[0].0, now[0].1), (first.0, 6), "as in the snapshot");
+    assert_eq!(now[1].1, first.1 + 10 - 1, "the other entity is left alone");
+    let last = now;
     drop(app);
 
     // A new app resumes the file: the same entities, the same ids.

@@ -240,7 +240,8 @@ pub fn attach_dimension_scale(
         .ctx("attach dimension scale", || path.to_owned())
 }
 
-/// Reads a 1-D selection of `ds` as values (any number, `bool` or string type).
+/// Reads a selection of `ds` as values, flat in row-major order (any number, `bool` or
+/// string type).
 pub(crate) fn read_selection(
     ds: &Dataset,
     here: impl Fn() -> String + Copy,
@@ -253,7 +254,7 @@ pub(crate) fn read_selection(
         .ctx("read series type", here)?;
     macro_rules! rd {
         ($t:ty, $v:ident) => {
-            ds.read_slice_1d::<$t, _>(sel.clone())
+            ds.read_slice::<$t, _, ndarray::IxDyn>(sel.clone())
                 .ctx("read series", here)?
                 .into_iter()
                 .map(Value::$v)
@@ -273,7 +274,7 @@ pub(crate) fn read_selection(
         T::Float(FloatSize::U4) => rd!(f32, F32),
         T::Float(FloatSize::U8) => rd!(f64, F64),
         T::VarLenUnicode => ds
-            .read_slice_1d::<VarLenUnicode, _>(sel)
+            .read_slice::<VarLenUnicode, _, ndarray::IxDyn>(sel)
             .ctx("read series", here)?
             .into_iter()
             .map(|s| Value::Str(s.as_str().to_owned()))

@@ -191,3 +191,53 @@ fn strings_and_damaged_columns() {
         Err(Error::Table { source, .. }) if matches!(*source, TableError::RowCount { .. })
     ));
 }
+
+#[test]
+fn reading_some_rows_gives_those_rows_of_the_whole_table() {
+    use h5pom_store::table::read_table_rows;
+    use std::collections::HashSet;
+    let file = File::in_memory(Schema::new()).unwrap();
+    let g = file.hdf5().create_group("t").unwrap();
+    let names: Vec<String> = ["a", "b", "c", "v"].iter().map(|s| s.to_string()).collect();
+    let mut t = ColumnTable::new("id");
+    for i in 0..5_000u64 {
+        let mut r = row(i, 0.25);
+        r.push(Value::List(vec![
+            Value::F32(i as f32),
+            Value::F32(-(i as f32)),
+        ]));
+        // Keys out of order, as a table gets them after swap-removes.
+        t.push((i * 7919) % 5_003 + 1, &names, &r).unwrap();
+    }
+    t.write(&file, &g, "/t").unwrap();
+    let mut whole = read_table(&file, &g, "/t", "id").unwrap();
+    let k = whole.names.len();
+    // Few rows (one hyperslab per run), many rows (the whole column, filtered), none, and
+    // keys not in the table.
+    let few: HashSet<u64> = [
+        whole.keys[0],
+        whole.keys[1],
+        whole.keys[2],
+        whole.keys[4_999],
+    ]
+    .into_iter()
+    .chain([whole.keys[2_500], 999_999])
+    .collect();
+    let many: HashSet<u64> = whole.keys.iter().copied().step_by(2).collect();
+    for wanted in [few, many, HashSet::new()] {
+        let mut part = read_table_rows(&file, &g, "/t", "id", &wanted).unwrap();
+        assert_eq!(part.names, whole.names);
+        let rows: Vec<usize> = (0..whole.keys.len())
+            .filter(|&i| wanted.contains(&whole.keys[i]))
+            .collect();
+        assert_eq!(
+            part.keys,
+            rows.iter().map(|&i| whole.keys[i]).collect::<Vec<_>>()
+        );
+        for (j, &i) in rows.iter().enumerate() {
+            let want: Vec<Option<Value>> = whole.row(i).values.to_vec();
+            assert_eq!(part.row(j).values.to_vec(), want, "row {i}");
+        }
+        assert_eq!(part.values.len(), rows.len() * k);
+    }
+}

@@ -164,12 +164,15 @@ impl<'a> LoadCtx<'a> {
             path: self.path.clone(),
             field: name.to_owned(),
         })?;
-        refs.resolve(id)
-            .map(Some)
-            .ok_or_else(|| Error::DanglingRef {
+        match refs.resolve(id) {
+            Some(bits) => Ok(Some(bits)),
+            // An optional reference to an entity that is not loaded (a subset load).
+            None if refs.unmapped_as_none() => Ok(None),
+            None => Err(Error::DanglingRef {
                 path: self.path.clone(),
                 field: name.to_owned(),
-            })
+            }),
+        }
     }
 
     /// The handle of each stored persistent id.

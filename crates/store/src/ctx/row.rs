@@ -13,8 +13,9 @@ pub trait RefMap {
     /// The handle for a stored persistent id (creating or reserving it if needed).
     fn resolve(&self, id: u64) -> Option<u64>;
     /// True if an *optional* reference whose target cannot be mapped is stored as empty
-    /// (`None`) rather than refused with [`Error::UnpersistedRef`](crate::Error). A required
-    /// reference is always refused.
+    /// (`None`) rather than refused with [`Error::UnpersistedRef`](crate::Error), and a
+    /// stored optional reference that resolves to nothing loads as `None` rather than
+    /// failing with `Error::DanglingRef`. A required reference is always refused.
     fn unmapped_as_none(&self) -> bool {
         false
     }

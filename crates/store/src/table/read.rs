@@ -195,6 +195,35 @@ fn read_flat(file: &File, ds: &Dataset, path: &str, name: &str) -> Result<Vec<Va
     })
 }
 
+/// Reads the rows `runs` of a column (1-D, or `[row, width]` as lists of `width` items),
+/// one hyperslab per run, through HDF5 (which decodes any filter it has registered).
+fn read_runs(
+    ds: &Dataset,
+    path: &str,
+    name: &str,
+    runs: &[std::ops::Range<usize>],
+) -> Result<Vec<Value>> {
+    let here = || join(path, name);
+    let width = match ds.shape()[..] {
+        [_, w] => Some(w),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for r in runs {
+        let sel = match width {
+            Some(_) => hdf5::Selection::try_from(ndarray::s![r.clone(), ..]),
+            None => hdf5::Selection::try_from(ndarray::s![r.clone()]),
+        }
+        .ctx("select rows", here)?;
+        let flat = crate::series::read_selection(ds, here, sel)?;
+        match width {
+            Some(w) if w > 0 => out.extend(group_items(flat, w)),
+            _ => out.extend(flat),
+        }
+    }
+    Ok(out)
+}
+
 /// A table read back whole: the keys and, row-major, every row's values.
 #[derive(Debug, Clone)]
 pub struct StoredTable {
@@ -220,7 +249,60 @@ impl StoredTable {
 /// Reads the whole table in `group` (at `path`, for errors) whose key column is `key`.
 pub fn read_table(file: &File, group: &Group, path: &str, key: &str) -> Result<StoredTable> {
     let keys = read_keys(file, group, path, key)?;
+    read_columns(file, group, path, key, keys, None)
+}
+
+/// Reads the rows of the table in `group` whose key is in `wanted` (sorted or not), in stored
+/// order: the key column whole, then of every other column only the runs of consecutive rows
+/// that hold a wanted key (the whole column when they are more than a quarter of the rows).
+/// Keys not in the table are left out.
+pub fn read_table_rows(
+    file: &File,
+    group: &Group,
+    path: &str,
+    key: &str,
+    wanted: &std::collections::HashSet<u64>,
+) -> Result<StoredTable> {
+    let all = read_keys(file, group, path, key)?;
+    let rows: Vec<usize> = (0..all.len())
+        .filter(|&i| wanted.contains(&all[i]))
+        .collect();
+    if rows.len().saturating_mul(4) > all.len() {
+        let mut t = read_columns(file, group, path, key, all, None)?;
+        let k = t.names.len();
+        let mut values = Vec::with_capacity(rows.len() * k);
+        for &i in &rows {
+            values.extend(t.values[i * k..(i + 1) * k].iter_mut().map(Option::take));
+        }
+        t.keys = rows.iter().map(|&i| t.keys[i]).collect();
+        t.values = values;
+        return Ok(t);
+    }
+    // Runs of consecutive rows: one hyperslab read each.
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for &i in &rows {
+        match runs.last_mut() {
+            Some(r) if r.end == i => r.end += 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    let keys = rows.iter().map(|&i| all[i]).collect();
+    read_columns(file, group, path, key, keys, Some((all.len(), &runs)))
+}
+
+/// Reads the columns of the table in `group` for the rows of `keys`: every row, or (with
+/// `runs`: the column length and the row ranges, whose lengths sum to `keys.len()`) only
+/// those ranges.
+fn read_columns(
+    file: &File,
+    group: &Group,
+    path: &str,
+    key: &str,
+    keys: Vec<u64>,
+    runs: Option<(usize, &[std::ops::Range<usize>])>,
+) -> Result<StoredTable> {
     let n = keys.len();
+    let stored = runs.map_or(n, |(rows, _)| rows);
     let mut names: Vec<String> = group
         .member_names()
         .ctx("list columns", || path.to_owned())?
@@ -245,13 +327,13 @@ pub fn read_table(file: &File, group: &Group, path: &str, key: &str) -> Result<S
     values.resize(cells, None);
     let same_rows = |ds: &Dataset, column: &str| -> Result<()> {
         let rows = column_rows(ds, path, column)?;
-        if rows != n {
+        if rows != stored {
             return Err(table_err(
                 path,
                 TableError::RowCount {
                     column: column.to_owned(),
                     rows,
-                    expected: n,
+                    expected: stored,
                 },
             ));
         }
@@ -262,23 +344,47 @@ pub fn read_table(file: &File, group: &Group, path: &str, key: &str) -> Result<S
             .dataset(name)
             .ctx("open column", || join(path, name))?;
         same_rows(&ds, name)?;
-        let col = read_values(file, &ds, path, name)?;
+        let col = match runs {
+            None => read_values(file, &ds, path, name)?,
+            Some((_, runs)) => read_runs(&ds, path, name, runs)?,
+        };
         let mask_name = format!("{name}{NONE_SUFFIX}");
-        let mask: Option<Vec<u8>> = if group.link_exists(&mask_name) {
+        let mask: Option<Vec<bool>> = if group.link_exists(&mask_name) {
             let m = group
                 .dataset(&mask_name)
                 .ctx("open column", || join(path, &mask_name))?;
             same_rows(&m, &mask_name)?;
-            match m.dtype().and_then(|t| t.to_descriptor()) {
-                Ok(T::Unsigned(IntSize::U1)) => Some(read_num::<u8>(file, &m, path, &mask_name)?),
-                Ok(_) => Some(read_h5::<u8>(&m, path, &mask_name)?),
-                Err(e) => return Err(Error::hdf5("read column type", join(path, &mask_name), e)),
-            }
+            Some(match runs {
+                None => match m.dtype().and_then(|t| t.to_descriptor()) {
+                    Ok(T::Unsigned(IntSize::U1)) => read_num::<u8>(file, &m, path, &mask_name)?,
+                    Ok(_) => read_h5::<u8>(&m, path, &mask_name)?,
+                    Err(e) => {
+                        return Err(Error::hdf5("read column type", join(path, &mask_name), e));
+                    }
+                }
+                .into_iter()
+                .map(|b| b != 0)
+                .collect(),
+                Some((_, runs)) => read_runs(&m, path, &mask_name, runs)?
+                    .into_iter()
+                    .map(|v| v.as_i128().is_some_and(|b| b != 0))
+                    .collect(),
+            })
         } else {
             None
         };
+        if col.len() != n || mask.as_ref().is_some_and(|m| m.len() != n) {
+            return Err(table_err(
+                path,
+                TableError::RowCount {
+                    column: name.clone(),
+                    rows: col.len(),
+                    expected: n,
+                },
+            ));
+        }
         for (i, v) in col.into_iter().enumerate() {
-            let none = mask.as_ref().is_some_and(|m| m[i] != 0);
+            let none = mask.as_ref().is_some_and(|m| m[i]);
             values[i * k + j] = Some(if none { Value::None } else { v });
         }
     }
