@@ -282,6 +282,49 @@ fn nested_structs_and_enums_in_tables_and_groups() {
         err.contains("\"order\"") && err.contains("cannot be a table"),
         "{err}"
     );
+    // So cannot an array of bool (nor an Option of one).
+    let Err(err) = H5Sync::create(dir2.path().join("b.h5"), &Registry::new().table::<Flags>())
+    else {
+        panic!("a table with a [bool; 2] was accepted");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("\"on\"") && err.contains("cannot be a table"),
+        "{err}"
+    );
+    // In a group it is one attribute.
+    let path = dir2.path().join("g.h5");
+    let mut w = World::new();
+    w.spawn((
+        Persist,
+        Flags {
+            on: [true, false],
+            maybe: Some([false, true]),
+        },
+    ));
+    w.insert_resource(H5Sync::create(&path, &Registry::new().component::<Flags>()).unwrap());
+    tick(&mut w);
+    w.remove_resource::<H5Sync>();
+    let mut again = World::new();
+    Registry::new()
+        .component::<Flags>()
+        .load(&mut again, &path)
+        .unwrap();
+    let f: Vec<Flags> = again.query::<&Flags>().iter(&again).cloned().collect();
+    assert_eq!(
+        f,
+        [Flags {
+            on: [true, false],
+            maybe: Some([false, true])
+        }]
+    );
+}
+
+#[derive(Component, h5pom_derive::Object, Clone, Debug, PartialEq)]
+#[h5pom(crate = "h5pom_store")]
+struct Flags {
+    on: [bool; 2],
+    maybe: Option<[bool; 2]>,
 }
 
 #[derive(Component, h5pom_derive::Object, Clone, Debug, PartialEq)]

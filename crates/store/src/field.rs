@@ -58,7 +58,7 @@ pub trait Field: Sized {
 }
 
 impl<S: Scalar> Field for S {
-    const COLUMNAR: bool = true;
+    const COLUMNAR: bool = S::COLUMNAR;
     fn save<'d>(&'d self, cx: &mut SaveCtx<'_, 'd>, name: &str) -> Result<()> {
         cx.put_value(name, self.to_value())
     }

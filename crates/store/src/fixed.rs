@@ -7,12 +7,18 @@ use crate::value::Value;
 
 /// A [`Scalar`] that can be an item of a fixed-size array field (`[T; N]`): the integers,
 /// floats and `bool`.
-pub trait ArrayItem: Scalar + Copy {}
+pub trait ArrayItem: Scalar + Copy {
+    /// True if `[Self; N]` fits a `[row, N]` table column (numbers; not `bool`).
+    const IN_COLUMN: bool = true;
+}
 
 macro_rules! items {
     ($($t:ty),*) => {$(impl ArrayItem for $t {})*};
 }
-items!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bool);
+items!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+impl ArrayItem for bool {
+    const IN_COLUMN: bool = false;
+}
 
 /// The stored form of a fixed-size array: a list of its items' values.
 pub fn array_to_value<T: ArrayItem>(items: &[T]) -> Value {
@@ -48,6 +54,7 @@ pub fn array_from_value<T: ArrayItem, const N: usize>(
 
 impl<T: ArrayItem, const N: usize> Scalar for [T; N] {
     const TYPE_NAME: &'static str = "array";
+    const COLUMNAR: bool = T::IN_COLUMN;
     fn to_value(&self) -> Value {
         array_to_value(self)
     }

@@ -42,6 +42,8 @@ pub trait Scalar: Sized + Clone {
     fn if_missing() -> Option<Self> {
         None
     }
+    /// True if the value fits one column of a table (all but arrays of `bool`).
+    const COLUMNAR: bool = true;
 }
 
 fn mismatch<T>(expected: &'static str, v: &Value) -> Result<T, ScalarError> {
@@ -180,6 +182,7 @@ impl Scalar for NaiveDateTime {
 
 impl<T: Scalar> Scalar for Option<T> {
     const TYPE_NAME: &'static str = "Option";
+    const COLUMNAR: bool = T::COLUMNAR;
     fn to_value(&self) -> Value {
         match self {
             Some(v) => v.to_value(),
