@@ -10,6 +10,15 @@
 //! (one file in place), `process` (slot pair + committing link) and `power` (the same with
 //! fsync), runs interleaved (3 rounds, median), with the ratios to `none`. Only this table:
 //! `H5POM_SIM_ONLY=durability`.
+//!
+//! A third measures what persistence costs the simulation: the mean tick time (the flush
+//! included) with a flush every tick, written in the tick (`inline`) or by the writer thread
+//! while the next tick runs (`--background`), over the mean tick time of the same run with no
+//! flush during the ticks (`--flush-every` above the tick count: change detection runs, the
+//! file is written once after the last tick), runs interleaved, 3 rounds; one line per size
+//! and codec: `tick with / without persistence, <N> particles, <codec>: inline <r>× (<min>-<max>),
+//! background <r>× (<min>-<max>)` (medians and ranges of the rounds). Only this table:
+//! `H5POM_SIM_ONLY=persistence`.
 
 use std::process::Command;
 
@@ -52,7 +61,12 @@ fn main() {
         .collect();
     let ticks = std::env::var("H5POM_SIM_TICKS").unwrap_or_else(|_| "10".into());
     let dir = tempfile::tempdir().expect("temp dir");
-    let only_durability = std::env::var("H5POM_SIM_ONLY").is_ok_and(|v| v == "durability");
+    let only = std::env::var("H5POM_SIM_ONLY").unwrap_or_default();
+    if only == "persistence" {
+        persistence_table(&sim, &sizes, &ticks, dir.path());
+        return;
+    }
+    let only_durability = only == "durability";
     println!(
         "{:>10} {:>7} {:>8} {:>12} {:>12} {:>12} {:>9} {:>10}",
         "particles",
@@ -106,6 +120,59 @@ fn main() {
         }
     }
     durability_table(&sim, &sizes, &ticks, dir.path());
+    if !only_durability {
+        persistence_table(&sim, &sizes, &ticks, dir.path());
+    }
+}
+
+/// Mean tick time (ms, flush included) of one run with the extra arguments `args`.
+fn mean_tick(
+    sim: &std::path::Path,
+    size: &str,
+    ticks: &str,
+    codec: &str,
+    args: &[&str],
+    out: &std::path::Path,
+) -> f64 {
+    let o = sim_command(sim, size, ticks, codec, out)
+        .args(args)
+        .output()
+        .expect("run sim");
+    assert!(
+        o.status.success(),
+        "sim failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    remove_output(out);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    number_before(field(&text, "tick time"), "ms total").unwrap_or(f64::NAN)
+        / ticks.parse::<f64>().unwrap_or(1.0)
+}
+
+fn persistence_table(sim: &std::path::Path, sizes: &[String], ticks: &str, dir: &std::path::Path) {
+    println!();
+    let never = (ticks.parse::<u64>().unwrap_or(10) + 1).to_string();
+    for size in sizes {
+        for codec in ["none", "deflate:1"] {
+            let out = dir.join("persist.h5");
+            let (mut inline, mut background) = (Vec::new(), Vec::new());
+            for _round in 0..3 {
+                let without = mean_tick(sim, size, ticks, codec, &["--flush-every", &never], &out);
+                inline.push(mean_tick(sim, size, ticks, codec, &[], &out) / without);
+                background
+                    .push(mean_tick(sim, size, ticks, codec, &["--background"], &out) / without);
+            }
+            let summary = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                format!("{:.2}× ({:.2}-{:.2})", v[v.len() / 2], v[0], v[v.len() - 1])
+            };
+            println!(
+                "tick with / without persistence, {size} particles, {codec}: inline {}, background {}",
+                summary(&mut inline),
+                summary(&mut background)
+            );
+        }
+    }
 }
 
 /// The simulation with 4 clouds of `size` particles in total, `ticks` ticks, quiet.

@@ -241,6 +241,11 @@ fn killed_runs_recover_a_complete_tick_at_or_after_the_last_acknowledged_one() {
         // Vary what the flush does: durability levels and codecs.
         cmd.args(["--durability", ["process", "power"][round % 2]]);
         cmd.args(["--compression", ["none", "lz4", "zstd:1"][round % 3]]);
+        // And where the arrays are written: in the tick, or by the writer thread while the
+        // next tick runs (acknowledged once committed).
+        if round % 4 >= 2 {
+            cmd.arg("--background");
+        }
         let mut w = spawn_watched(cmd);
         let wall_us = u64::try_from(reference.wall.as_micros()).unwrap_or(u64::MAX);
         std::thread::sleep(Duration::from_micros(rng.below(wall_us)));

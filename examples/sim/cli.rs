@@ -77,6 +77,10 @@ pub(crate) struct Args {
     /// --out).
     #[arg(long, value_name = "S", requires = "resume")]
     at_step: Option<u64>,
+    /// Background flushes: each tick's arrays are copied out and encoded and written by a
+    /// writer thread while the next tick runs (the tick commits when the writer is done).
+    #[arg(long)]
+    background: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -107,6 +111,7 @@ impl Args {
             durability: self.durability,
             log_flushes: self.log_flushes,
             history: self.history,
+            background: self.background,
             at_step: self.at_step,
         }
     }

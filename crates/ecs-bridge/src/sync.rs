@@ -60,8 +60,27 @@ pub struct FlushStats {
     /// False if nothing was dirty: no HDF5 call was made (the handles a flush needs stay open
     /// between flushes).
     pub wrote: bool,
-    /// Wall time of the flush.
+    /// Wall time of the flush (with [`H5Sync::set_background`]: the time the tick spent in
+    /// it, until the arrays were handed to the writer thread).
     pub duration: Duration,
+    /// Background flushes: time spent copying the changed arrays out of the world for the
+    /// writer thread (zero otherwise).
+    pub copy: Duration,
+    /// Background flushes: the time from the start of the flush until its tick was committed
+    /// (zero for a flush written in the tick).
+    pub committed_after: Duration,
+}
+
+/// A flush whose arrays a writer thread is writing ([`H5Sync::set_background`]).
+struct InFlight {
+    /// The target written.
+    idx: usize,
+    /// The tick it commits.
+    tick: u64,
+    stats: FlushStats,
+    start: Instant,
+    /// Bytes stored (after compression) and the batch's buffers, to reuse.
+    job: std::thread::JoinHandle<Result<(u64, Vec<Vec<u8>>)>>,
 }
 
 type AddedQ =
@@ -216,6 +235,25 @@ pub struct H5Sync {
     /// (Entity id, component) pairs skipped at the last flush (a warning is logged when one
     /// is first skipped, and an info line when it is written again).
     skipping: std::collections::HashSet<(u64, &'static str)>,
+    /// Array encoding and writing on a writer thread, overlapping the next tick.
+    background: bool,
+    /// The flush being finished by the writer thread.
+    in_flight: Option<InFlight>,
+    /// Buffers of the last background batch, reused by the next.
+    buffers: Vec<Vec<u8>>,
+}
+
+impl Drop for H5Sync {
+    fn drop(&mut self) {
+        // A background flush is finished and committed (its tick was acknowledged as written).
+        if let Err(e) = self.wait() {
+            log::error!(
+                "h5pom: {}: the last background flush failed (the file keeps tick {}): {e}",
+                self.path.display(),
+                self.flushes
+            );
+        }
+    }
 }
 
 /// Removes `path` (a file or a link) if it exists.
@@ -316,6 +354,9 @@ impl H5Sync {
             skipped: Vec::new(),
             new_skips: Vec::new(),
             skipping: std::collections::HashSet::new(),
+            background: false,
+            in_flight: None,
+            buffers: Vec::new(),
         }
     }
 
@@ -402,6 +443,7 @@ impl H5Sync {
     /// the sync was made with. Samples a killed writer left past the committed tick are cut
     /// off here.
     pub fn keep_history(&mut self, registry: &Registry, history: History) -> Result<()> {
+        self.wait()?;
         let in_file = self
             .in_memory
             .then(|| self.targets[0].layout.file().clone());
@@ -426,6 +468,101 @@ impl H5Sync {
     /// Sets when the flush system writes.
     pub fn set_policy(&mut self, policy: FlushPolicy) {
         self.policy = policy;
+    }
+
+    /// Background flushes (off by default): a flush does everything that reads the world in
+    /// the tick (change detection, group attributes, table chunks, resources), copies the
+    /// changed arrays into reused buffers, and hands them to a writer thread that encodes and
+    /// writes them while the next tick runs. The tick is committed (the slot's link replaced)
+    /// when the writer is done, at the start of the next flush or in [`wait`](Self::wait):
+    /// at most one flush is in flight, and a flush waits for the one before
+    /// (back-pressure when the disk is slower than the simulation). Crash safety is
+    /// unchanged: a killed process leaves the last committed tick. [`flushes`](Self::flushes)
+    /// counts committed ticks; a writer's error is returned by the next flush (or `wait`),
+    /// which rebuilds the slot as after any failed flush.
+    ///
+    /// Flushes that keep [history](Self::keep_history), write [extra data](Self::flush_with)
+    /// or write everything (snapshots) stay in the tick. Turning it off waits for the flush in
+    /// flight.
+    pub fn set_background(&mut self, on: bool) -> Result<()> {
+        if !on {
+            self.wait()?;
+        }
+        self.background = on;
+        Ok(())
+    }
+
+    /// The tick a writer thread is finishing (background flushes), not yet committed.
+    pub fn in_flight(&self) -> Option<u64> {
+        self.in_flight.as_ref().map(|f| f.tick)
+    }
+
+    /// True if flushes finish on a writer thread ([`set_background`](Self::set_background)).
+    pub fn background(&self) -> bool {
+        self.background
+    }
+
+    /// Waits for the flush a writer thread is finishing, and commits its tick. Returns its
+    /// stats (`None` if no flush was in flight). After it, [`flushes`](Self::flushes) is the
+    /// tick of every flush made so far.
+    pub fn wait(&mut self) -> Result<Option<FlushStats>> {
+        let Some(f) = self.in_flight.take() else {
+            return Ok(None);
+        };
+        let r = f.job.join().unwrap_or_else(|_| {
+            Err(EcsError::Io {
+                op: "write arrays on the writer thread",
+                path: self.targets[f.idx].path.clone(),
+                source: std::io::Error::other("the writer thread panicked"),
+            })
+        });
+        let r = r.and_then(|(stored, buffers)| {
+            self.buffers = buffers;
+            let t = &self.targets[f.idx];
+            if let Some(l) = &t.lock {
+                l.unlock().map_err(slots::io_err("unlock", &t.path))?;
+            }
+            if self.targets.len() > 1 {
+                slots::commit(
+                    &self.path,
+                    f.idx,
+                    self.durability == Durability::Power,
+                    None,
+                )?;
+                self.committed = f.idx;
+                self.current = 1 - f.idx;
+            }
+            self.flushes = f.tick;
+            let mut stats = f.stats;
+            stats.arrays_stored = stored;
+            stats.committed_after = f.start.elapsed();
+            self.last = stats;
+            Ok(stats)
+        });
+        match r {
+            Ok(stats) => Ok(Some(stats)),
+            Err(e) => {
+                self.failed(f.idx, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a failed flush of target `idx`: rebuilt by the next flush.
+    fn failed(&mut self, idx: usize, e: &EcsError) {
+        // The target may be half written: the next flush rebuilds it.
+        self.targets[idx].damaged = true;
+        self.failures += 1;
+        let message = e.to_string();
+        if self.last_error.as_deref() != Some(message.as_str()) {
+            log::error!(
+                "h5pom: {}: flush failed (the file keeps tick {}; the next flush \
+                 rebuilds the slot and retries): {message}",
+                self.path.display(),
+                self.flushes
+            );
+        }
+        self.last_error = Some(message);
     }
 
     /// Sets the options (compression, chunking) of array fields that do not set their own,
@@ -620,6 +757,8 @@ impl H5Sync {
         extra: Option<&ExtraWrite<'_>>,
         same_tick: bool,
     ) -> Result<FlushStats> {
+        // The flush in flight commits first (its error is this flush's).
+        self.wait()?;
         let idx = self.current;
         let result = self.flush_target(idx, world, full, extra, same_tick);
         match result {
@@ -635,19 +774,7 @@ impl H5Sync {
                 Ok(stats)
             }
             Err(e) => {
-                // The target may be half written: the next flush rebuilds it.
-                self.targets[idx].damaged = true;
-                self.failures += 1;
-                let message = e.to_string();
-                if self.last_error.as_deref() != Some(message.as_str()) {
-                    log::error!(
-                        "h5pom: {}: flush failed (the file keeps tick {}; the next flush \
-                         rebuilds the slot and retries): {message}",
-                        self.path.display(),
-                        self.flushes
-                    );
-                }
-                self.last_error = Some(message);
+                self.failed(idx, &e);
                 Err(e)
             }
         }
@@ -720,6 +847,15 @@ impl H5Sync {
             stats.slot_replaced = self.targets[idx].claim(&committed, durable)?;
         }
         let crash_at = self.crash_at;
+        // Background: ordinary flushes only (crash tests step through the inline protocol).
+        let background = self.background
+            && !full
+            && !same_tick
+            && extra.is_none()
+            && self.history.is_none()
+            && crash_at.is_none();
+        let mut pool = std::mem::take(&mut self.buffers);
+        let mut owned: Option<DeferredArrays<'static>> = None;
         let ids = &self.ids;
         let history = &mut self.history;
         let next_tick = self.flushes + 1;
@@ -773,9 +909,16 @@ impl H5Sync {
         stats.skipped = skipped.len();
         stats.array_bytes = arrays.bytes();
         if !arrays.is_empty() {
-            let w = t.layout.file().write_deferred(arrays)?;
-            stats.arrays_stored = w.bytes_stored;
+            if background {
+                let copy = Instant::now();
+                owned = Some(arrays.into_owned(&mut pool));
+                stats.copy = copy.elapsed();
+            } else {
+                let w = t.layout.file().write_deferred(arrays)?;
+                stats.arrays_stored = w.bytes_stored;
+            }
         }
+        self.buffers = pool;
         for r in &mut t.res {
             if r.flush(world, &cx)? {
                 stats.resources += 1;
@@ -806,6 +949,45 @@ impl H5Sync {
             };
             t.layout.set_counters(tick, ids.next)?;
             reached(crash_at, Step::Counted, &t.path)?;
+            if background {
+                // The writer thread writes the arrays, flushes (and syncs) the file; the
+                // commit follows in `wait`.
+                let file = t.layout.file().clone();
+                let power = durability == Durability::Power;
+                let fd = match (&t.lock, power) {
+                    (Some(l), true) => Some(l.try_clone().map_err(slots::io_err("open", &t.path))?),
+                    _ => None,
+                };
+                let path = t.path.clone();
+                let arrays = owned.take();
+                let job = std::thread::Builder::new()
+                    .name("h5pom-flush".into())
+                    .spawn(move || -> Result<(u64, Vec<Vec<u8>>)> {
+                        let (stored, buffers) = match arrays {
+                            Some(a) => {
+                                let w = file.write_deferred_ref(&a)?;
+                                (w.bytes_stored, a.into_buffers())
+                            }
+                            None => (0, Vec::new()),
+                        };
+                        file.flush()?;
+                        if let Some(fd) = fd {
+                            fd.sync_all().map_err(slots::io_err("sync", &path))?;
+                        }
+                        Ok((stored, buffers))
+                    })
+                    .map_err(slots::io_err("start the writer thread for", &t.path))?;
+                stats.duration = start.elapsed();
+                self.in_flight = Some(InFlight {
+                    idx,
+                    tick,
+                    stats,
+                    start,
+                    job,
+                });
+                self.finish_skips(skipped);
+                return Ok(stats);
+            }
             t.layout.file().flush()?;
             reached(crash_at, Step::Flushed, &t.path)?;
             if pair {
@@ -827,6 +1009,12 @@ impl H5Sync {
             l.unlock().map_err(slots::io_err("unlock", &t.path))?;
         }
         stats.duration = start.elapsed();
+        self.finish_skips(skipped);
+        Ok(stats)
+    }
+
+    /// Records the components a flush skipped (and logs the newly skipped ones).
+    fn finish_skips(&mut self, skipped: Vec<EcsError>) {
         let fresh = report_skips(&mut self.skipping, &skipped);
         self.new_skips = skipped
             .iter()
@@ -835,7 +1023,6 @@ impl H5Sync {
             .filter_map(|(e, _)| skip_copy(e))
             .collect();
         self.skipped = skipped;
-        Ok(stats)
     }
 }
 

@@ -180,8 +180,58 @@ impl<'d> DeferredArrays<'d> {
         });
     }
 
+    /// The same batch holding copies of the borrowed arrays (owned ones are moved), so that it
+    /// can outlive the data it was collected from, e.g. to be written by another thread while
+    /// the data changes. Copies go into buffers taken from `pool` when it has some (the
+    /// buffers of an earlier batch, [`into_buffers`](Self::into_buffers)), so that a batch per
+    /// tick does not allocate (and fault in) fresh memory each time.
+    pub fn into_owned(self, pool: &mut Vec<Vec<u8>>) -> DeferredArrays<'static> {
+        let items = self
+            .items
+            .into_iter()
+            .map(|d| {
+                let bytes = match d.bytes {
+                    std::borrow::Cow::Owned(v) => v,
+                    std::borrow::Cow::Borrowed(b) => {
+                        // The buffer of the pool closest above in size, else any.
+                        let mut buf = pool
+                            .iter()
+                            .position(|v| v.capacity() >= b.len())
+                            .map(|i| pool.swap_remove(i))
+                            .or_else(|| pool.pop())
+                            .unwrap_or_default();
+                        buf.clear();
+                        buf.extend_from_slice(b);
+                        buf
+                    }
+                };
+                Deferred {
+                    group: d.group,
+                    path: d.path,
+                    name: d.name,
+                    bytes: std::borrow::Cow::Owned(bytes),
+                    dtype: d.dtype,
+                    shape: d.shape,
+                    opts: d.opts,
+                }
+            })
+            .collect();
+        DeferredArrays { items }
+    }
+
+    /// The owned buffers of the batch, to be reused by [`into_owned`](Self::into_owned).
+    pub fn into_buffers(self) -> Vec<Vec<u8>> {
+        self.items
+            .into_iter()
+            .filter_map(|d| match d.bytes {
+                std::borrow::Cow::Owned(v) => Some(v),
+                std::borrow::Cow::Borrowed(_) => None,
+            })
+            .collect()
+    }
+
     /// Writes everything in one parallel pass of `file`'s pipeline.
-    pub(crate) fn write(self, file: &FileInner) -> Result<crate::pipeline::WriteStats> {
+    pub(crate) fn write(&self, file: &FileInner) -> Result<crate::pipeline::WriteStats> {
         let jobs: Vec<WriteJob<'_>> = self
             .items
             .iter()

@@ -284,6 +284,14 @@ impl File {
 
     /// Writes arrays collected by deferred saves, all in one parallel pass.
     pub fn write_deferred(&self, arrays: crate::array::DeferredArrays<'_>) -> Result<WriteStats> {
+        self.write_deferred_ref(&arrays)
+    }
+
+    /// [`write_deferred`](Self::write_deferred), keeping the batch (to reuse its buffers).
+    pub fn write_deferred_ref(
+        &self,
+        arrays: &crate::array::DeferredArrays<'_>,
+    ) -> Result<WriteStats> {
         if arrays.is_empty() {
             return Ok(WriteStats::default());
         }

@@ -43,6 +43,8 @@ pub(crate) struct Config {
     pub(crate) log_flushes: bool,
     /// Keep the history of every flush (H5MD view included).
     pub(crate) history: bool,
+    /// Background flushes: arrays are encoded and written while the next tick runs.
+    pub(crate) background: bool,
     /// With `resume`: the stored step to continue from.
     pub(crate) at_step: Option<u64>,
 }
@@ -247,6 +249,41 @@ fn ack(step: u64, tick: u64) {
     let _ = out.flush();
 }
 
+/// Acknowledges committed ticks with their steps: at once for a flush written in the tick; for
+/// a background flush, when a later flush (or the final wait) committed it.
+#[derive(Default)]
+struct Acks {
+    /// Ticks handed to the writer thread, with their steps, not yet committed.
+    waiting: std::collections::VecDeque<(u64, u64)>,
+    /// The last tick acknowledged.
+    done: u64,
+}
+
+impl Acks {
+    fn tick(&mut self, world: &World, step: u64) {
+        let sync = world.resource::<H5Sync>();
+        let committed = sync.flushes();
+        while let Some(&(tick, s)) = self.waiting.front() {
+            if tick > committed {
+                break;
+            }
+            self.waiting.pop_front();
+            ack(s, tick);
+            self.done = tick;
+        }
+        match sync.in_flight() {
+            Some(tick) if self.waiting.back().is_none_or(|w| w.0 < tick) => {
+                self.waiting.push_back((tick, step));
+            }
+            None if committed > self.done => {
+                ack(step, committed);
+                self.done = committed;
+            }
+            _ => {}
+        }
+    }
+}
+
 fn flushes(world: &World) -> u64 {
     world.resource::<H5Sync>().flushes()
 }
@@ -293,6 +330,7 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         n => FlushPolicy::Every(n),
     });
     let applied = apply_io_options(&cfg.io, &mut sync)?;
+    sync.set_background(cfg.background)?;
     world.insert_resource(sync);
     let mut schedule = systems::schedule();
     systems::check(&mut schedule, &mut world).map_err(SimError::Schedule)?;
@@ -314,6 +352,7 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         std::fs::create_dir_all(&cfg.snapshot_dir)
             .map_err(io_err("create directory", &cfg.snapshot_dir))?;
     }
+    let mut acks = Acks::default();
     for _ in 0..cfg.ticks {
         let before = flushes(&world);
         let t0 = Instant::now();
@@ -324,8 +363,8 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         let flush = (flushes(&world) > before)
             .then(|| FlushSample::of(world.resource::<H5Sync>().last_flush()));
         let step = world.resource::<Step>().step;
-        if cfg.log_flushes && flush.is_some() {
-            ack(step, flushes(&world));
+        if cfg.log_flushes {
+            acks.tick(&world, step);
         }
         let mut snapshot = None;
         if cfg
@@ -351,14 +390,18 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
     }
     // The file must hold the final state whatever --flush-every says.
     let before = flushes(&world);
-    let stats = world.resource_scope(|w, mut s: Mut<H5Sync>| s.flush_now(w))?;
+    let stats = world.resource_scope(|w, mut s: Mut<H5Sync>| {
+        let stats = s.flush_now(w)?;
+        // A background flush commits when its writer is done.
+        Ok::<_, h5pom::ecs::EcsError>(s.wait()?.unwrap_or(stats))
+    })?;
     if flushes(&world) > before {
         let f = FlushSample::of(stats);
         samples.push(f);
         let step = world.resource::<Step>().step;
         rows.push(step, 0.0, f);
         if cfg.log_flushes {
-            ack(step, flushes(&world));
+            acks.tick(&world, step);
         }
     }
     world.resource_scope(|w, mut s: Mut<H5Sync>| rows.save(w, &mut s))?;
