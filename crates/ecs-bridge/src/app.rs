@@ -65,6 +65,7 @@ pub struct H5PomPlugin {
     durability: Durability,
     policy: FlushPolicy,
     dangling: DanglingRefs,
+    background: bool,
     history: Mutex<Option<History>>,
 }
 
@@ -78,6 +79,7 @@ impl H5PomPlugin {
             durability: Durability::default(),
             policy: FlushPolicy::EveryTick,
             dangling: DanglingRefs::default(),
+            background: false,
             history: Mutex::new(None),
         }
     }
@@ -107,6 +109,13 @@ impl H5PomPlugin {
         self
     }
 
+    /// Background flushes ([`H5Sync::set_background`]): the arrays of a tick are written
+    /// by a writer thread while the next frame runs.
+    pub fn background(mut self, on: bool) -> Self {
+        self.background = on;
+        self
+    }
+
     /// Keeps every flushed tick ([`H5Sync::keep_history`]).
     pub fn history(self, history: History) -> Self {
         *self.history.lock().unwrap_or_else(PoisonError::into_inner) = Some(history);
@@ -129,6 +138,7 @@ impl H5PomPlugin {
         };
         sync.set_policy(self.policy);
         sync.set_dangling_refs(self.dangling);
+        sync.set_background(self.background)?;
         let history = self
             .history
             .lock()
@@ -295,8 +305,11 @@ fn serve(world: &mut World, request: H5PomRequest) -> Result<H5PomDone, EcsError
             if !world.contains_resource::<H5Sync>() {
                 return Err(EcsError::NoSync);
             }
+            // Committed when answered, background flushes included.
             let tick = world.resource_scope(|world, mut sync: Mut<H5Sync>| {
-                sync.flush_now(world).map(|_| sync.flushes())
+                sync.flush_now(world)?;
+                sync.wait()?;
+                Ok::<_, EcsError>(sync.flushes())
             })?;
             H5PomDone::Saved { tick }
         }

@@ -291,6 +291,13 @@ struct Row {
 #[cfg(feature = "reflect")]
 #[test]
 fn every_field_kind_and_bevy_types_round_trip_through_the_plugin() {
+    for background in [false, true] {
+        every_field_kind_round_trip(background);
+    }
+}
+
+#[cfg(feature = "reflect")]
+fn every_field_kind_round_trip(background: bool) {
     use bevy_ecs::name::Name;
     use bevy_transform::components::Transform;
     let dir = tempfile::tempdir().unwrap();
@@ -304,7 +311,7 @@ fn every_field_kind_and_bevy_types_round_trip_through_the_plugin() {
             .hierarchy()
     };
     let mut app = App::new();
-    app.add_plugins(H5PomPlugin::new(&path, registry()));
+    app.add_plugins(H5PomPlugin::new(&path, registry()).background(background));
     let w = app.world_mut();
     let a = w.spawn((Persist, Name::new("a"))).id();
     let b = w.spawn((Persist, Name::new("b"), ChildOf(a))).id();
