@@ -165,7 +165,8 @@ impl WriteStats {
 
 /// How a prepared job is written.
 pub(crate) enum Kind {
-    /// One `H5Dwrite` of the whole array through HDF5 (no filters, or rank 0).
+    /// No filters (or rank 0): chunks written straight from the caller's memory (rank 0: one
+    /// `H5Dwrite`), on the calling thread.
     Plain,
     /// Chunks encoded by the pipeline and written with `H5Dwrite_chunk`.
     Encoded,
@@ -402,7 +403,7 @@ impl Pipeline {
     /// with every axis unlimited, filters registered exactly as h5py/hdf5plugin do. Chunks of
     /// all jobs are encoded on the pool and written in order by the calling thread with
     /// `H5Dwrite_chunk`, overlapping the encoding of the following chunks. Unfiltered arrays
-    /// take one `H5Dwrite` without any copy.
+    /// have their chunks written straight from the caller's memory (no copy but of edge chunks).
     pub fn write_many(&mut self, jobs: &[WriteJob<'_>]) -> PipelineResult<WriteStats> {
         let this: &Pipeline = self;
         this.check_pool()?;
@@ -429,12 +430,35 @@ impl Pipeline {
         let mut write_time = Duration::ZERO;
         let mut bytes_stored = 0u64;
         let plain = || -> PipelineResult<()> {
+            let mut edge: Option<(Scratch, Vec<u8>)> = None;
             for p in prepared.iter().filter(|p| matches!(p.kind, Kind::Plain)) {
                 let t = Instant::now();
-                let mem_type = p.spec.dtype.datatype()?;
-                ffi::write_all(&p.ds, &mem_type, p.spec.bytes)?;
+                let grid = &p.spec.grid;
+                if grid.shape.is_empty() {
+                    let mem_type = p.spec.dtype.datatype()?;
+                    ffi::write_all(&p.ds, &mem_type, p.spec.bytes)?;
+                } else {
+                    // Each chunk straight from the caller's memory with `H5Dwrite_chunk`:
+                    // no copy into HDF5's chunk buffers and no type-conversion pass. A chunk
+                    // that is not one contiguous range (an edge chunk, padded) is gathered.
+                    for c in 0..grid.len() {
+                        let offset = grid.offset(c);
+                        match contiguous_range(&grid.shape, &grid.chunk, &offset, p.spec.elem) {
+                            Some(r) => ffi::write_chunk(&p.ds, &offset, 0, &p.spec.bytes[r])?,
+                            None => {
+                                let (scratch, buf) =
+                                    edge.get_or_insert_with(|| (this.take_scratch(), Vec::new()));
+                                let len = encode_chunk(&p.spec, c, scratch, buf)?;
+                                ffi::write_chunk(&p.ds, &offset, 0, &buf[..len])?;
+                            }
+                        }
+                    }
+                }
                 write_time += t.elapsed();
                 bytes_stored += p.spec.bytes.len() as u64;
+            }
+            if let Some((scratch, _)) = edge {
+                this.put_scratch(scratch);
             }
             Ok(())
         };
