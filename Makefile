@@ -5,7 +5,7 @@
 # and a plain `cargo` see the same values; one set in the environment wins for both.
 CARGO ?= cargo
 
-.PHONY: setup setup-test setup-plot setup-bench run plot test lint bench
+.PHONY: setup setup-test setup-plot setup-bench run plot test lint bench bench-scaling
 
 # What building needs: .venv with CMake >= 3.26 (for the bundled HDF5).
 setup:
@@ -44,3 +44,8 @@ lint: setup
 
 bench: setup
 	$(CARGO) bench
+
+# Scaling curves (sim 10k -> 10M particles, ECS 1k -> 1M entities, 1 and 2 threads): Markdown
+# tables on stdout and scaling.png. Long (several minutes); run it on an idle machine.
+bench-scaling: setup setup-plot
+	.venv/bin/python benches/scaling.py
