@@ -72,7 +72,7 @@ pub(crate) struct LoadCx<'a> {
     pub(crate) ids: &'a IdMap,
     /// What stored references resolve to: `ids`, and for a subset load also the world's
     /// persisted entities (by persistent id) outside the subset.
-    pub(crate) refs: &'a dyn RefMap,
+    pub(crate) refs: &'a (dyn RefMap + Sync),
     /// Entity groups to read (of the entities to load).
     pub(crate) groups: &'a [(u64, EntityGroup)],
     /// A subset load: the file ids to load (tables read only their rows).

@@ -310,25 +310,40 @@ impl<C: Component, K: Codec<C>> ComponentSync for TableSync<C, K> {
     }
 
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
+        use rayon::prelude::*;
         let Some(mut t) = TableRows::read(cx.layout, self.tag, cx.only)? else {
             return Ok(0);
         };
-        let mut batch = Vec::with_capacity(t.keys.len());
-        for i in 0..t.keys.len() {
-            let id = t.keys[i];
-            let Some(e) = cx.ids.entity(id) else {
-                continue;
-            };
-            let c: C = self
-                .codec
-                .read_row(t.row(i), Some(cx.refs))
-                .map_err(|source| EcsError::Component {
-                    entity: id,
-                    component: self.tag,
-                    source,
-                })?;
-            batch.push((e, c));
-        }
+        // Rows decode in parallel (each owns its slice of values), in row order.
+        let k = t.names.len();
+        let names = &t.names;
+        let decode = |(&id, values): (&u64, &mut [Option<h5pom_store::Value>])| {
+            let e = cx.ids.entity(id)?;
+            let row = h5pom_store::RowRef { names, values };
+            Some(
+                self.codec
+                    .read_row(row, Some(cx.refs))
+                    .map(|c| (e, c))
+                    .map_err(|source| EcsError::Component {
+                        entity: id,
+                        component: self.tag,
+                        source,
+                    }),
+            )
+        };
+        let batch: Vec<(Entity, C)> = if k == 0 {
+            // No columns: a component without fields.
+            t.keys
+                .iter()
+                .filter_map(|&id| decode((&id, &mut [])))
+                .collect::<Result<_>>()?
+        } else {
+            t.keys
+                .par_iter()
+                .zip(t.values.par_chunks_mut(k))
+                .filter_map(decode)
+                .collect::<Result<_>>()?
+        };
         let n = batch.len();
         world.insert_batch(batch);
         Ok(n)
