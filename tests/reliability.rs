@@ -612,6 +612,9 @@ fn killed_history_runs_keep_every_committed_step() {
         let mut cmd = sim(&out, TICKS);
         cmd.arg("--history");
         cmd.args(["--compression", ["none", "deflate:1"][round % 2]]);
+        if round % 4 >= 2 {
+            cmd.arg("--background");
+        }
         let mut w = spawn_watched(cmd);
         let wall_us = u64::try_from(reference.wall.as_micros()).unwrap_or(u64::MAX);
         std::thread::sleep(Duration::from_micros(rng.below(wall_us)));

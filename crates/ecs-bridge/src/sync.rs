@@ -481,9 +481,10 @@ impl H5Sync {
     /// counts committed ticks; a writer's error is returned by the next flush (or `wait`),
     /// which rebuilds the slot as after any failed flush.
     ///
-    /// Flushes that keep [history](Self::keep_history), write [extra data](Self::flush_with)
-    /// or write everything (snapshots) stay in the tick. Turning it off waits for the flush in
-    /// flight.
+    /// With [history](Self::keep_history), the history's samples are still written in the
+    /// tick (a sample counts once its tick is committed, as always); only the run file's
+    /// arrays go to the writer. Flushes that write [extra data](Self::flush_with) or write
+    /// everything (snapshots) stay in the tick. Turning it off waits for the flush in flight.
     pub fn set_background(&mut self, on: bool) -> Result<()> {
         if !on {
             self.wait()?;
@@ -848,12 +849,10 @@ impl H5Sync {
         }
         let crash_at = self.crash_at;
         // Background: ordinary flushes only (crash tests step through the inline protocol).
-        let background = self.background
-            && !full
-            && !same_tick
-            && extra.is_none()
-            && self.history.is_none()
-            && crash_at.is_none();
+        // With history, the history's samples are written in the tick as before (they count
+        // once their tick is committed); the run slot's arrays go to the writer thread.
+        let background =
+            self.background && !full && !same_tick && extra.is_none() && crash_at.is_none();
         let mut pool = std::mem::take(&mut self.buffers);
         let mut owned: Option<DeferredArrays<'static>> = None;
         let ids = &self.ids;
