@@ -73,6 +73,34 @@ impl Spawned {
     }
 }
 
+/// Sorts `ids` and removes repeats. Ids are mostly dense (handed out from 1): then one pass
+/// over a bitmap instead of a sort (a reload lists every id once per table it has a row in).
+fn sort_unique(ids: &mut Vec<u64>) {
+    let max = ids.iter().copied().max().unwrap_or(0);
+    let dense = usize::try_from(max)
+        .ok()
+        .filter(|&m| m <= ids.len().saturating_mul(4).saturating_add(1024));
+    match dense {
+        Some(m) => {
+            let mut seen = vec![false; m + 1];
+            for &id in ids.iter() {
+                seen[id as usize] = true;
+            }
+            ids.clear();
+            ids.extend(
+                seen.iter()
+                    .enumerate()
+                    .filter(|(_, s)| **s)
+                    .map(|(i, _)| i as u64),
+            );
+        }
+        None => {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+    }
+}
+
 /// Spawns one entity (with [`Persist`] and its [`PersistentId`]) per id of `ids` (any order,
 /// repeats allowed); an id already used in the world gets a new one. An id of `keep` (a
 /// subset's replacing load) is loaded into the world's entity that has it.
@@ -84,8 +112,7 @@ pub(crate) fn spawn_persisted(
     mode: LoadMode,
     keep: &HashMap<u64, Entity>,
 ) -> Result<Spawned> {
-    ids.sort_unstable();
-    ids.dedup();
+    sort_unique(&mut ids);
     if ids.first() == Some(&0) {
         return Err(not_ecs(file, "entity id 0 is reserved"));
     }
@@ -135,19 +162,23 @@ pub(crate) fn spawn_persisted(
         .ok_or_else(exhausted)?;
     next = next.max(next_id.unwrap_or(1));
     let mut renumbered = 0;
-    let live_ids: Vec<u64> = ids
-        .iter()
-        .map(|&id| {
-            if used.insert(id) {
-                Ok(id)
-            } else {
-                renumbered += 1;
-                let id = next;
-                next = next.checked_add(1).ok_or_else(exhausted)?;
-                Ok(id)
-            }
-        })
-        .collect::<Result<_>>()?;
+    let live_ids: Vec<u64> = if used.is_empty() {
+        // Nothing persisted in the world: the (unique) stored ids are kept as they are.
+        ids.clone()
+    } else {
+        ids.iter()
+            .map(|&id| {
+                if used.insert(id) {
+                    Ok(id)
+                } else {
+                    renumbered += 1;
+                    let id = next;
+                    next = next.checked_add(1).ok_or_else(exhausted)?;
+                    Ok(id)
+                }
+            })
+            .collect::<Result<_>>()?
+    };
     if next == u64::MAX {
         return Err(exhausted());
     }

@@ -181,17 +181,23 @@ impl Column {
 
     /// Checks that [`set`](Self::set) would accept `v`, changing nothing.
     pub(crate) fn accepts(&self, v: &Value) -> Result<(), TableError> {
-        let scalar = columnar(v);
         let ok = match (&self.cells, v) {
             (_, Value::None) => true,
-            (Cells::Untyped(_), _) => scalar,
+            (Cells::Untyped(_), _) => columnar(v),
             (Cells::Bool(_), Value::Bool(_)) | (Cells::Str(_), Value::Str(_)) => true,
+            // A number: no cell bytes built (this runs for every cell of every row).
+            (
+                Cells::Num {
+                    dtype, width: None, ..
+                },
+                v,
+            ) => scalar_num(v).is_some_and(|(d, _, _)| d == *dtype),
             (Cells::Num { dtype, width, .. }, v) => {
                 num(v).is_some_and(|(d, w, _)| d == *dtype && w == *width)
             }
             _ => false,
         };
-        match (ok, scalar) {
+        match (ok, columnar(v)) {
             (true, _) => Ok(()),
             (false, true) => Err(self.mixed(v)),
             (false, false) => Err(self.not_columnar(v)),
@@ -235,6 +241,21 @@ impl Column {
                     } else {
                         false
                     }
+                }
+                (
+                    Cells::Num {
+                        dtype,
+                        width: None,
+                        bytes,
+                    },
+                    v,
+                ) if scalar_num(v).is_some_and(|(d, _, _)| d == *dtype) => {
+                    // A number into a number column: straight from its native bytes.
+                    let (_, b, size) = scalar_num(v).unwrap_or((*dtype, [0; 8], 0));
+                    let cell = &mut bytes[i * size..(i + 1) * size];
+                    let differs = cell != &b[..size];
+                    cell.copy_from_slice(&b[..size]);
+                    differs
                 }
                 (
                     Cells::Num {
