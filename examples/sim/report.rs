@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::engine::Outcome;
+use crate::engine::driver::FlushSample;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -95,6 +96,25 @@ pub(crate) fn summary(o: &Outcome) -> String {
         ),
         ("flush share", format!("{share:.1} % of tick time")),
     ];
+    let background: Vec<&FlushSample> = o
+        .flushes
+        .iter()
+        .filter(|f| f.committed_after > Duration::ZERO)
+        .collect();
+    if !background.is_empty() {
+        let p50 = |mut v: Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        rows.push((
+            "background",
+            format!(
+                "flush time is the tick's part: copy p50 {} · commit p50 {} after the flush began",
+                ms(p50(background.iter().map(|f| f.copy).collect())),
+                ms(p50(background.iter().map(|f| f.committed_after).collect()))
+            ),
+        ));
+    }
     if !o.snapshots.is_empty() {
         rows.push((
             "snapshots",

@@ -614,7 +614,10 @@ impl H5Sync {
         self.flushes
     }
 
-    /// What the last flush did.
+    /// What the last committed flush did (with background flushes, the one [`wait`]
+    /// committed last, with its bytes stored and commit time).
+    ///
+    /// [`wait`]: Self::wait
     pub fn last_flush(&self) -> FlushStats {
         self.last
     }
@@ -771,7 +774,10 @@ impl H5Sync {
                         self.flushes
                     );
                 }
-                self.last = stats;
+                // A background flush's stats become `last` when it commits (`wait`).
+                if self.in_flight.is_none() {
+                    self.last = stats;
+                }
                 Ok(stats)
             }
             Err(e) => {

@@ -57,6 +57,10 @@ pub(crate) struct FlushSample {
     pub(crate) bytes: u64,
     /// The same after compression.
     pub(crate) stored: u64,
+    /// `--background`: time copying the arrays out for the writer thread (in `duration`).
+    pub(crate) copy: Duration,
+    /// `--background`: from the start of the flush to its commit (the writer's time included).
+    pub(crate) committed_after: Duration,
 }
 
 impl FlushSample {
@@ -65,6 +69,8 @@ impl FlushSample {
             duration: stats.duration,
             bytes: stats.array_bytes as u64,
             stored: stats.arrays_stored,
+            copy: stats.copy,
+            committed_after: stats.committed_after,
         }
     }
 }
