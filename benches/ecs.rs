@@ -1,6 +1,7 @@
 //! ECS bridge measurements (issue: idle tick, 10k changed scalars, 1M-entity snapshot/reload).
 //!
-//! `cargo bench --bench ecs` prints timings and rates; `H5POM_BENCH_N=...` scales the big case.
+//! `cargo bench --bench ecs` prints timings and rates; `H5POM_BENCH_N=...` scales the big case
+//! (and the entity count of the `H5POM_BENCH_PROFILE=groups|reload` single cases).
 
 use std::time::{Duration, Instant};
 
@@ -193,11 +194,18 @@ fn profile_rows(n: usize) {
 }
 
 fn main() {
+    let n_env = |default: usize| {
+        std::env::var("H5POM_BENCH_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
     if let Some(what) = std::env::var_os("H5POM_BENCH_PROFILE") {
         if what == "groups" {
-            idle_and_changed("groups", &groups(), 1_000, 1_000, Durability::Process);
+            let n = n_env(1_000);
+            idle_and_changed("groups", &groups(), n, n.min(10_000), Durability::Process);
         } else if what == "reload" {
-            snapshot_reload(100_000);
+            snapshot_reload(n_env(100_000));
         } else if what == "onerow" {
             for d in [Durability::Unprotected, Durability::Process] {
                 one_changed_row(1_000_000, d);
@@ -211,10 +219,7 @@ fn main() {
     }
     // `cargo test --benches` runs bench targets with --bench absent: keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let big: usize = std::env::var("H5POM_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let big = n_env(1_000_000);
     if quick {
         for d in [
             Durability::Unprotected,

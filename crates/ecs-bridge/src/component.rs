@@ -6,9 +6,11 @@ use bevy_ecs::lifecycle::RemovedComponents;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemState;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use h5pom_store::{DeferredArrays, Embed, RefMap};
+use h5pom_store::{
+    DeferredArrays, Embed, RefMap, Row, Value, create_attr, overwrite_attr, set_attr,
+};
 
 use crate::codec::Codec;
 use crate::error::{EcsError, Result};
@@ -87,13 +89,35 @@ pub(crate) trait ComponentSync: Send + Sync {
     /// deleted by the caller; a table drops its row.
     fn entity_gone(&mut self, _id: u64) {}
     /// Writes what changed since the last flush; arrays go to `sink`, to be written by one
-    /// parallel pass with every other type's arrays.
+    /// parallel pass with every other type's arrays. A group-stored type only collects the
+    /// components to write ([`take_dirty`](Self::take_dirty)): the sync writes them entity
+    /// by entity, each entity group opened once for all its types.
     fn flush<'w>(
         &mut self,
         world: &'w World,
         cx: &FlushCx<'_>,
         sink: &mut DeferredArrays<'w>,
     ) -> Result<TypeFlush>;
+    /// The `(persistent id, entity)` pairs whose group-stored component the last `flush`
+    /// found changed (none for tables).
+    fn take_dirty(&mut self) -> Vec<(u64, Entity)> {
+        Vec::new()
+    }
+    /// After the `write_entity` calls of a flush (or a failure on the way).
+    fn dirty_written(&mut self) {}
+    /// Writes entity `e`'s component into its group `g` (opened by the caller); false if
+    /// the entity no longer has it.
+    fn write_entity<'w>(
+        &mut self,
+        _world: &'w World,
+        _e: Entity,
+        _id: u64,
+        _g: &EntityGroup,
+        _cx: &FlushCx<'_>,
+        _sink: &mut DeferredArrays<'w>,
+    ) -> Result<bool> {
+        Ok(false)
+    }
     /// After a load into a synced world: what is in the world now is what the file holds, so
     /// nothing counts as changed.
     fn loaded(&mut self, world: &mut World);
@@ -151,6 +175,8 @@ pub(crate) fn uninit() -> EcsError {
 /// datasets, presence as the attribute `<Tag>`. The codec `K` knows `C`'s fields.
 pub(crate) struct GroupSync<C: Component, K> {
     codec: K,
+    /// The codec's [`Codec::columnar`].
+    columnar: bool,
     tag: &'static str,
     q: Option<Queries<C>>,
     removed: Vec<Entity>,
@@ -160,19 +186,57 @@ pub(crate) struct GroupSync<C: Component, K> {
     /// Entities whose component was skipped (see [`FlushCx::skipped`]): written again next
     /// flush whether or not they changed.
     retry: HashSet<Entity>,
+    /// The components `flush` found to write, by persistent id, with their values when the
+    /// type is columnar: written by `write_entity`.
+    dirty: Vec<(u64, Entity)>,
+    /// Columnar types: the values of the components in `dirty`, taken as rows by `flush`
+    /// (the reference check), by persistent id.
+    values: HashMap<u64, Vec<Value>>,
+    /// Columnar types: the attribute names of the fields (`<Tag>.<field>`), in row order.
+    names: Vec<String>,
+    /// Columnar types: the kinds of the values last written to each entity's group in this
+    /// file ([`kinds`]). When a write has the same kinds, every attribute exists with the
+    /// right type, shape and `-type` marker, and is overwritten in place with no lookup.
+    /// Forgotten with `present` (component removed, entity gone, file replaced).
+    written: HashMap<u64, Box<[Kind]>>,
+    /// Scratch row for `flush` (its names are recorded once).
+    row: Row,
+}
+
+/// The kind of one stored value: its `Value` variant and, for a list, its length.
+type Kind = (std::mem::Discriminant<Value>, usize);
+
+fn kinds(values: &[Value]) -> Box<[Kind]> {
+    values
+        .iter()
+        .map(|v| {
+            let len = match v {
+                Value::List(items) => items.len(),
+                _ => 0,
+            };
+            (std::mem::discriminant(v), len)
+        })
+        .collect()
 }
 
 impl<C: Component, K: Codec<C>> GroupSync<C, K> {
     pub(crate) fn new(codec: K) -> Self {
         let tag = codec.tag();
+        let columnar = codec.columnar();
         GroupSync {
             codec,
+            columnar,
             tag,
             q: None,
             removed: Vec::new(),
             prefix: field_prefix(tag),
             present: HashSet::new(),
             retry: HashSet::new(),
+            dirty: Vec::new(),
+            values: HashMap::new(),
+            names: Vec::new(),
+            written: HashMap::new(),
+            row: Row::default(),
         }
     }
 
@@ -192,11 +256,13 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
 
     fn entity_gone(&mut self, id: u64) {
         self.present.remove(&id);
+        self.written.remove(&id);
     }
 
     fn file_replaced(&mut self) {
         // Presence attributes are rewritten for dirty entities; the copy holds the others'.
         self.present.clear();
+        self.written.clear();
     }
 
     fn loaded(&mut self, world: &mut World) {
@@ -209,7 +275,7 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
         &mut self,
         world: &'w World,
         cx: &FlushCx<'_>,
-        sink: &mut DeferredArrays<'w>,
+        _sink: &mut DeferredArrays<'w>,
     ) -> Result<TypeFlush> {
         let mut out = TypeFlush::default();
         // Components removed from entities that are still persisted.
@@ -223,6 +289,7 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
                 cx.layout.clear_component(&g, &self.prefix, self.tag)?;
                 out.removed += 1;
                 self.present.remove(&id);
+                self.written.remove(&id);
             }
         }
         let q = self.q.as_mut().ok_or_else(uninit)?;
@@ -247,30 +314,92 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
                 continue;
             };
             // References first (nothing written): a component with a reference the file
-            // cannot hold is skipped whole, so the file keeps its last value.
-            if let Err(error) = self.codec.check_refs(c, cx.ids)
+            // cannot hold is skipped whole, so the file keeps its last value. A columnar
+            // type is checked by taking its values as a row, kept for the write.
+            let checked = if self.columnar {
+                self.row.values.clear();
+                match self.codec.write_row(c, &mut self.row, Some(cx.ids)) {
+                    Ok(()) => {
+                        if self.names.is_empty() {
+                            self.names = (self.row.names.iter())
+                                .map(|n| format!("{}{n}", self.prefix))
+                                .collect();
+                        }
+                        if self.names.len() == self.row.values.len() {
+                            self.values.insert(id, std::mem::take(&mut self.row.values));
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                self.codec.check_refs(c, cx.ids)
+            };
+            if let Err(error) = checked
                 && is_unstorable_ref(&error)
             {
                 cx.skip(id, self.tag, error);
                 self.retry.insert(e);
                 continue;
             }
-            let err = comp_err(self.tag, id);
-            let g = cx.layout.entity(id)?;
-            if !self.present.contains(&id) {
-                cx.layout.mark_present(&g, self.tag).map_err(&err)?;
-                self.present.insert(id);
-            }
-            let embed = Embed {
-                prefix: Some(&self.prefix),
-                refs: Some(cx.ids),
-            };
-            self.codec
-                .write_fields(cx.layout.file(), &g.group, &g.path, c, embed, sink)
-                .map_err(&err)?;
-            out.written += 1;
+            self.dirty.push((id, e));
         }
         Ok(out)
+    }
+
+    fn take_dirty(&mut self) -> Vec<(u64, Entity)> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    fn dirty_written(&mut self) {
+        // Values of components that were not written (their entity left the world).
+        self.values.clear();
+    }
+
+    fn write_entity<'w>(
+        &mut self,
+        world: &'w World,
+        e: Entity,
+        id: u64,
+        g: &EntityGroup,
+        cx: &FlushCx<'_>,
+        sink: &mut DeferredArrays<'w>,
+    ) -> Result<bool> {
+        let Some(c) = world.get::<C>(e) else {
+            return Ok(false);
+        };
+        let err = comp_err(self.tag, id);
+        if g.fresh || !self.present.contains(&id) {
+            cx.layout.mark_present(g, self.tag).map_err(&err)?;
+            self.present.insert(id);
+        }
+        if let Some(values) = self.values.remove(&id) {
+            let kinds = kinds(&values);
+            let same = !g.fresh && self.written.get(&id).is_some_and(|k| *k == kinds);
+            // Forgotten while written: a failed write leaves the kinds unknown.
+            self.written.remove(&id);
+            for (name, v) in self.names.iter().zip(&values) {
+                if same {
+                    overwrite_attr(&g.group, &g.path, name, v)
+                } else if g.fresh {
+                    create_attr(&g.group, &g.path, name, v)
+                } else {
+                    set_attr(&g.group, &g.path, name, v)
+                }
+                .map_err(&err)?;
+            }
+            self.written.insert(id, kinds);
+            return Ok(true);
+        }
+        let embed = Embed {
+            prefix: Some(&self.prefix),
+            refs: Some(cx.ids),
+            fresh: g.fresh,
+        };
+        self.codec
+            .write_fields(cx.layout.file(), &g.group, &g.path, c, embed, sink)
+            .map_err(&err)?;
+        Ok(true)
     }
 
     fn unload(&self, world: &mut World, e: Entity) {
@@ -292,6 +421,7 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
             let embed = Embed {
                 prefix: Some(&self.prefix),
                 refs: Some(cx.refs),
+                fresh: false,
             };
             let c: C = self
                 .codec

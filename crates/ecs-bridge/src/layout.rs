@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use h5pom_store::reexports::hdf5::{self, Group};
-use h5pom_store::{File, Folder, Schema, TAG_ATTR, Value, get_attr, has_attr, set_attr, table};
+use h5pom_store::{
+    File, Folder, Schema, TAG_ATTR, Value, create_attr, get_attr, has_attr, set_attr, table,
+};
 
 use crate::error::{EcsError, Result};
 
@@ -40,6 +42,16 @@ pub const ENTITY_TAG: &str = "ecs-entity";
 pub const ENTITY_COLUMN: &str = "entity";
 /// Suffix of a table's mask column marking `None` values: `<field>-none` (uint8, 1 = None).
 pub const NONE_SUFFIX: &str = h5pom_store::table::NONE_SUFFIX;
+/// Attributes an entity group keeps in its object header before it moves them to dense
+/// storage (a fractal heap and a B-tree per group; HDF5's default is 8, which an entity
+/// with three components already exceeds). HDF5 caps the value at 65,535; an object header
+/// message holds at most 64 KiB, so large attributes still go dense.
+const ENTITY_MAX_COMPACT_ATTRS: u32 = 64;
+/// Below this many attributes a dense entity group goes back to compact storage.
+const ENTITY_MIN_DENSE_ATTRS: u32 = 48;
+/// Entity groups a layout keeps open between flushes (about 0.2 KiB of libhdf5 memory
+/// each).
+const OPEN_ENTITY_GROUPS: usize = 1 << 17;
 /// Entities per shard group.
 pub const SHARD_SIZE: u64 = 1024;
 
@@ -62,6 +74,8 @@ pub fn field_prefix(tag: &str) -> String {
 pub(crate) struct EntityGroup {
     pub(crate) group: Group,
     pub(crate) path: String,
+    /// Created by this call: it holds its tag and nothing else.
+    pub(crate) fresh: bool,
 }
 
 /// A table's group, opened (or created) by [`Layout::table`].
@@ -81,6 +95,13 @@ pub(crate) struct Layout {
     shards: Mutex<HashMap<u64, Group>>,
     /// Ids whose entity group is known to exist.
     known: Mutex<HashSet<u64>>,
+    /// Entity groups kept open between flushes (at most [`OPEN_ENTITY_GROUPS`]; the map is
+    /// emptied when full): a tick that changes a component of an entity written before
+    /// does not look its group up again.
+    open: Mutex<HashMap<u64, Group>>,
+    /// Shards this layout created: an id in one of them that is not `known` has no group
+    /// (no link lookup before creating it).
+    created_shards: Mutex<HashSet<u64>>,
     tables: Mutex<HashMap<String, Group>>,
     /// `/ecs/history` is known to link to the history file.
     history_linked: Mutex<bool>,
@@ -119,6 +140,10 @@ fn u64_attr(g: &Group, path: &str, name: &str) -> Result<Option<u64>> {
 }
 
 const ECS_PATH: &str = "/ecs";
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 impl Layout {
     /// Lays out `/ecs` in a new file, at tick 0, and flushes the file.
@@ -162,6 +187,8 @@ impl Layout {
             ecs,
             shards: Mutex::new(HashMap::new()),
             known: Mutex::new(HashSet::new()),
+            open: Mutex::new(HashMap::new()),
+            created_shards: Mutex::new(HashSet::new()),
             tables: Mutex::new(HashMap::new()),
             history_linked: Mutex::new(false),
         }
@@ -212,7 +239,21 @@ impl Layout {
             return Ok(g.clone());
         }
         let entities = open_or_create(&self.ecs, ENTITIES, ECS_PATH)?;
-        let g = open_or_create(&entities, &shard_name(id), "/ecs/entities")?;
+        let name = shard_name(id);
+        let g = if entities.link_exists(&name) {
+            entities
+                .group(&name)
+                .map_err(h5("open group", "/ecs/entities"))?
+        } else {
+            let g = entities
+                .create_group(&name)
+                .map_err(h5("create group", "/ecs/entities"))?;
+            self.created_shards
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(no);
+            g
+        };
         self.shards
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -223,40 +264,49 @@ impl Layout {
     /// Opens entity `id`'s group, creating it (with its tag) if missing.
     pub(crate) fn entity(&self, id: u64) -> Result<EntityGroup> {
         let path = entity_path(id);
+        if let Some(g) = lock(&self.open).get(&id) {
+            return Ok(EntityGroup {
+                group: g.clone(),
+                path,
+                fresh: false,
+            });
+        }
         let shard = self.shard(id)?;
         let name = id.to_string();
-        if self
-            .known
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&id)
-            || shard.link_exists(&name)
-        {
-            self.known
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(id);
-            let group = shard.group(&name).map_err(h5("open entity", &path))?;
-            return Ok(EntityGroup { group, path });
+        let exists = lock(&self.known).contains(&id)
+            || (!lock(&self.created_shards).contains(&(id / SHARD_SIZE))
+                && shard.link_exists(&name));
+        let (group, fresh) = if exists {
+            let g = shard.group(&name).map_err(h5("open entity", &path))?;
+            (g, false)
+        } else {
+            let g = shard
+                .create_group_builder()
+                .with_gcpl(|p| {
+                    p.attr_phase_change(ENTITY_MAX_COMPACT_ATTRS, ENTITY_MIN_DENSE_ATTRS)
+                        .obj_track_times(false)
+                })
+                .create(name.as_str())
+                .map_err(h5("create entity", &path))?;
+            create_attr(&g, &path, TAG_ATTR, &Value::Str(ENTITY_TAG.to_owned()))?;
+            (g, true)
+        };
+        lock(&self.known).insert(id);
+        if !self.file.is_read_only() {
+            let mut open = lock(&self.open);
+            if open.len() >= OPEN_ENTITY_GROUPS {
+                open.clear();
+            }
+            open.insert(id, group.clone());
         }
-        let group = shard
-            .create_group(&name)
-            .map_err(h5("create entity", &path))?;
-        tag(&group, &path, ENTITY_TAG)?;
-        self.known
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id);
-        Ok(EntityGroup { group, path })
+        Ok(EntityGroup { group, path, fresh })
     }
 
     /// Deletes entity `id`'s group if it exists.
     pub(crate) fn delete_entity(&self, id: u64) -> Result<()> {
         let path = entity_path(id);
-        self.known
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
+        lock(&self.known).remove(&id);
+        lock(&self.open).remove(&id);
         let shard = self.shard(id)?;
         let name = id.to_string();
         if shard.link_exists(&name) {
@@ -292,7 +342,11 @@ impl Layout {
 
     /// Marks a group-stored component `tag` present on an entity (attribute `<Tag>` = true).
     pub(crate) fn mark_present(&self, e: &EntityGroup, tag: &str) -> h5pom_store::Result<()> {
-        set_attr(&e.group, &e.path, tag, &Value::Bool(true))
+        if e.fresh {
+            create_attr(&e.group, &e.path, tag, &Value::Bool(true))
+        } else {
+            set_attr(&e.group, &e.path, tag, &Value::Bool(true))
+        }
     }
 
     /// True if the entity has the group-stored component `tag`.
@@ -329,6 +383,7 @@ impl Layout {
                     EntityGroup {
                         group,
                         path: entity_path(id),
+                        fresh: false,
                     },
                 ));
             }

@@ -108,6 +108,7 @@ impl<R: Resource, K: Codec<R>> ResourceSync for ResSync<R, K> {
         let embed = Embed {
             prefix: None,
             refs: Some(cx.refs),
+            fresh: false,
         };
         let r: R = self
             .codec

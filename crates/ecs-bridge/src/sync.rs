@@ -899,13 +899,35 @@ impl H5Sync {
         // Every component type's arrays are collected, then written in one parallel pass.
         let world: &World = world;
         let mut arrays = DeferredArrays::new();
-        for c in &mut t.comps {
+        let mut dirty: Vec<(u64, usize, Entity)> = Vec::new();
+        for (i, c) in t.comps.iter_mut().enumerate() {
             let f = c.flush(world, &cx, &mut arrays)?;
             stats.components += f.written;
             stats.removed += f.removed;
             stats.tables += f.tables;
             stats.table_chunks += f.table_chunks;
+            dirty.extend(c.take_dirty().into_iter().map(|(id, e)| (id, i, e)));
         }
+        // Group-stored components, entity by entity in id order: each entity group is
+        // opened once for all its types, and neighbours share a shard.
+        dirty.sort_unstable_by_key(|&(id, i, _)| (id, i));
+        let mut write = || -> Result<()> {
+            for run in dirty.chunk_by(|a, b| a.0 == b.0) {
+                let id = run[0].0;
+                let g = t.layout.entity(id)?;
+                for &(_, i, e) in run {
+                    if t.comps[i].write_entity(world, e, id, &g, &cx, &mut arrays)? {
+                        stats.components += 1;
+                    }
+                }
+            }
+            Ok(())
+        };
+        let written = write();
+        for c in &mut t.comps {
+            c.dirty_written();
+        }
+        written?;
         let skipped: Vec<EcsError> = skipped
             .take()
             .into_iter()

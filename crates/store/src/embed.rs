@@ -17,6 +17,11 @@ pub struct Embed<'a> {
     pub prefix: Option<&'a str>,
     /// Map for external references.
     pub refs: Option<&'a dyn RefMap>,
+    /// The caller just created the group and has written none of these fields' names in it:
+    /// attributes are created without looking for stored ones (about half the HDF5 calls of
+    /// a first write). Writing into a group that holds one of the names then fails with an
+    /// HDF5 error; nothing is overwritten.
+    pub fresh: bool,
 }
 
 impl File {
@@ -34,6 +39,7 @@ impl File {
         if let Some(p) = embed.prefix {
             cx = cx.with_prefix(p);
         }
+        cx = cx.with_fresh(embed.fresh);
         if let Some(r) = embed.refs {
             cx = cx.with_refs(r);
         }
@@ -57,6 +63,7 @@ impl File {
         if let Some(p) = embed.prefix {
             cx = cx.with_prefix(p);
         }
+        cx = cx.with_fresh(embed.fresh);
         if let Some(r) = embed.refs {
             cx = cx.with_refs(r);
         }

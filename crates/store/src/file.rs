@@ -182,10 +182,7 @@ impl File {
     }
 
     fn wrap(h5: hdf5::File, path: PathBuf, writable: bool, schema: Schema) -> Result<File> {
-        let at = At {
-            loc: &h5,
-            path: "/",
-        };
+        let at = At::new(&h5, "/");
         match at.read_value(FORMAT_VERSION_ATTR)? {
             Some(v) => {
                 let found = v
@@ -252,10 +249,7 @@ impl File {
 
     /// The format version recorded in the file (`None` for files of the original h5pom).
     pub fn format_version(&self) -> Result<Option<u32>> {
-        let at = At {
-            loc: &self.inner.h5,
-            path: "/",
-        };
+        let at = At::new(&self.inner.h5, "/");
         Ok(at
             .read_value(FORMAT_VERSION_ATTR)?
             .and_then(|v| v.as_i128())

@@ -123,10 +123,7 @@ impl Folder {
     }
 
     fn at(&self) -> At<'_> {
-        At {
-            loc: &self.group,
-            path: &self.path,
-        }
+        At::new(&self.group, &self.path)
     }
 
     /// Stores `obj` under `name`, replacing whatever was there, and returns a handle to it.
@@ -143,11 +140,7 @@ impl Folder {
             .group
             .create_group(name)
             .ctx("create group", || path.clone())?;
-        At {
-            loc: &g,
-            path: &path,
-        }
-        .write_value(TAG_ATTR, &Value::Str(O::TYPE_TAG.into()))?;
+        At::new(&g, &path).write_value(TAG_ATTR, &Value::Str(O::TYPE_TAG.into()))?;
         let mut session = SaveSession::default();
         obj.save_fields(&mut SaveCtx::new(
             &self.file,

@@ -137,7 +137,7 @@ impl Walk {
             });
         }
         self.stack.check(path, depth)?;
-        let at = At { loc: g, path };
+        let at = At::new(g, path);
         let mut out = GenericObject {
             path: path.to_owned(),
             tag: read_tag(g, path).unwrap_or(None),

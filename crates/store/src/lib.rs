@@ -37,7 +37,7 @@ pub mod table;
 mod value;
 
 pub use array::{ArrayInfo, DeferredArrays, LazyArray};
-pub use attr::{TYPE_SUFFIX, get_attr, has_attr, set_attr};
+pub use attr::{TYPE_SUFFIX, create_attr, get_attr, has_attr, overwrite_attr, set_attr};
 pub use ctx::{CapturedArray, LoadCtx, RefMap, Row, RowRef, SaveCtx};
 pub use embed::{Embed, capture_row, read_row, read_row_with_frames, write_row};
 pub use error::{Error, Result};

@@ -37,7 +37,7 @@ impl<O: Object> ListItem for Shared<O> {}
 impl<S: Scalar> ItemOps for S {
     const IS_LINK: bool = false;
     fn rename(group: &Group, path: &str, from: &str, to: &str) -> Result<()> {
-        let at = At { loc: group, path };
+        let at = At::new(group, path);
         let here = || format!("{path}@{from}");
         ffi::rename_attr(group, from, to).ctx("rename attribute", here)?;
         let (mf, mt) = (format!("{from}{TYPE_SUFFIX}"), format!("{to}{TYPE_SUFFIX}"));
@@ -48,7 +48,7 @@ impl<S: Scalar> ItemOps for S {
         Ok(())
     }
     fn delete(group: &Group, path: &str, name: &str) -> Result<()> {
-        let at = At { loc: group, path };
+        let at = At::new(group, path);
         at.delete(name)?;
         at.delete(&format!("{name}{TYPE_SUFFIX}"))
     }
@@ -90,10 +90,7 @@ impl<T: ListItem> ListHandle<T> {
     }
 
     fn at(&self) -> At<'_> {
-        At {
-            loc: &self.group,
-            path: &self.path,
-        }
+        At::new(&self.group, &self.path)
     }
 
     fn writable(&self) -> Result<()> {

@@ -15,7 +15,7 @@ pub const TAG_ATTR: &str = "loader-key";
 
 /// Reads a group's type tag, if it has one.
 pub(crate) fn read_tag(group: &Group, path: &str) -> Result<Option<String>> {
-    match (At { loc: group, path }).read_value(TAG_ATTR)? {
+    match (At::new(group, path)).read_value(TAG_ATTR)? {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s)),
         Some(other) => Err(Error::Corrupt {

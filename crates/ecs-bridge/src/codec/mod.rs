@@ -55,6 +55,12 @@ pub(crate) trait Codec<T>: Send + Sync + 'static {
     ) -> h5pom_store::Result<()>;
     /// Reads a value from one row of a column table.
     fn read_row(&self, row: RowRef<'_>, refs: Option<&dyn RefMap>) -> h5pom_store::Result<T>;
+    /// True if every field is a scalar: [`write_row`](Self::write_row) gives the values that
+    /// [`write_fields`](Self::write_fields) stores as attributes, one per row name (under the
+    /// prefix), and nothing else.
+    fn columnar(&self) -> bool {
+        false
+    }
     /// Checks, writing nothing, that every reference of `value` can be stored: fails with
     /// [`UnpersistedRef`](h5pom_store::Error::UnpersistedRef) if one cannot (the group
     /// storage then skips the component whole). Types without references have nothing to
@@ -123,6 +129,10 @@ impl<T: Object> Codec<T> for DeriveCodec {
 
     fn read_row(&self, row: RowRef<'_>, refs: Option<&dyn RefMap>) -> h5pom_store::Result<T> {
         read_row(row, refs)
+    }
+
+    fn columnar(&self) -> bool {
+        T::NOT_COLUMNAR.is_none()
     }
 
     fn insert(&self, folder: &Folder, value: &T) -> h5pom_store::Result<()> {

@@ -92,11 +92,7 @@ impl<'a> LoadCtx<'a> {
     /// Takes the scalar value stored under `name` (`Ok(None)` if absent).
     pub(crate) fn get_value(&mut self, name: &str) -> Result<Option<Value>> {
         match &mut self.target {
-            Target::Group(g) => At {
-                loc: &g.group,
-                path: &self.path,
-            }
-            .read_value(name),
+            Target::Group(g) => At::new(&g.group, &self.path).read_value(name),
             Target::Row(row) => Ok(row
                 .names
                 .iter()
@@ -244,10 +240,7 @@ impl<'a> LoadCtx<'a> {
     }
 
     pub(crate) fn at(&self, field: &str) -> Result<At<'_>> {
-        Ok(At {
-            loc: self.grp(field)?,
-            path: &self.path,
-        })
+        Ok(At::new(self.grp(field)?, &self.path))
     }
 
     pub(crate) fn link_exists(&self, name: &str) -> Result<bool> {

@@ -33,6 +33,10 @@ pub struct SaveCtx<'a, 'd> {
     field_opts: Option<ArrayOptions>,
     /// Row mode: array fields are captured here instead of refused.
     captured: Option<&'a mut Vec<CapturedArray<'d>>>,
+    /// The group is new: attributes are created without checks (see [`Embed::fresh`]).
+    ///
+    /// [`Embed::fresh`]: crate::Embed::fresh
+    fresh: bool,
 }
 
 /// An array field captured by a row-mode save ([`capture_row`](crate::capture_row)): its
@@ -69,6 +73,7 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
             deferred: None,
             field_opts: None,
             captured: None,
+            fresh: false,
         }
     }
 
@@ -85,6 +90,7 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
             deferred: None,
             field_opts: None,
             captured: None,
+            fresh: false,
         }
     }
 
@@ -98,6 +104,15 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
     /// share one group without colliding.
     pub fn with_prefix(mut self, prefix: &'a str) -> Self {
         self.prefix = Some(prefix);
+        self
+    }
+
+    /// The group was just created and holds none of the attributes this context writes:
+    /// they are created without looking for stored ones (see [`Embed::fresh`]).
+    ///
+    /// [`Embed::fresh`]: crate::Embed::fresh
+    pub fn with_fresh(mut self, fresh: bool) -> Self {
+        self.fresh = fresh;
         self
     }
 
@@ -255,10 +270,7 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
     pub fn remove_value(&mut self, name: &str) -> Result<()> {
         match &self.target {
             Target::Group(g) => {
-                let at = At {
-                    loc: &g.group,
-                    path: &self.path,
-                };
+                let at = At::new(&g.group, &self.path).fresh(self.fresh);
                 at.delete(name)?;
                 at.delete(&format!("{name}{}", crate::attr::TYPE_SUFFIX))
             }
@@ -350,20 +362,15 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
     }
 
     pub(crate) fn at(&self, field: &str) -> Result<At<'_>> {
-        Ok(At {
-            loc: self.grp(field)?,
-            path: &self.path,
-        })
+        Ok(At::new(self.grp(field)?, &self.path).fresh(self.fresh))
     }
 
     /// Stores one scalar value under `name` (an attribute, or the next value of the row).
     pub(crate) fn put_value(&mut self, name: &str, v: Value) -> Result<()> {
         match &mut self.target {
-            Target::Group(g) => At {
-                loc: &g.group,
-                path: &self.path,
-            }
-            .write_value(name, &v),
+            Target::Group(g) => At::new(&g.group, &self.path)
+                .fresh(self.fresh)
+                .write_value(name, &v),
             Target::Row(row) => {
                 if self.record_names {
                     row.names.push(name.to_owned());
@@ -417,11 +424,7 @@ impl<'a, 'd> SaveCtx<'a, 'd> {
             .create_group(link)
             .ctx("create group", || path.clone())?;
         let token = ffi::token(&g).ctx("read object token", || path.clone())?;
-        At {
-            loc: &g,
-            path: &path,
-        }
-        .write_value(TAG_ATTR, &Value::Str(O::TYPE_TAG.into()))?;
+        At::new(&g, &path).write_value(TAG_ATTR, &Value::Str(O::TYPE_TAG.into()))?;
         t.session.visited.insert(addr, (path.clone(), token));
         lock(t.file).register(obj.erased(), addr, token, path.clone());
         let guard = obj.read();

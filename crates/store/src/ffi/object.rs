@@ -125,3 +125,50 @@ pub(crate) fn read_fixed_string_attr(loc: &Location, name: &str) -> hdf5::Result
         Ok(buf)
     })
 }
+
+/// A number type with a native HDF5 memory type (no datatype object is built per write).
+pub(crate) trait NativeNumber: Copy {
+    /// libhdf5's id of the native type (valid once the library is initialised, as it is
+    /// whenever a location exists).
+    fn mem_type() -> hdf5_sys::h5i::hid_t;
+}
+
+macro_rules! native {
+    ($($t:ty => $id:ident),*) => {$(
+        impl NativeNumber for $t {
+            fn mem_type() -> hdf5_sys::h5i::hid_t {
+                *h5t::$id
+            }
+        }
+    )*};
+}
+native!(i8 => H5T_NATIVE_INT8, i16 => H5T_NATIVE_INT16, i32 => H5T_NATIVE_INT32,
+    i64 => H5T_NATIVE_INT64, u8 => H5T_NATIVE_UINT8, u16 => H5T_NATIVE_UINT16,
+    u32 => H5T_NATIVE_UINT32, u64 => H5T_NATIVE_UINT64, f32 => H5T_NATIVE_FLOAT,
+    f64 => H5T_NATIVE_DOUBLE);
+
+/// Overwrites the existing scalar attribute `name` of `loc` with `v`: open, write, close, and
+/// no lookup of the stored type. libhdf5 converts `v` to the stored type, so the caller must
+/// know that type is `T`'s own (it wrote it); otherwise the value is converted, not refused.
+pub(crate) fn overwrite_number_attr<T: NativeNumber>(
+    loc: &Location,
+    name: &str,
+    v: T,
+) -> hdf5::Result<()> {
+    let c = cstr(name)?;
+    hdf5::sync::sync(|| {
+        // SAFETY: live location id; NUL-terminated name alive for the call; default access
+        // property list. The returned id is owned (closed on drop).
+        let attr = OwnedId::new(unsafe { h5a::H5Aopen(loc.id(), c.as_ptr(), H5P_DEFAULT) })?;
+        // SAFETY: `attr` is a live attribute id; the buffer is one `T` (the attribute is a
+        // scalar, one element) described by `T`'s native memory type, alive for the call.
+        check(unsafe {
+            h5a::H5Awrite(
+                attr.id(),
+                T::mem_type(),
+                std::ptr::from_ref(&v).cast::<std::ffi::c_void>(),
+            )
+        })?;
+        attr.close()
+    })
+}
