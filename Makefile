@@ -46,6 +46,6 @@ bench: setup
 	$(CARGO) bench
 
 # Scaling curves (sim 10k -> 10M particles, ECS 1k -> 1M entities, 1 and 2 threads): Markdown
-# tables on stdout and scaling.png. Long (several minutes); run it on an idle machine.
+# tables on stdout and docs/bench/scaling.png. Long (several minutes); run it on an idle machine.
 bench-scaling: setup setup-plot
-	.venv/bin/python benches/scaling.py
+	.venv/bin/python benches/scaling.py --png docs/bench/scaling.png

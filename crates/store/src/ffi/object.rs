@@ -172,3 +172,145 @@ pub(crate) fn overwrite_number_attr<T: NativeNumber>(
         attr.close()
     })
 }
+
+/// A scalar attribute value for [`create_scalar_attr`], with the file type h5pom stores it as
+/// (the types the `hdf5` crate gives the same Rust values, so a reader sees no difference).
+pub(crate) enum NewScalar<'a> {
+    I8(i8),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    /// The `hdf5` crate's boolean: an enum over `int8` with `FALSE` = 0 and `TRUE` = 1.
+    Bool(bool),
+    /// A variable-length UTF-8 string, NUL-terminated (C strings hold no NUL bytes).
+    Str(&'a std::ffi::CStr),
+}
+
+/// Types and the scalar dataspace that attribute creation reuses, built once per process
+/// (transient libhdf5 ids, never closed: they live as long as the library).
+struct Shared {
+    bool_type: hdf5_sys::h5i::hid_t,
+    str_type: hdf5_sys::h5i::hid_t,
+    scalar: hdf5_sys::h5i::hid_t,
+}
+
+fn shared() -> hdf5::Result<&'static Shared> {
+    static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+    if let Some(s) = SHARED.get() {
+        return Ok(s);
+    }
+    let built = hdf5::sync::sync(|| -> hdf5::Result<Shared> {
+        use hdf5_sys::h5s;
+        // SAFETY: every call gets ids it created just before (checked by `OwnedId::new`)
+        // and pointers to locals that outlive the call; the names are NUL-terminated.
+        unsafe {
+            let b = OwnedId::new(h5t::H5Tenum_create(*h5t::H5T_NATIVE_INT8))?;
+            let (zero, one) = (0_i8, 1_i8);
+            check(h5t::H5Tenum_insert(
+                b.id(),
+                c"FALSE".as_ptr(),
+                std::ptr::from_ref(&zero).cast(),
+            ))?;
+            check(h5t::H5Tenum_insert(
+                b.id(),
+                c"TRUE".as_ptr(),
+                std::ptr::from_ref(&one).cast(),
+            ))?;
+            let s = OwnedId::new(h5t::H5Tcopy(*h5t::H5T_C_S1))?;
+            check(h5t::H5Tset_cset(s.id(), h5t::H5T_cset_t::H5T_CSET_UTF8))?;
+            check(h5t::H5Tset_strpad(s.id(), h5t::H5T_str_t::H5T_STR_NULLTERM))?;
+            check(h5t::H5Tset_size(s.id(), h5t::H5T_VARIABLE))?;
+            let sp = OwnedId::new(h5s::H5Screate(h5s::H5S_class_t::H5S_SCALAR))?;
+            let shared = Shared {
+                bool_type: b.id(),
+                str_type: s.id(),
+                scalar: sp.id(),
+            };
+            // Kept for the life of the process (see `Shared`).
+            std::mem::forget((b, s, sp));
+            Ok(shared)
+        }
+    })?;
+    // A racing thread may have built its own: one of the two is kept, the other leaks a few
+    // ids once.
+    Ok(SHARED.get_or_init(|| built))
+}
+
+/// Creates the scalar attribute `name` on `loc` and writes `v`: one create and one write,
+/// with no datatype or dataspace built per call. Fails if the attribute exists.
+pub(crate) fn create_scalar_attr(
+    loc: &Location,
+    name: &str,
+    v: &NewScalar<'_>,
+) -> hdf5::Result<()> {
+    let c = cstr(name)?;
+    let sh = shared()?;
+    let ptr_of = |r: &NewScalar<'_>| -> *const std::ffi::c_void {
+        match r {
+            NewScalar::I8(x) => std::ptr::from_ref(x).cast(),
+            NewScalar::I16(x) => std::ptr::from_ref(x).cast(),
+            NewScalar::I32(x) => std::ptr::from_ref(x).cast(),
+            NewScalar::I64(x) => std::ptr::from_ref(x).cast(),
+            NewScalar::U8(x) => std::ptr::from_ref(x).cast(),
+            NewScalar::U16(x) => std::ptr::from_ref(x).cast(),
+            NewScalar::U32(x) => std::ptr::from_ref(x).cast(),
+            NewScalar::U64(x) => std::ptr::from_ref(x).cast(),
+            NewScalar::F32(x) => std::ptr::from_ref(x).cast(),
+            NewScalar::F64(x) => std::ptr::from_ref(x).cast(),
+            NewScalar::Bool(x) => std::ptr::from_ref(x).cast(),
+            NewScalar::Str(_) => std::ptr::null(),
+        }
+    };
+    hdf5::sync::sync(|| {
+        // File type (little-endian standard types, as the `hdf5` crate stores them) and
+        // memory type (native) of the value.
+        let (file_t, mem_t) = match v {
+            NewScalar::I8(_) => (*h5t::H5T_STD_I8LE, *h5t::H5T_NATIVE_INT8),
+            NewScalar::I16(_) => (*h5t::H5T_STD_I16LE, *h5t::H5T_NATIVE_INT16),
+            NewScalar::I32(_) => (*h5t::H5T_STD_I32LE, *h5t::H5T_NATIVE_INT32),
+            NewScalar::I64(_) => (*h5t::H5T_STD_I64LE, *h5t::H5T_NATIVE_INT64),
+            NewScalar::U8(_) => (*h5t::H5T_STD_U8LE, *h5t::H5T_NATIVE_UINT8),
+            NewScalar::U16(_) => (*h5t::H5T_STD_U16LE, *h5t::H5T_NATIVE_UINT16),
+            NewScalar::U32(_) => (*h5t::H5T_STD_U32LE, *h5t::H5T_NATIVE_UINT32),
+            NewScalar::U64(_) => (*h5t::H5T_STD_U64LE, *h5t::H5T_NATIVE_UINT64),
+            NewScalar::F32(_) => (*h5t::H5T_IEEE_F32LE, *h5t::H5T_NATIVE_FLOAT),
+            NewScalar::F64(_) => (*h5t::H5T_IEEE_F64LE, *h5t::H5T_NATIVE_DOUBLE),
+            NewScalar::Bool(_) => (sh.bool_type, sh.bool_type),
+            NewScalar::Str(_) => (sh.str_type, sh.str_type),
+        };
+        // SAFETY: live location id; NUL-terminated name alive for the call; the type and
+        // dataspace ids are live (standard types are library constants, the shared ones are
+        // never closed); default property lists. The new attribute id is owned.
+        let attr = OwnedId::new(unsafe {
+            h5a::H5Acreate2(
+                loc.id(),
+                c.as_ptr(),
+                file_t,
+                sh.scalar,
+                H5P_DEFAULT,
+                H5P_DEFAULT,
+            )
+        })?;
+        let s_ptr;
+        let buf = match v {
+            NewScalar::Str(s) => {
+                // A variable-length string is written as a pointer to its C string.
+                s_ptr = s.as_ptr();
+                std::ptr::from_ref(&s_ptr).cast::<std::ffi::c_void>()
+            }
+            // A Rust `bool` is one byte holding 0 or 1: the enum's int8 values.
+            other => ptr_of(other),
+        };
+        // SAFETY: live attribute id; `buf` points at one element of `mem_t` (a scalar
+        // dataspace), alive for the call: a number or bool local, or the string pointer
+        // `s_ptr` whose C string `v` borrows.
+        check(unsafe { h5a::H5Awrite(attr.id(), mem_t, buf) })?;
+        attr.close()
+    })
+}
