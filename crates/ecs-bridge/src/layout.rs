@@ -49,9 +49,6 @@ pub const NONE_SUFFIX: &str = h5pom_store::table::NONE_SUFFIX;
 const ENTITY_MAX_COMPACT_ATTRS: u32 = 64;
 /// Below this many attributes a dense entity group goes back to compact storage.
 const ENTITY_MIN_DENSE_ATTRS: u32 = 48;
-/// Entity groups a layout keeps open between flushes (about 0.2 KiB of libhdf5 memory
-/// each).
-const OPEN_ENTITY_GROUPS: usize = 1 << 17;
 /// Entities per shard group.
 pub const SHARD_SIZE: u64 = 1024;
 
@@ -95,10 +92,6 @@ pub(crate) struct Layout {
     shards: Mutex<HashMap<u64, Group>>,
     /// Ids whose entity group is known to exist.
     known: Mutex<HashSet<u64>>,
-    /// Entity groups kept open between flushes (at most [`OPEN_ENTITY_GROUPS`]; the map is
-    /// emptied when full): a tick that changes a component of an entity written before
-    /// does not look its group up again.
-    open: Mutex<HashMap<u64, Group>>,
     /// Shards this layout created: an id in one of them that is not `known` has no group
     /// (no link lookup before creating it).
     created_shards: Mutex<HashSet<u64>>,
@@ -187,7 +180,6 @@ impl Layout {
             ecs,
             shards: Mutex::new(HashMap::new()),
             known: Mutex::new(HashSet::new()),
-            open: Mutex::new(HashMap::new()),
             created_shards: Mutex::new(HashSet::new()),
             tables: Mutex::new(HashMap::new()),
             history_linked: Mutex::new(false),
@@ -264,13 +256,6 @@ impl Layout {
     /// Opens entity `id`'s group, creating it (with its tag) if missing.
     pub(crate) fn entity(&self, id: u64) -> Result<EntityGroup> {
         let path = entity_path(id);
-        if let Some(g) = lock(&self.open).get(&id) {
-            return Ok(EntityGroup {
-                group: g.clone(),
-                path,
-                fresh: false,
-            });
-        }
         let shard = self.shard(id)?;
         let name = id.to_string();
         let exists = lock(&self.known).contains(&id)
@@ -292,13 +277,6 @@ impl Layout {
             (g, true)
         };
         lock(&self.known).insert(id);
-        if !self.file.is_read_only() {
-            let mut open = lock(&self.open);
-            if open.len() >= OPEN_ENTITY_GROUPS {
-                open.clear();
-            }
-            open.insert(id, group.clone());
-        }
         Ok(EntityGroup { group, path, fresh })
     }
 
@@ -306,7 +284,6 @@ impl Layout {
     pub(crate) fn delete_entity(&self, id: u64) -> Result<()> {
         let path = entity_path(id);
         lock(&self.known).remove(&id);
-        lock(&self.open).remove(&id);
         let shard = self.shard(id)?;
         let name = id.to_string();
         if shard.link_exists(&name) {
