@@ -99,8 +99,13 @@ fn idle_and_changed(
         idle.push(t.elapsed());
         assert!(!s.wrote);
     }
+    // `H5POM_BENCH_ROUNDS`: more busy flushes (for profiling the change path).
+    let rounds = std::env::var("H5POM_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let mut busy = Vec::new();
-    for round in 0..5 {
+    for round in 0..rounds {
         let mut q = world.query::<&mut Health>();
         for (i, mut h) in q.iter_mut(&mut world).enumerate() {
             if i < changed {

@@ -108,34 +108,45 @@ impl IdMap {
     }
 }
 
-/// Persistent id → entity. Ids are handed out from 1 upwards, so most are small and dense: a
+/// Persistent id → a value (an entity; a table row). Ids are handed out from 1 upwards, so
+/// most are small and dense: a
 /// vector indexed by id holds them (one cache-friendly load per lookup; a hash map scatters
 /// sequential ids over memory, and a reload of 1M rows spent a fifth of its time in its cache
 /// misses). Ids far beyond the number held (a file's, possibly hostile) go to a hash map, so
 /// the vector never has more than about twice as many slots as the most ids held at once.
-#[derive(Debug, Default)]
-struct IdIndex {
+#[derive(Debug)]
+pub(crate) struct IdIndex<V = Entity> {
     /// `dense[id]`, for ids below its length.
-    dense: Vec<Option<Entity>>,
+    dense: Vec<Option<V>>,
     /// Ids at or above `dense.len()`.
-    sparse: FxHashMap<u64, Entity>,
+    sparse: FxHashMap<u64, V>,
     len: usize,
 }
 
-impl IdIndex {
+impl<V> Default for IdIndex<V> {
+    fn default() -> Self {
+        IdIndex {
+            dense: Vec::new(),
+            sparse: FxHashMap::default(),
+            len: 0,
+        }
+    }
+}
+
+impl<V: Copy> IdIndex<V> {
     /// Slots the vector may have: twice the ids held, plus some room.
     fn dense_limit(&self) -> usize {
         self.len.saturating_add(1024).saturating_mul(2)
     }
 
-    fn get(&self, id: u64) -> Option<Entity> {
+    pub(crate) fn get(&self, id: u64) -> Option<V> {
         match usize::try_from(id).ok().and_then(|i| self.dense.get(i)) {
             Some(slot) => *slot,
             None => self.sparse.get(&id).copied(),
         }
     }
 
-    fn insert(&mut self, id: u64, e: Entity) {
+    pub(crate) fn insert(&mut self, id: u64, e: V) {
         let i = usize::try_from(id).unwrap_or(usize::MAX);
         if i >= self.dense.len() && i < self.dense_limit() {
             // Grow (at least doubling) and move the sparse ids the vector now covers.
@@ -143,7 +154,7 @@ impl IdIndex {
             let new = (i + 1).max(old * 2).min(self.dense_limit()).max(i + 1);
             self.dense.resize(new, None);
             if !self.sparse.is_empty() {
-                let moved: Vec<(u64, Entity)> = self
+                let moved: Vec<(u64, V)> = self
                     .sparse
                     .iter()
                     .filter(|&(&k, _)| usize::try_from(k).is_ok_and(|k| k < new))
@@ -164,7 +175,8 @@ impl IdIndex {
         }
     }
 
-    fn remove(&mut self, id: u64) {
+    /// Removes `id`, returning its value.
+    pub(crate) fn remove(&mut self, id: u64) -> Option<V> {
         let previous = match usize::try_from(id).ok().and_then(|i| self.dense.get_mut(i)) {
             Some(slot) => slot.take(),
             None => self.sparse.remove(&id),
@@ -172,6 +184,14 @@ impl IdIndex {
         if previous.is_some() {
             self.len -= 1;
         }
+        previous
+    }
+
+    /// Forgets every id.
+    pub(crate) fn clear(&mut self) {
+        self.dense.clear();
+        self.sparse.clear();
+        self.len = 0;
     }
 
     fn sorted_ids(&self) -> Vec<u64> {
@@ -189,7 +209,7 @@ impl IdIndex {
         v
     }
 
-    fn entities(&self) -> impl Iterator<Item = Entity> + '_ {
+    fn entities(&self) -> impl Iterator<Item = V> + '_ {
         self.dense
             .iter()
             .flatten()

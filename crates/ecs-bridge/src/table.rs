@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use rustc_hash::FxHashMap;
+use crate::ids::IdIndex;
 
 use bevy_ecs::prelude::*;
 use h5pom_store::table::{
@@ -30,7 +30,9 @@ fn table_err(tag: &str) -> impl Fn(h5pom_store::Error) -> EcsError + '_ {
 pub(crate) struct TableRows {
     tag: &'static str,
     table: ColumnTable,
-    row_of: FxHashMap<u64, usize>,
+    /// Persistent id → row (a dense vector for the usual small ids: a tick's changed rows
+    /// are looked up in id order without a cache miss each).
+    row_of: IdIndex<usize>,
     /// The in-memory table is what the file holds (after the last write): a flush writes the
     /// difference. False at first and after a load, when the file's row order is not known.
     live: bool,
@@ -41,7 +43,7 @@ impl TableRows {
         TableRows {
             tag,
             table: ColumnTable::with_fields(ENTITY_COLUMN, fields),
-            row_of: FxHashMap::default(),
+            row_of: IdIndex::default(),
             live: false,
         }
     }
@@ -56,15 +58,13 @@ impl TableRows {
         self.row_of.clear();
     }
 
-    /// Makes room for `n` more rows.
-    pub(crate) fn reserve(&mut self, n: usize) {
-        self.row_of.reserve(n);
-    }
+    /// Makes room for `n` more rows (the id index grows as ids arrive).
+    pub(crate) fn reserve(&mut self, _n: usize) {}
 
     /// Sets the row of entity `id`, appending it if new.
     pub(crate) fn upsert(&mut self, id: u64, names: &[String], values: &[Value]) -> Result<()> {
-        let r = match self.row_of.get(&id) {
-            Some(&row) => self.table.set(row, names, values),
+        let r = match self.row_of.get(id) {
+            Some(row) => self.table.set(row, names, values),
             None => self.table.push(id, names, values).map(|row| {
                 self.row_of.insert(id, row);
             }),
@@ -81,7 +81,7 @@ impl TableRows {
 
     /// Removes entity `id`'s row, if it has one (the last row moves into it).
     pub(crate) fn remove(&mut self, id: u64) {
-        if let Some(row) = self.row_of.remove(&id)
+        if let Some(row) = self.row_of.remove(id)
             && let Some(moved) = self.table.swap_remove(row)
         {
             self.row_of.insert(moved, row);
