@@ -320,6 +320,8 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
                 self.row.values.clear();
                 match self.codec.write_row(c, &mut self.row, Some(cx.ids)) {
                     Ok(()) => {
+                        // A columnar type's field names do not depend on its values (a
+                        // table holds one column per name), so they are taken once.
                         if self.names.is_empty() {
                             self.names = (self.row.names.iter())
                                 .map(|n| format!("{}{n}", self.prefix))
@@ -330,7 +332,11 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
                         }
                         Ok(())
                     }
-                    Err(e) => Err(e),
+                    Err(e) => {
+                        // A failed save may have recorded only part of the field names.
+                        self.row = Row::default();
+                        Err(e)
+                    }
                 }
             } else {
                 self.codec.check_refs(c, cx.ids)
