@@ -313,6 +313,13 @@ impl<T: FromReflect + Typed + TypePath + Send + Sync> Codec<T> for ReflectCodec<
             .encode(value.as_partial_reflect(), &here, &mut row.values)
     }
 
+    /// Every reflected field is a leaf value of the plan, written as one attribute per plan
+    /// name by [`write_fields`](Codec::write_fields) and as the same values by
+    /// [`write_row`](Codec::write_row): group storage may write the row's values in place.
+    fn columnar(&self) -> bool {
+        true
+    }
+
     fn read_row(&self, row: RowRef<'_>, _refs: Option<&dyn RefMap>) -> h5pom_store::Result<T> {
         let here = Here {
             path: "",
