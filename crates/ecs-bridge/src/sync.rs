@@ -104,21 +104,43 @@ struct Target {
     /// Persistent ids dropped since this file's last flush.
     pending_gone: Vec<u64>,
     /// A descriptor of the slot file, for the `flock` taken while it is written (slot pairs).
-    lock: Option<std::fs::File>,
+    lock: Option<SlotLock>,
     /// Files this slot replaced while a reader held them ([`Target::claim`]), each with a
     /// descriptor for its lock: kept open until the reader is gone, because libhdf5 writes
     /// when it closes a file (the superblock, and it cuts the file's free tail).
-    retired: Vec<(Layout, std::fs::File)>,
+    retired: Vec<(Layout, SlotLock)>,
     /// A flush of this target failed part way: its file is in an unknown state, and the
     /// next flush rebuilds it from the world before writing ([`H5Sync::rebuild`]).
     damaged: bool,
+}
+
+/// A descriptor of a slot file that carries its `flock`. Dropping it unlocks explicitly
+/// before closing: an `flock` belongs to the open file description, which a child process
+/// spawned meanwhile by another thread (between its fork and its exec) shares, so closing only
+/// our descriptor could leave the lock held for a moment and make a reader's open fail.
+/// Declared after the target's `Layout`, so libhdf5 closes the file while the lock is held.
+struct SlotLock(std::fs::File);
+
+impl std::ops::Deref for SlotLock {
+    type Target = std::fs::File;
+    fn deref(&self) -> &std::fs::File {
+        &self.0
+    }
+}
+
+impl Drop for SlotLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
 }
 
 impl Target {
     /// Tracks `file`, which already holds the ECS layout; writes nothing.
     fn new(layout: Layout, path: PathBuf, registry: &Registry, locked: bool) -> Result<Self> {
         let lock = if locked {
-            Some(std::fs::File::open(&path).map_err(slots::io_err("open", &path))?)
+            Some(SlotLock(
+                std::fs::File::open(&path).map_err(slots::io_err("open", &path))?,
+            ))
         } else {
             None
         };
@@ -171,7 +193,8 @@ impl Target {
             }
         }
         slots::copy_slot(committed, &self.path, durable)?;
-        let lock = std::fs::File::open(&self.path).map_err(slots::io_err("open", &self.path))?;
+        let lock =
+            SlotLock(std::fs::File::open(&self.path).map_err(slots::io_err("open", &self.path))?);
         // A new inode that no reader has opened yet (readers open the committed slot).
         lock.lock().map_err(slots::io_err("lock", &self.path))?;
         let file = File::open_unlocked(&self.path, Mode::ReadWrite, Schema::new())?;
