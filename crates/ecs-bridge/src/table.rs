@@ -58,9 +58,6 @@ impl TableRows {
         self.row_of.clear();
     }
 
-    /// Makes room for `n` more rows (the id index grows as ids arrive).
-    pub(crate) fn reserve(&mut self, _n: usize) {}
-
     /// Sets the row of entity `id`, appending it if new.
     pub(crate) fn upsert(&mut self, id: u64, names: &[String], values: &[Value]) -> Result<()> {
         let r = match self.row_of.get(id) {
@@ -268,7 +265,6 @@ impl<C: Component, K: Codec<C>> ComponentSync for TableSync<C, K> {
             self.rows.reset();
             let q = self.q.as_mut().ok_or_else(uninit)?;
             let all: Vec<(Entity, &C)> = q.all.get(world)?.into_iter().collect();
-            self.rows.reserve(all.len());
             for (e, c) in all {
                 if let Some(id) = cx.ids.id(e)
                     && self.upsert(e, id, c, cx)?

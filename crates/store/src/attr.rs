@@ -53,7 +53,7 @@ impl<'a> At<'a> {
 
     /// Deletes the attribute if it exists.
     pub(crate) fn delete(&self, name: &str) -> Result<()> {
-        if !self.fresh && self.exists(name)? {
+        if self.exists(name)? {
             self.loc
                 .delete_attr(name)
                 .ctx("delete attribute", || self.here(name))?;
@@ -148,7 +148,7 @@ impl<'a> At<'a> {
     /// The stored attribute `name` if it has type `T` and shape `shape` (rewritten in place);
     /// otherwise it is deleted, if there is one, and `None` returned.
     fn reusable<T: H5Type>(&self, name: &str, shape: &[usize]) -> Result<Option<hdf5::Attribute>> {
-        if self.fresh || !self.exists(name)? {
+        if !self.exists(name)? {
             return Ok(None);
         }
         let attr = self
