@@ -42,7 +42,7 @@ def main():
         want = json.load(f)
     with h5py.File(path, "r") as f:
         ecs = f["ecs"]
-        check("/ecs@layout-version", int(ecs.attrs["layout-version"]), 3)
+        check("/ecs@layout-version", int(ecs.attrs["layout-version"]), 4)
         res = ecs["resources"]
         check("Step.step", int(res["Step"].attrs["step"]), want["step"])
         check("Clock.time bits", f64_bits(res["Clock"].attrs["time"]), want["time_bits"])

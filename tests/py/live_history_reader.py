@@ -81,7 +81,7 @@ def main():
         polls += 1
         try:
             got = poll(path)
-        except (OSError, KeyError, ValueError):
+        except (OSError, RuntimeError, KeyError, ValueError):
             got = "error"
         after = read_seq(seq)
         if after != before or got == "error":

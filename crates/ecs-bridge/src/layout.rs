@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
+use h5pom_store::mirror::{MIRROR_SOURCE_ATTR, Mirror};
 use h5pom_store::reexports::hdf5::{self, Group};
 use h5pom_store::{
     File, Folder, Schema, TAG_ATTR, Value, create_attr, get_attr, has_attr, set_attr, table,
@@ -34,8 +35,10 @@ pub const LAYOUT_VERSION_ATTR: &str = "layout-version";
 /// The ECS layout version this build writes (and the newest it reads; it reads every older
 /// one). 2: table columns carry the file's array filters and are chunked by rows
 /// (`h5pom_store::table::chunk_rows`). 3: `/ecs/history` and the H5MD roots may link to a
-/// history file (`docs/FORMAT.md`, "History").
-pub const LAYOUT_VERSION: u32 = 3;
+/// history file (`docs/FORMAT.md`, "History"). 4: `/ecs/history` of a run file mirrors the
+/// history file's through virtual datasets (with its dimension scales), instead of linking
+/// to it.
+pub const LAYOUT_VERSION: u32 = 4;
 /// The `loader-key` of entity groups.
 pub const ENTITY_TAG: &str = "ecs-entity";
 /// Column of a table holding the entities' persistent ids.
@@ -96,8 +99,9 @@ pub(crate) struct Layout {
     /// (no link lookup before creating it).
     created_shards: Mutex<HashSet<u64>>,
     tables: Mutex<HashMap<String, Group>>,
-    /// `/ecs/history` is known to link to the history file.
-    history_linked: Mutex<bool>,
+    /// `/ecs/history` as mirrors of the history file's (`None` until the first flush with
+    /// history sets the group up).
+    history_mirror: Mutex<Option<Mirror>>,
 }
 
 /// An HDF5 failure at `path` while doing `op`: the bridge's one mapping of them.
@@ -106,7 +110,8 @@ fn h5(op: &'static str, path: impl Into<String>) -> impl FnOnce(hdf5::Error) -> 
     move |source| EcsError::Store(h5pom_store::Error::Hdf5 { op, path, source })
 }
 
-fn not_ecs(file: &File, reason: impl Into<String>) -> EcsError {
+/// The file is not an ECS file h5pom can read, for `reason`.
+pub(crate) fn not_ecs(file: &File, reason: impl Into<String>) -> EcsError {
     EcsError::NotEcsFile {
         path: file.path().to_path_buf(),
         reason: reason.into(),
@@ -182,7 +187,7 @@ impl Layout {
             known: Mutex::new(HashSet::new()),
             created_shards: Mutex::new(HashSet::new()),
             tables: Mutex::new(HashMap::new()),
-            history_linked: Mutex::new(false),
+            history_mirror: Mutex::new(None),
         }
     }
 
@@ -424,30 +429,69 @@ impl Layout {
         Ok(Some(ecs.folder(RESOURCES)?))
     }
 
-    /// Links `/ecs/history`, and the root groups `roots`, to the same paths in the history
-    /// file `file_name` (in the same directory), unless the links exist.
-    pub(crate) fn link_history(&self, file_name: &str, roots: &[&str]) -> Result<()> {
-        let mut linked = self
-            .history_linked
+    /// Presents the history file `file_name` (in the same directory; its `/ecs/history` is
+    /// `src`) in this file: `/ecs/history` mirrors it (virtual datasets and dimension scales,
+    /// brought up to date with `src` at each call), and the root groups `roots` are external
+    /// links to the same paths in it. Returns how many datasets were (re)mirrored.
+    pub(crate) fn link_history(
+        &self,
+        file_name: &str,
+        roots: &[&str],
+        src: &Group,
+    ) -> Result<usize> {
+        let mut mirror = self
+            .history_mirror
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if *linked {
-            return Ok(());
-        }
-        if !self.ecs.link_exists(crate::history::HISTORY) {
-            self.ecs
-                .link_external(file_name, "/ecs/history", crate::history::HISTORY)
-                .map_err(h5("link history", "/ecs/history"))?;
-        }
-        let root = self.file.hdf5().group("/").map_err(h5("open group", "/"))?;
-        for name in roots {
-            if !root.link_exists(name) {
-                root.link_external(file_name, &format!("/{name}"), name)
-                    .map_err(h5("link history", format!("/{name}")))?;
+        let path = format!("{ECS_PATH}/{}", crate::history::HISTORY);
+        if mirror.is_none() {
+            // Layout version 3 linked `/ecs/history` to the history file: the link goes (a
+            // group opened through it would be the history file's own).
+            let external = self
+                .ecs
+                .links(hdf5::IndexType::Name, hdf5::IterationOrder::Native)
+                .map_err(h5("list links", ECS_PATH))?
+                .into_iter()
+                .any(|(n, info)| {
+                    n == crate::history::HISTORY && info.link_type != hdf5::LinkType::Hard
+                });
+            if external {
+                self.ecs
+                    .unlink(crate::history::HISTORY)
+                    .map_err(h5("delete link", &path))?;
             }
+            let group = if self.ecs.link_exists(crate::history::HISTORY) {
+                self.ecs
+                    .group(crate::history::HISTORY)
+                    .map_err(h5("open group", &path))?
+            } else {
+                self.ecs
+                    .create_group(crate::history::HISTORY)
+                    .map_err(h5("create group", &path))?
+            };
+            set_attr(
+                &group,
+                &path,
+                MIRROR_SOURCE_ATTR,
+                &Value::Str(file_name.to_owned()),
+            )?;
+            let root = self.file.hdf5().group("/").map_err(h5("open group", "/"))?;
+            for name in roots {
+                if !root.link_exists(name) {
+                    root.link_external(file_name, &format!("/{name}"), name)
+                        .map_err(h5("link history", format!("/{name}")))?;
+                }
+            }
+            // A file resumed from an older layout is brought to this one.
+            self.set(LAYOUT_VERSION_ATTR, u64::from(LAYOUT_VERSION))?;
+            *mirror = Some(Mirror::new(file_name, crate::history::STEP));
         }
-        *linked = true;
-        Ok(())
+        let dst = self
+            .ecs
+            .group(crate::history::HISTORY)
+            .map_err(h5("open group", &path))?;
+        let m = mirror.as_mut().ok_or(EcsError::Uninitialized)?;
+        Ok(m.update(src, &dst, &path)?)
     }
 
     /// Writes `/ecs/index`: the sorted persistent ids of all persisted entities.

@@ -46,12 +46,7 @@ pub enum LoadMode {
     Renumber,
 }
 
-fn not_ecs(file: &File, reason: impl Into<String>) -> EcsError {
-    EcsError::NotEcsFile {
-        path: file.path().to_path_buf(),
-        reason: reason.into(),
-    }
-}
+use crate::layout::not_ecs;
 
 /// Entities spawned for the ids of a file.
 pub(crate) struct Spawned {

@@ -470,9 +470,15 @@ impl H5Sync {
         let in_file = self
             .in_memory
             .then(|| self.targets[0].layout.file().clone());
+        // The history file is opened with HDF5's lock as the run file is: libhdf5 opens it
+        // again through the run file's mirrors (with the run file's access properties) when
+        // it attaches their dimension scales, and one process cannot hold a file open both
+        // ways.
+        let locking = self.durability == Durability::Unprotected;
         let run = HistoryRun::open(
             &self.path,
             in_file.as_ref(),
+            locking,
             self.flushes,
             registry.histories(&history),
             history,
@@ -895,11 +901,12 @@ impl H5Sync {
         // commit below is done (a sample of an uncommitted tick is cut off on resume).
         let mut sampled = false;
         if let Some(h) = history {
-            if let Some(name) = h.link() {
-                t.layout.link_history(name, h.root_links())?;
-            }
             if !same_tick {
                 sampled = h.append(world, ids, next_tick)?;
+            }
+            // The run file's `/ecs/history` mirrors the history file as of this append.
+            if let Some(name) = h.link() {
+                t.layout.link_history(name, h.root_links(), h.root())?;
             }
         }
         // Entities no longer persisted: drop their groups, and their rows from every table.

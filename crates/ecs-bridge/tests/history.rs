@@ -551,3 +551,122 @@ fn samples_of_an_uncommitted_tick_are_cut_off_on_resume() {
         "the uncommitted sample is gone"
     );
 }
+
+/// The run file's `/ecs/history` mirrors the history file: every dataset reads the same
+/// through the run file as in the history file, including after entities were added (the
+/// entity axis grew) and for the per-entity array series.
+fn assert_mirrors_match(path: &std::path::Path) {
+    use h5pom_store::reexports::hdf5;
+    let side = path.with_file_name("run.h5.history");
+    let run = hdf5::File::open(path).unwrap();
+    let hist = hdf5::File::open(&side).unwrap();
+    let mirror = run.group("ecs/history").unwrap();
+    assert_eq!(
+        mirror
+            .attr("mirror-of")
+            .unwrap()
+            .read_scalar::<hdf5::types::VarLenUnicode>()
+            .unwrap()
+            .as_str(),
+        "run.h5.history"
+    );
+    let mut seen = 0;
+    let mut stack = vec!["ecs/history".to_owned()];
+    while let Some(g) = stack.pop() {
+        let src = hist.group(&g).unwrap();
+        let dst = run.group(&g).unwrap();
+        let mut names = src.member_names().unwrap();
+        let mut mirrored = dst.member_names().unwrap();
+        names.sort();
+        mirrored.sort();
+        assert_eq!(names, mirrored, "{g}");
+        for n in names {
+            let here = format!("{g}/{n}");
+            if src.group(&n).is_ok() {
+                stack.push(here);
+                continue;
+            }
+            let (a, b) = (src.dataset(&n).unwrap(), dst.dataset(&n).unwrap());
+            assert!(
+                b.layout() == hdf5::dataset::Layout::Virtual || b.size() == 0,
+                "{here} is a mirror"
+            );
+            assert_eq!(a.shape(), b.shape(), "{here}");
+            use hdf5::types::TypeDescriptor as T;
+            let numeric = matches!(
+                a.dtype().unwrap().to_descriptor().unwrap(),
+                T::Integer(_) | T::Unsigned(_) | T::Float(_)
+            );
+            if numeric {
+                let (x, y) = (a.read_raw::<f64>(), b.read_raw::<f64>());
+                match (x, y) {
+                    (Ok(x), Ok(y)) => {
+                        let same = x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits());
+                        assert!(same && x.len() == y.len(), "{here}");
+                    }
+                    (x, y) => panic!("{here}: {x:?} {y:?}"),
+                }
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen > 20, "{seen} datasets mirrored");
+}
+
+#[test]
+fn the_run_file_mirrors_the_history_file() {
+    let dir = tempfile::tempdir().unwrap();
+    run_in(dir.path(), 7, Durability::Process, 8, None);
+    assert_mirrors_match(&dir.path().join("run.h5"));
+}
+
+/// A run written by layout version 3 (`/ecs/history` an external link to the history file)
+/// reads as before, and resuming it turns the link into mirrors (layout version 4).
+#[test]
+fn a_version_3_run_reads_and_resumes_into_mirrors() {
+    use h5pom_store::reexports::hdf5;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.h5");
+    run_in(dir.path(), 11, Durability::Process, 4, None);
+    let want = HistoryReader::open(&path).unwrap().steps("Pos").unwrap();
+    for slot in h5pom_ecs::slot_paths(&path) {
+        let f = hdf5::File::open_rw(&slot).unwrap();
+        let ecs = f.group("ecs").unwrap();
+        ecs.unlink("history").unwrap();
+        ecs.link_external("run.h5.history", "/ecs/history", "history")
+            .unwrap();
+        ecs.attr("layout-version")
+            .unwrap()
+            .write_scalar(&3u64)
+            .unwrap();
+    }
+    let r = HistoryReader::open(&path).unwrap();
+    assert_eq!(r.steps("Pos").unwrap(), want);
+    drop(r);
+    let mut w = World::new();
+    registry().load_at(&mut w, &path, want[1]).unwrap();
+
+    let mut w = World::new();
+    let (mut sync, _) = H5Sync::resume(&mut w, &path, &registry()).unwrap();
+    sync.keep_history(&registry(), history()).unwrap();
+    w.insert_resource(sync);
+    w.resource_mut::<Clock>().step = 1000;
+    let mut q = w.query::<&mut Pos>();
+    q.iter_mut(&mut w).for_each(|mut p| p.x += 1.0);
+    tick(&mut w);
+    w.remove_resource::<H5Sync>();
+    let f = hdf5::File::open(&path).unwrap();
+    let version: u64 = f
+        .group("ecs")
+        .unwrap()
+        .attr("layout-version")
+        .unwrap()
+        .read_scalar()
+        .unwrap();
+    assert_eq!(version, 4);
+    drop(f);
+    assert_mirrors_match(&path);
+    let steps = HistoryReader::open(&path).unwrap().steps("Pos").unwrap();
+    assert_eq!(steps.len(), want.len() + 1);
+    assert_eq!(steps.last(), Some(&1000));
+}

@@ -26,6 +26,7 @@ mod folder;
 mod generic;
 mod handle;
 mod list;
+pub mod mirror;
 mod name;
 mod object;
 pub mod pipeline;

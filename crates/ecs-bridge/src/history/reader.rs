@@ -1,5 +1,6 @@
 //! Reading a run's history: committed samples only.
 
+use h5pom_store::mirror::MIRROR_SOURCE_ATTR;
 use h5pom_store::{File, Value};
 
 use super::*;
@@ -9,6 +10,7 @@ use crate::error::{EcsError, Result};
 
 /// A run file's history, for reading (`Registry::load_at`, [`HistoryReader`]).
 pub struct HistoryReader {
+    /// The file holding the history: the history file of a run on disk, else the run file.
     file: File,
     root: Option<Group>,
     committed: u64,
@@ -27,9 +29,27 @@ impl HistoryReader {
     /// Opens the history of the synced file (or slot pair link) `path`, read-only. Only
     /// samples of committed ticks are seen.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        let file = File::open_read_only(path.as_ref(), h5pom_store::Schema::new())?;
+        let path = path.as_ref();
+        let mut file = File::open_read_only(path, h5pom_store::Schema::new())?;
         let committed = crate::layout::Layout::open(file.clone())?.tick()?;
-        let root = history_root(&file, false)?;
+        let mut root = history_root(&file, false)?;
+        // A run file's `/ecs/history` mirrors the history file (layout version 4): read the
+        // history file itself (its chunks are what the decoders read).
+        let source = match &root {
+            Some(g) => h5pom_store::get_attr(g, "/ecs/history", MIRROR_SOURCE_ATTR)?,
+            None => None,
+        };
+        if let Some(source) = source {
+            let Value::Str(name) = source else {
+                return Err(crate::layout::not_ecs(
+                    &file,
+                    format!("/ecs/history@{MIRROR_SOURCE_ATTR} is not a string"),
+                ));
+            };
+            let side = path.parent().unwrap_or(std::path::Path::new("")).join(name);
+            file = File::open_read_only(&side, h5pom_store::Schema::new())?;
+            root = history_root(&file, false)?;
+        }
         Ok(HistoryReader {
             file,
             root,

@@ -90,11 +90,13 @@ pub(super) fn committed_samples(g: &Group, path: &str, committed: u64) -> Result
 
 impl HistoryRun {
     /// Starts (or continues) the history of a sync whose file is `path` and holds
-    /// `committed` ticks: in the sidecar `<path>.history`, or in `in_file` (in-memory syncs).
+    /// `committed` ticks: in the sidecar `<path>.history` (opened with HDF5's file lock if
+    /// `locking`, as the run file is), or in `in_file` (in-memory syncs).
     /// Samples a killed writer left past the committed tick are cut off.
     pub(crate) fn open(
         path: &std::path::Path,
         in_file: Option<&File>,
+        locking: bool,
         committed: u64,
         types: Vec<Box<dyn HistorySync>>,
         conf: History,
@@ -107,11 +109,19 @@ impl HistoryRun {
                 // Locked first: a second writer is refused before it touches the sidecar.
                 let mut seq = SeqWriter::open(&side)?;
                 seq.begin()?;
-                let file = File::open_unlocked(
-                    &side,
-                    h5pom_store::Mode::OpenOrCreate,
-                    h5pom_store::Schema::new(),
-                )?;
+                let file = if locking {
+                    File::open_with(
+                        &side,
+                        h5pom_store::Mode::OpenOrCreate,
+                        h5pom_store::Schema::new(),
+                    )?
+                } else {
+                    File::open_unlocked(
+                        &side,
+                        h5pom_store::Mode::OpenOrCreate,
+                        h5pom_store::Schema::new(),
+                    )?
+                };
                 (file, Some(format!("{name}.history")), Some(seq))
             }
         };
@@ -144,7 +154,12 @@ impl HistoryRun {
         conf
     }
 
-    /// The sidecar's file name, to link `/ecs/history` of the run files to.
+    /// The history file's `/ecs/history`.
+    pub(crate) fn root(&self) -> &Group {
+        &self.root
+    }
+
+    /// The history file.
     pub(crate) fn file(&self) -> &File {
         &self.file
     }

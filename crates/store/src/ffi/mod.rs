@@ -10,3 +10,4 @@ pub(crate) mod file;
 mod id;
 pub(crate) mod object;
 pub(crate) mod scale;
+pub(crate) mod vds;

@@ -74,20 +74,23 @@ pub(crate) fn move_link(loc: &Location, from: &str, to: &str) -> hdf5::Result<()
 
 /// The token identifying the object `loc` refers to.
 pub(crate) fn token(loc: &Location) -> hdf5::Result<Token> {
-    hdf5::sync::sync(|| {
-        let mut info = std::mem::MaybeUninit::<h5o::H5O_info2_t>::uninit();
-        // SAFETY: live object id; `info` is a properly sized out-parameter that H5Oget_info3
-        // fills completely on success (checked before reading it).
-        let r = unsafe { h5o::H5Oget_info3(loc.id(), info.as_mut_ptr(), h5o::H5O_INFO_BASIC) };
-        check(r)?;
-        // SAFETY: the call succeeded, so `info` is initialized.
-        let info = unsafe { info.assume_init() };
-        // SAFETY: H5O_token_t is `#[repr(C)]` around exactly `[u8; H5O_MAX_TOKEN_SIZE]`.
-        let bytes: [u8; h5o::H5O_MAX_TOKEN_SIZE] = unsafe { std::mem::transmute(info.token) };
-        Ok(Token {
-            fileno: info.fileno,
-            bytes,
-        })
+    hdf5::sync::sync(|| token_of(loc.id()))
+}
+
+/// The token of the object `id` (a live object id; the caller holds the library lock).
+pub(super) fn token_of(id: hdf5_sys::h5i::hid_t) -> hdf5::Result<Token> {
+    let mut info = std::mem::MaybeUninit::<h5o::H5O_info2_t>::uninit();
+    // SAFETY: `id` is a live object id (the caller's contract); `info` is a properly sized
+    // out-parameter that H5Oget_info3 fills completely on success (checked before reading it).
+    let r = unsafe { h5o::H5Oget_info3(id, info.as_mut_ptr(), h5o::H5O_INFO_BASIC) };
+    check(r)?;
+    // SAFETY: the call succeeded, so `info` is initialized.
+    let info = unsafe { info.assume_init() };
+    // SAFETY: H5O_token_t is `#[repr(C)]` around exactly `[u8; H5O_MAX_TOKEN_SIZE]`.
+    let bytes: [u8; h5o::H5O_MAX_TOKEN_SIZE] = unsafe { std::mem::transmute(info.token) };
+    Ok(Token {
+        fileno: info.fileno,
+        bytes,
     })
 }
 
