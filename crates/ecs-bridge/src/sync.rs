@@ -900,6 +900,10 @@ impl H5Sync {
         // History first: its samples carry the tick this flush commits, and count once the
         // commit below is done (a sample of an uncommitted tick is cut off on resume).
         let mut sampled = false;
+        // The history's frames and the run file's arrays are the same bytes, chunked alike:
+        // encoded once (inline flushes; a background flush writes copies on another thread).
+        let _share =
+            (history.is_some() && !background).then(h5pom_store::pipeline::share_encoded_chunks);
         if let Some(h) = history {
             if !same_tick {
                 sampled = h.append(world, ids, next_tick)?;

@@ -50,7 +50,7 @@ pub fn append_frame(
     bytes: &[u8],
     chunk: Option<&[usize]>,
 ) -> Result<WriteStats> {
-    let stats = append_frame_only(
+    let stats = append(
         file,
         group,
         path,
@@ -60,6 +60,7 @@ pub fn append_frame(
         frame_shape,
         bytes,
         chunk,
+        true,
     )?;
     let shape: Vec<u64> = frame_shape.iter().map(|&d| d as u64).collect();
     append_frame_only(
@@ -76,6 +77,18 @@ pub fn append_frame(
     Ok(stats)
 }
 
+/// The chunk shape (within a frame) an array of `shape` and `dtype` gets when written to
+/// `file` as an ordinary dataset with the file's array options: the options' chunk if it has
+/// the array's rank, else [`auto_chunk`](crate::pipeline::auto_chunk). Frames chunked this way
+/// encode to the same chunks as the run file's copy of the array, which a sharing scope
+/// ([`share_encoded_chunks`](crate::pipeline::share_encoded_chunks)) then encodes once.
+pub fn array_chunk(file: &File, shape: &[usize], dtype: Dtype) -> Vec<usize> {
+    match file.array_options().chunk {
+        Some(c) if c.len() == shape.len() && !c.contains(&0) => c,
+        _ => crate::pipeline::auto_chunk(shape, dtype.size()),
+    }
+}
+
 /// [`append_frame`] without the shape record (table frames all have the table's shape).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn append_frame_only(
@@ -88,6 +101,35 @@ pub(crate) fn append_frame_only(
     frame_shape: &[usize],
     bytes: &[u8],
     chunk: Option<&[usize]>,
+) -> Result<WriteStats> {
+    append(
+        file,
+        group,
+        path,
+        name,
+        index,
+        dtype,
+        frame_shape,
+        bytes,
+        chunk,
+        false,
+    )
+}
+
+/// [`append_frame_only`], publishing the encoded chunks in a sharing scope if `share` (an
+/// array's frame, which the run file's copy of the array may take).
+#[allow(clippy::too_many_arguments)]
+fn append(
+    file: &File,
+    group: &Group,
+    path: &str,
+    name: &str,
+    index: usize,
+    dtype: Dtype,
+    frame_shape: &[usize],
+    bytes: &[u8],
+    chunk: Option<&[usize]>,
+    share: bool,
 ) -> Result<WriteStats> {
     let chunk: Vec<usize> = match chunk {
         Some(c) => c.to_vec(),
@@ -113,6 +155,7 @@ pub(crate) fn append_frame_only(
         index,
         chunk,
         opts: &opts,
+        share,
     };
     file.inner()
         .pipeline()

@@ -114,7 +114,17 @@ impl<R: Resource, K: RowCodec<R>> HistorySync for HistoryRes<R, K> {
                     created.push(format!("{name}{}", h5pom_store::series::SHAPE_SUFFIX));
                 }
                 h5pom_store::series::append_frame(
-                    cx.file, &g, &path, &name, samples, a.dtype, &a.shape, &a.bytes, None,
+                    cx.file,
+                    &g,
+                    &path,
+                    &name,
+                    samples,
+                    a.dtype,
+                    &a.shape,
+                    &a.bytes,
+                    Some(&h5pom_store::series::array_chunk(
+                        cx.file, &a.shape, a.dtype,
+                    )),
                 )
                 .map_err(err)?;
                 axis_scales(&g, &path, &name)?;

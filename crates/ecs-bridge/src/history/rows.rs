@@ -215,7 +215,17 @@ impl<C: Component, K: RowCodec<C>> HistoryRows<C, K> {
                 created.push(format!("{series}{}", h5pom_store::series::SHAPE_SUFFIX));
             }
             h5pom_store::series::append_frame(
-                cx.file, &sub, &spath, &series, j, a.dtype, &a.shape, &a.bytes, None,
+                cx.file,
+                &sub,
+                &spath,
+                &series,
+                j,
+                a.dtype,
+                &a.shape,
+                &a.bytes,
+                Some(&h5pom_store::series::array_chunk(
+                    cx.file, &a.shape, a.dtype,
+                )),
             )
             .map_err(|source| EcsError::Component {
                 entity: id,

@@ -1,5 +1,6 @@
 //! The write side: jobs, dataset preparation (create / replace / reuse) and chunk encoding.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdf5::filters::Filter;
@@ -11,6 +12,7 @@ use super::codec::ensure_len;
 use super::dtype::{Dtype, Element, as_bytes};
 use super::error::{PipelineError, PipelineResult};
 use super::options::{ArrayOptions, Codec};
+use super::share;
 use super::shuffle::shuffle;
 use super::{Pipeline, Scratch};
 use crate::ffi::chunk::{self as ffi, DcplFilter, NewLayout};
@@ -150,6 +152,9 @@ pub struct WriteStats {
     pub bytes_stored: u64,
     /// Time the writer spent inside HDF5 write calls.
     pub write_time: Duration,
+    /// Of `chunks`, those taken already encoded from a frame of the same bytes written in the
+    /// same sharing scope ([`share_encoded_chunks`](super::share_encoded_chunks)).
+    pub chunks_shared: usize,
 }
 
 impl WriteStats {
@@ -462,9 +467,30 @@ impl Pipeline {
             }
             Ok(())
         };
+        // Chunks a history frame of the same bytes encoded in this flush are taken as they are.
+        let shared: Vec<Option<Arc<share::Shared>>> = if share::active() {
+            prepared
+                .iter()
+                .map(|p| {
+                    let grid = &p.spec.grid;
+                    let key = share::Key::new(&p.spec, &grid.shape, &grid.chunk);
+                    share::lookup(&key, p.spec.bytes).filter(|s| s.chunks.len() == grid.len())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let produce = |i: usize, scratch: &mut Scratch| -> PipelineResult<Encoded> {
             let (j, c) = tasks[i];
             let mut buf = this.take_buf();
+            if let Some(Some(s)) = shared.get(j) {
+                buf.clear();
+                buf.extend_from_slice(&s.chunks[c]);
+                return Ok(Encoded {
+                    len: buf.len(),
+                    buf,
+                });
+            }
             match encode_chunk(specs[j], c, scratch, &mut buf) {
                 Ok(len) => Ok(Encoded { buf, len }),
                 Err(e) => {
@@ -488,6 +514,10 @@ impl Pipeline {
         };
         this.run_ordered(tasks.len(), plain, produce, consume)?;
         stats.chunks = tasks.len();
+        stats.chunks_shared = tasks
+            .iter()
+            .filter(|&&(j, _)| matches!(shared.get(j), Some(Some(_))))
+            .count();
         stats.bytes_stored = bytes_stored + chunk_bytes;
         stats.write_time = write_time + chunk_time;
         Ok(stats)
@@ -518,6 +548,8 @@ pub struct FrameJob<'a> {
     /// Chunk shape of one frame (rank of the frame, entries >= 1).
     pub(crate) chunk: Vec<usize>,
     pub(crate) opts: &'a ArrayOptions,
+    /// Publish the encoded chunks in a sharing scope (see `share`).
+    pub(crate) share: bool,
 }
 
 impl FrameJob<'_> {
@@ -632,6 +664,10 @@ impl Pipeline {
                 }
             }
         };
+        // Inside a sharing scope, the encoded chunks are kept for a write of the same bytes
+        // (the run file's copy of this frame), in order.
+        let share = job.share && share::active() && (spec.shuffle || spec.codec != Codec::None);
+        let mut kept: Vec<Vec<u8>> = Vec::new();
         let consume = |i: usize, enc: Encoded| -> PipelineResult<()> {
             let mut offset = spec.grid.offset(i);
             offset[0] = job.index as u64;
@@ -639,10 +675,20 @@ impl Pipeline {
             ffi::write_chunk(&ds, &offset, 0, &enc.buf[..enc.len])?;
             stats.write_time += t.elapsed();
             stats.bytes_stored += enc.len as u64;
-            this.put_buf(enc.buf);
+            if share {
+                let mut b = enc.buf;
+                b.truncate(enc.len);
+                kept.push(b);
+            } else {
+                this.put_buf(enc.buf);
+            }
             Ok(())
         };
         this.run_ordered(n, || Ok(()), produce, consume)?;
+        if share {
+            let key = share::Key::new(&spec, &job.frame_shape, &full_chunk[1..]);
+            share::publish(key, job.bytes, kept);
+        }
         Ok(stats)
     }
 }

@@ -28,6 +28,7 @@ mod dtype;
 mod encode;
 mod error;
 mod options;
+mod share;
 mod shuffle;
 
 use std::collections::BTreeMap;
@@ -45,6 +46,7 @@ pub use options::{
     ArrayOptions, Codec, Concurrency, DEFLATE_FILTER_ID, Filters, LZ4_FILTER_ID, SHUFFLE_FILTER_ID,
     ZSTD_FILTER_ID,
 };
+pub use share::{ShareScope, share_encoded_chunks};
 
 /// Per-worker reusable buffers and codec contexts.
 #[derive(Default)]

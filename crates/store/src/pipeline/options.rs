@@ -14,7 +14,7 @@ pub const DEFLATE_FILTER_ID: i32 = 1;
 pub const SHUFFLE_FILTER_ID: i32 = 2;
 
 /// The compression codec of an array dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Codec {
     /// No compression.
     #[default]
