@@ -8,7 +8,10 @@ side in one run. Each writer stores F frames of positions and velocities of N pa
 - ADIOS2 (PyPI `adios2`, `make setup-bench`): the BP5 engine with `StatsLevel=0`, one step per
   frame (no compression, as the issue's reference figure);
 - h5pom: the simulation example with and without --history (none, deflate:1); the history's
-  cost is the extra flush time, its bytes the history file.
+  cost is the extra flush time, its bytes the history file. With deflate, "shared" is the
+  default (each array compressed once for the history and the run file), "own encoding" the
+  history compressing its frames itself (--no-shared-encoding), as a writer that persists
+  nothing else would.
 
 Usage: .venv/bin/python benches/history_writers.py [SIM_BINARY] [N] [F]
 (default target/release/examples/sim, 1000000 particles, 20 frames). Prints one table.
@@ -84,10 +87,12 @@ def adios2_bp5(path):
     return sum(os.path.getsize(os.path.join(path, n)) for n in os.listdir(path))
 
 
-def sim(tmp, history, compression):
+def sim(tmp, history, compression, shared=True):
     out = os.path.join(tmp, f"sim-{history}-{compression}.h5")
     args = [SIM, "--particles", str(N), "--clouds", "4", "--ticks", str(F), "--out", out,
             "--quiet", "--compression", compression] + (["--history"] if history else [])
+    if history and not shared:
+        args.append("--no-shared-encoding")
     text = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     total_ms = float(re.search(r"flushes\s+\d+ \(([\d.]+) ms total\)", text).group(1))
     side = out + ".history"
@@ -118,13 +123,16 @@ def main():
             rows.append(("ADIOS2 BP5, StatsLevel=0", time.perf_counter() - t, size))
         except ImportError:
             print("ADIOS2 not installed (make setup-bench): its row is left out")
-        for compression in ["none", "deflate:1"]:
+        for compression, shared in [("none", True), ("deflate:1", True), ("deflate:1", False)]:
             base, _ = sim(tmp, False, compression)
-            with_h, size = sim(tmp, True, compression)
+            with_h, size = sim(tmp, True, compression, shared)
             # The sim keeps one more sample than it ticks (the first flush) and four clouds of
             # N/4: the history holds (F + 1) frames of all N particles.
             extra = with_h - base
-            rows.append((f"h5pom history append, {compression}", extra * F / (F + 1), size * F / (F + 1)))
+            label = f"h5pom history append, {compression}"
+            if compression != "none":
+                label += ", shared" if shared else ", own encoding"
+            rows.append((label, extra * F / (F + 1), size * F / (F + 1)))
     print(f"{F} frames x {N:,} particles x (positions + velocities) float32 = {raw / MB:,.0f} MB")
     print(f"{'writer':<34} {'time':>8} {'MB/s':>8} {'stored/frames':>14}")
     for label, secs, size in rows:

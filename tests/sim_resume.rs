@@ -37,6 +37,7 @@ fn config(out: &Path) -> Config {
         durability: h5pom::ecs::Durability::Process,
         log_flushes: false,
         history: false,
+        share_encoded: true,
         background: false,
         at_step: None,
     }

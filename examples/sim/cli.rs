@@ -68,11 +68,15 @@ pub(crate) struct Args {
     /// harnesses that kill the run and check what was recovered).
     #[arg(long)]
     log_flushes: bool,
-    /// Keep every flushed tick: a history (`<out>.history`, linked from --out) that
+    /// Keep every flushed tick: a history (`<out>.history`, mirrored in --out) that
     /// `--resume --at-step` reloads, xarray reads per component and MDAnalysis reads as H5MD
     /// (one particle group per cloud).
     #[arg(long)]
     history: bool,
+    /// With --history: compress each array twice, once for the history and once for --out,
+    /// instead of once for both (for comparisons; the files are the same).
+    #[arg(long, requires = "history")]
+    no_shared_encoding: bool,
     /// With --resume: continue from this stored step of the file's history (into another
     /// --out).
     #[arg(long, value_name = "S", requires = "resume")]
@@ -111,6 +115,7 @@ impl Args {
             durability: self.durability,
             log_flushes: self.log_flushes,
             history: self.history,
+            share_encoded: !self.no_shared_encoding,
             background: self.background,
             at_step: self.at_step,
         }

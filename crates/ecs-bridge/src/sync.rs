@@ -260,6 +260,8 @@ pub struct H5Sync {
     skipping: std::collections::HashSet<(u64, &'static str)>,
     /// Array encoding and writing on a writer thread, overlapping the next tick.
     background: bool,
+    /// History frames and the run file's arrays encoded once (inline flushes).
+    share_encoded: bool,
     /// The flush being finished by the writer thread.
     in_flight: Option<InFlight>,
     /// Buffers of the last background batch, reused by the next.
@@ -378,6 +380,7 @@ impl H5Sync {
             new_skips: Vec::new(),
             skipping: std::collections::HashSet::new(),
             background: false,
+            share_encoded: true,
             in_flight: None,
             buffers: Vec::new(),
         }
@@ -520,6 +523,17 @@ impl H5Sync {
         }
         self.background = on;
         Ok(())
+    }
+
+    /// With [history](Self::keep_history), whether an inline flush compresses an array once
+    /// for both the history frame and the run file (on by default): the run file's write
+    /// takes the frame's encoded chunks, after comparing the bytes with a copy of the
+    /// frame's that the flush keeps until it ends (so a flush holds each changed array's
+    /// bytes twice meanwhile). Off, each is encoded on its own (the cost of a history writer
+    /// that shares nothing; `benches/history_writers.py` shows both). The files are the same
+    /// either way.
+    pub fn set_share_encoded(&mut self, on: bool) {
+        self.share_encoded = on;
     }
 
     /// The tick a writer thread is finishing (background flushes), not yet committed.
@@ -902,8 +916,8 @@ impl H5Sync {
         let mut sampled = false;
         // The history's frames and the run file's arrays are the same bytes, chunked alike:
         // encoded once (inline flushes; a background flush writes copies on another thread).
-        let _share =
-            (history.is_some() && !background).then(h5pom_store::pipeline::share_encoded_chunks);
+        let _share = (history.is_some() && !background && self.share_encoded)
+            .then(h5pom_store::pipeline::share_encoded_chunks);
         if let Some(h) = history {
             if !same_tick {
                 sampled = h.append(world, ids, next_tick)?;

@@ -220,7 +220,7 @@ fn tick(world: &mut World) {
 
 fn run(seed: u64, durability: Durability, ticks: i64) {
     let dir = tempfile::tempdir().unwrap();
-    run_in(dir.path(), seed, durability, ticks, None)
+    run_in(dir.path(), seed, durability, ticks, None, true)
 }
 
 fn run_in(
@@ -229,6 +229,7 @@ fn run_in(
     durability: Durability,
     ticks: i64,
     filters: Option<h5pom_store::Filters>,
+    share: bool,
 ) {
     let path = dir.join("run.h5");
     let mut world = World::new();
@@ -260,6 +261,7 @@ fn run_in(
     }
     let mut sync = H5Sync::create_with(&path, &registry(), durability).unwrap();
     sync.keep_history(&registry(), history()).unwrap();
+    sync.set_share_encoded(share);
     if let Some(f) = filters {
         sync.set_array_options(h5pom_store::ArrayOptions::with_filters(f));
     }
@@ -308,13 +310,15 @@ proptest! {
 
 #[test]
 fn compressed_histories_reload_exactly() {
-    for f in [
-        h5pom_store::Filters::lz4(),
-        h5pom_store::Filters::zstd(3),
-        h5pom_store::Filters::deflate(1),
+    // Shared encoding (the default) and each file encoding its own (the same files).
+    for (f, share) in [
+        (h5pom_store::Filters::lz4(), true),
+        (h5pom_store::Filters::zstd(3), true),
+        (h5pom_store::Filters::deflate(1), true),
+        (h5pom_store::Filters::deflate(1), false),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        run_in(dir.path(), 11, Durability::Process, 8, Some(f));
+        run_in(dir.path(), 11, Durability::Process, 8, Some(f), share);
         let side = h5pom_store::File::open_read_only(
             dir.path().join("run.h5.history"),
             h5pom_store::Schema::new(),
@@ -616,7 +620,7 @@ fn assert_mirrors_match(path: &std::path::Path) {
 #[test]
 fn the_run_file_mirrors_the_history_file() {
     let dir = tempfile::tempdir().unwrap();
-    run_in(dir.path(), 7, Durability::Process, 8, None);
+    run_in(dir.path(), 7, Durability::Process, 8, None, true);
     assert_mirrors_match(&dir.path().join("run.h5"));
 }
 
@@ -627,7 +631,7 @@ fn a_version_3_run_reads_and_resumes_into_mirrors() {
     use h5pom_store::reexports::hdf5;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.h5");
-    run_in(dir.path(), 11, Durability::Process, 4, None);
+    run_in(dir.path(), 11, Durability::Process, 4, None, true);
     let want = HistoryReader::open(&path).unwrap().steps("Pos").unwrap();
     for slot in h5pom_ecs::slot_paths(&path) {
         let f = hdf5::File::open_rw(&slot).unwrap();

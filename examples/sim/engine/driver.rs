@@ -43,6 +43,8 @@ pub(crate) struct Config {
     pub(crate) log_flushes: bool,
     /// Keep the history of every flush (H5MD view included).
     pub(crate) history: bool,
+    /// With `history`: encode each array once for the history and the run file.
+    pub(crate) share_encoded: bool,
     /// Background flushes: arrays are encoded and written while the next tick runs.
     pub(crate) background: bool,
     /// With `resume`: the stored step to continue from.
@@ -330,6 +332,7 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
     if cfg.history {
         let clouds = world.query::<&Cloud>().iter(&world).count();
         sync.keep_history(schema.registry(), history(clouds))?;
+        sync.set_share_encoded(cfg.share_encoded);
     }
     sync.set_policy(match cfg.flush_every {
         0 | 1 => FlushPolicy::EveryTick,
