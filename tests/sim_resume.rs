@@ -251,12 +251,42 @@ fn history_runs_reload_at_any_step_and_read_as_h5md() {
         assert_eq!(resumed.started.start_step, s);
         assert_eq!(resumed.checksum, plain.checksum, "resumed at step {s}");
     }
-    // In place is refused: it would need the history after the step cut off.
-    let mut bad = config(&at("hist.h5"));
-    bad.resume = Some(at("hist.h5"));
-    bad.at_step = Some(2);
-    assert!(matches!(
-        engine::run(&bad, &mut ()),
-        Err(SimError::AtStepInPlace { .. })
-    ));
+    // In place: the history after the step is cut off and the run goes on from it, ending
+    // where the straight run does, with one sample per step and the same frames as h5py
+    // reads them in MDAnalysis (the check script again).
+    let mut back = config(&at("hist.h5"));
+    back.resume = Some(at("hist.h5"));
+    back.history = true;
+    back.at_step = Some(3);
+    back.ticks = 5;
+    let rewound = run(&back);
+    assert_eq!(rewound.started.start_step, 3);
+    assert_eq!(
+        rewound.checksum, plain.checksum,
+        "rewound in place to step 3"
+    );
+    assert_eq!(loaded_checksum(&at("hist.h5")), plain.checksum);
+    let reader = h5pom::ecs::history::HistoryReader::open(at("hist.h5")).unwrap();
+    assert_eq!(
+        reader.steps("Particles").unwrap(),
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        "every step once, those after step 3 rewritten"
+    );
+    drop(reader);
+    let ran = common::run_py(
+        "check_sim_history.py",
+        [at("hist.h5"), at("hist.h5.history")],
+    );
+    assert!(
+        ran.stdout.contains("\"steps\": [1, 2, 3, 4, 5, 6, 7, 8]"),
+        "{}",
+        ran.stdout
+    );
+    // Rewinding to a step before the history's first fails without touching the run.
+    let mut early = config(&at("hist.h5"));
+    early.resume = Some(at("hist.h5"));
+    early.at_step = Some(0);
+    early.ticks = 1;
+    assert!(engine::run(&early, &mut ()).is_err());
+    assert_eq!(loaded_checksum(&at("hist.h5")), plain.checksum);
 }

@@ -78,7 +78,7 @@ pub(crate) struct Args {
     #[arg(long, requires = "history")]
     no_shared_encoding: bool,
     /// With --resume: continue from this stored step of the file's history (into another
-    /// --out).
+    /// --out, or in place: the history after the step is then cut off).
     #[arg(long, value_name = "S", requires = "resume")]
     at_step: Option<u64>,
     /// Background flushes: each tick's arrays are copied out and encoded and written by a

@@ -336,6 +336,42 @@ impl H5Sync {
         Ok(Self::with_targets(targets, 0, path, durability, registry))
     }
 
+    /// Rewinds the run at `path` to its stored step `step` and syncs into it from there:
+    /// loads the world as of `step` (as [`Registry::load_at`]) into `world`, replaces the run
+    /// file with a new one (a pair's slot files are removed first, so a reader holding one
+    /// keeps its old file), and sets the sync's tick to the last tick that recorded `step`
+    /// (or an earlier one). [`keep_history`](Self::keep_history) then cuts the history after
+    /// that tick, and the next flush records what follows: the history reads as if the run
+    /// had gone on from `step`. This discards every sample after `step`, and every state
+    /// after it; it is meant for a run no one else is writing. Not crash-atomic: a crash
+    /// before the first flush leaves a run file without entities at the kept tick (the
+    /// history up to it intact; rewind again), one during it the usual crash-safe state.
+    pub fn rewind_with(
+        world: &mut World,
+        path: impl AsRef<Path>,
+        registry: &Registry,
+        durability: Durability,
+        step: i64,
+    ) -> Result<(Self, crate::LoadReport)> {
+        let path = path.as_ref();
+        let keep = crate::history::HistoryReader::open(path)?.last_tick_through(step)?;
+        let report = registry.load_at(world, path, step)?;
+        if durability != Durability::Unprotected {
+            for p in slots::slot_paths(path) {
+                remove_if_present(&p)?;
+            }
+        }
+        let mut sync = Self::create_with(path, registry, durability)?;
+        // The new file holds the kept tick from the start, so that a crash before the first
+        // flush does not make the history's kept samples uncommitted.
+        for t in &sync.targets {
+            t.layout.set_counters(keep, 1)?;
+            t.layout.file().flush()?;
+        }
+        sync.flushes = keep;
+        Ok((sync, report))
+    }
+
     /// Syncs into an in-memory file (tests, benchmarks).
     pub fn in_memory(registry: &Registry) -> Result<Self> {
         registry.validate()?;

@@ -674,3 +674,75 @@ fn a_version_3_run_reads_and_resumes_into_mirrors() {
     assert_eq!(steps.len(), want.len() + 1);
     assert_eq!(steps.last(), Some(&1000));
 }
+
+/// `H5Sync::rewind_with`: the run goes on from a stored step in place; the history keeps the
+/// samples up to that step and continues with the new ones, and every step reloads exactly.
+#[test]
+fn rewinding_in_place_cuts_the_history_after_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.h5");
+    let mut world = World::new();
+    world.insert_resource(Clock {
+        step: 0,
+        t: 0.0,
+        recent: ndarray::Array1::zeros(2),
+    });
+    for i in 0..3 {
+        world.spawn((
+            Persist,
+            Pos {
+                x: i as f64,
+                tag: None,
+                on: true,
+            },
+            Cloud {
+                mass: 1.0,
+                positions: ndarray::Array2::zeros((4, 3)),
+                ids: ndarray::Array1::zeros(4),
+            },
+        ));
+    }
+    let set = |w: &mut World, step: i64| {
+        w.resource_mut::<Clock>().step = step;
+        let mut q = w.query::<(&mut Pos, &mut Cloud)>();
+        for (mut p, mut c) in q.iter_mut(w) {
+            p.x = step as f64 + p.x.fract();
+            c.positions.fill(step as f32);
+        }
+    };
+    let mut sync = H5Sync::create(&path, &registry()).unwrap();
+    sync.keep_history(&registry(), history()).unwrap();
+    world.insert_resource(sync);
+    let mut expected = BTreeMap::new();
+    for step in 0..=5 {
+        set(&mut world, step * 10);
+        tick(&mut world);
+        expected.insert(step * 10, state(&mut world));
+    }
+    world.remove_resource::<H5Sync>();
+
+    let mut w = World::new();
+    let (mut sync, _) =
+        H5Sync::rewind_with(&mut w, &path, &registry(), Durability::Process, 20).unwrap();
+    sync.keep_history(&registry(), history()).unwrap();
+    assert_eq!(state(&mut w), expected[&20], "the world as of step 20");
+    w.insert_resource(sync);
+    for step in [25, 35] {
+        set(&mut w, step);
+        tick(&mut w);
+        expected.insert(step, state(&mut w));
+    }
+    w.remove_resource::<H5Sync>();
+    let reader = HistoryReader::open(&path).unwrap();
+    assert_eq!(reader.steps("Pos").unwrap(), [0, 10, 20, 25, 35]);
+    assert_eq!(reader.steps("Cloud").unwrap(), [0, 10, 20, 25, 35]);
+    drop(reader);
+    for step in [0, 10, 20, 25, 35] {
+        let mut again = World::new();
+        registry().load_at(&mut again, &path, step).unwrap();
+        assert_eq!(state(&mut again), expected[&step], "step {step}");
+    }
+    let mut current = World::new();
+    registry().load(&mut current, &path).unwrap();
+    assert_eq!(state(&mut current), expected[&35]);
+}

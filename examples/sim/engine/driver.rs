@@ -184,8 +184,10 @@ fn open(cfg: &Config, world: &mut World) -> Result<(H5Sync, Option<(PathBuf, boo
     };
     let in_place = same_file(from, &cfg.out);
     let sync = match cfg.at_step {
-        Some(_) if in_place => {
-            return Err(SimError::AtStepInPlace { path: from.clone() });
+        Some(step) if in_place => {
+            // In place: the history after the step is cut off and the run goes on from it.
+            let step = i64::try_from(step).unwrap_or(i64::MAX);
+            H5Sync::rewind_with(world, &cfg.out, &registry, cfg.durability, step)?.0
         }
         Some(step) => {
             registry.load_at(world, from, i64::try_from(step).unwrap_or(i64::MAX))?;

@@ -47,13 +47,6 @@ pub(crate) enum SimError {
         /// The resource that is missing.
         missing: &'static str,
     },
-    /// `--at-step` continues into a new file: resuming in place would need the history after
-    /// that step cut off.
-    #[error("{path}: --at-step continues into another --out file, not in place")]
-    AtStepInPlace {
-        /// The file.
-        path: PathBuf,
-    },
     /// Nonsensical sizes.
     #[error("--particles {particles} must be at least --clouds {clouds}, and --clouds at least 1")]
     Sizes {

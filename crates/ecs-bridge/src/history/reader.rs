@@ -145,6 +145,36 @@ impl HistoryReader {
         Ok(steps.into_iter().take(n).collect())
     }
 
+    /// The last committed tick that wrote a sample of a step at or before `step` (0 if
+    /// none): the tick a run rewound to `step` continues from (its history keeps the samples
+    /// of that tick and earlier; its next flush records what follows).
+    pub fn last_tick_through(&self, step: i64) -> Result<u64> {
+        let mut last = 0;
+        for tag in self.tags()? {
+            let Some((g, path)) = self.group(&tag)? else {
+                continue;
+            };
+            let n = committed_samples(&g, &path, self.committed)?;
+            if n == 0 {
+                continue;
+            }
+            let steps: Vec<i64> = g
+                .dataset(STEP)
+                .and_then(|d| d.read_raw())
+                .map_err(h5("read dataset", format!("{path}/{STEP}")))?;
+            let ticks: Vec<u64> = g
+                .dataset(TICK)
+                .and_then(|d| d.read_raw())
+                .map_err(h5("read dataset", format!("{path}/{TICK}")))?;
+            for (&s, &t) in steps.iter().zip(&ticks).take(n) {
+                if s <= step {
+                    last = last.max(t);
+                }
+            }
+        }
+        Ok(last)
+    }
+
     /// The sample of `tag` that holds its state at `step`: the last committed one whose step is
     /// at most `step` (`None` if the type had no sample yet).
     pub fn sample_at(&self, tag: &str, step: i64) -> Result<Option<usize>> {
