@@ -128,6 +128,16 @@ pub(crate) trait ComponentSync: Send + Sync {
     fn file_replaced(&mut self) {}
     /// Inserts the stored components into the world.
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize>;
+    /// Decodes the stored components without inserting them, for one insert per entity of
+    /// all types together (`staged::insert_all`); `None` if the type inserts itself
+    /// ([`load`](Self::load)).
+    fn stage(
+        &self,
+        _world: &mut World,
+        _cx: &LoadCx<'_>,
+    ) -> Result<Option<Box<dyn crate::staged::Staged>>> {
+        Ok(None)
+    }
     /// Removes this type from entity `e` (before `e` is reloaded in place).
     fn unload(&self, world: &mut World, e: Entity);
     /// The ids of entities stored in this type's table (tables only).
@@ -415,6 +425,25 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
     }
 
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
+        let batch = self.decode(cx)?;
+        let n = batch.len();
+        world.insert_batch(batch);
+        Ok(n)
+    }
+
+    fn stage(
+        &self,
+        world: &mut World,
+        cx: &LoadCx<'_>,
+    ) -> Result<Option<Box<dyn crate::staged::Staged>>> {
+        let batch = self.decode(cx)?;
+        Ok(Some(Box::new(crate::staged::Rows::new(world, batch))))
+    }
+}
+
+impl<C: Component, K: Codec<C>> GroupSync<C, K> {
+    /// The stored components of the entities to load, read from their groups.
+    fn decode(&self, cx: &LoadCx<'_>) -> Result<Vec<(Entity, C)>> {
         let mut batch = Vec::new();
         for (id, g) in cx.groups {
             let err = comp_err(self.tag, *id);
@@ -435,8 +464,6 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
                 .map_err(&err)?;
             batch.push((e, c));
         }
-        let n = batch.len();
-        world.insert_batch(batch);
-        Ok(n)
+        Ok(batch)
     }
 }

@@ -52,6 +52,7 @@ mod reflect;
 mod registry;
 mod resource;
 mod slots;
+mod staged;
 mod sync;
 mod table;
 

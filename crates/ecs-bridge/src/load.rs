@@ -392,9 +392,16 @@ impl Registry {
             renumbered: spawned.renumbered,
             ..Default::default()
         };
+        // Every type is decoded first, then each entity gets all its components in one
+        // insert (one archetype move per entity, not one per type).
+        let mut stages = Vec::new();
         for c in &comps {
-            report.components += c.load(world, &cx)?;
+            match c.stage(world, &cx)? {
+                Some(s) => stages.push(s),
+                None => report.components += c.load(world, &cx)?,
+            }
         }
+        report.components += crate::staged::insert_all(world, stages);
         for r in res.iter().filter(|_| only.is_none()) {
             if r.load(world, &cx)? {
                 report.resources += 1;

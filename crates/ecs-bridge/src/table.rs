@@ -306,9 +306,32 @@ impl<C: Component, K: Codec<C>> ComponentSync for TableSync<C, K> {
     }
 
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
+        let batch = self.decode(cx)?;
+        let n = batch.len();
+        world.insert_batch(batch);
+        Ok(n)
+    }
+
+    fn stage(
+        &self,
+        world: &mut World,
+        cx: &LoadCx<'_>,
+    ) -> Result<Option<Box<dyn crate::staged::Staged>>> {
+        let batch = self.decode(cx)?;
+        Ok(Some(Box::new(crate::staged::Rows::new(world, batch))))
+    }
+
+    fn table_ids(&self, layout: &Layout) -> Result<Vec<u64>> {
+        TableRows::read_ids(layout, self.tag)
+    }
+}
+
+impl<C: Component, K: Codec<C>> TableSync<C, K> {
+    /// The stored components of the entities to load, decoded from the table's rows.
+    fn decode(&self, cx: &LoadCx<'_>) -> Result<Vec<(Entity, C)>> {
         use rayon::prelude::*;
         let Some(mut t) = TableRows::read(cx.layout, self.tag, cx.only)? else {
-            return Ok(0);
+            return Ok(Vec::new());
         };
         // Rows decode in parallel (each owns its slice of values), in row order.
         let k = t.names.len();
@@ -340,12 +363,6 @@ impl<C: Component, K: Codec<C>> ComponentSync for TableSync<C, K> {
                 .filter_map(decode)
                 .collect::<Result<_>>()?
         };
-        let n = batch.len();
-        world.insert_batch(batch);
-        Ok(n)
-    }
-
-    fn table_ids(&self, layout: &Layout) -> Result<Vec<u64>> {
-        TableRows::read_ids(layout, self.tag)
+        Ok(batch)
     }
 }
