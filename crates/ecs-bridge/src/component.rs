@@ -16,6 +16,7 @@ use crate::codec::Codec;
 use crate::error::{EcsError, Result};
 use crate::ids::{IdMap, Persist};
 use crate::layout::{EntityGroup, Layout, field_prefix};
+use crate::staged::Staged;
 
 /// What one flush of one type did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -425,19 +426,11 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
     }
 
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
-        let batch = self.decode(cx)?;
-        let n = batch.len();
-        world.insert_batch(batch);
-        Ok(n)
+        Ok(crate::staged::insert_now(world, self.decode(cx)?))
     }
 
-    fn stage(
-        &self,
-        world: &mut World,
-        cx: &LoadCx<'_>,
-    ) -> Result<Option<Box<dyn crate::staged::Staged>>> {
-        let batch = self.decode(cx)?;
-        Ok(Some(Box::new(crate::staged::Rows::new(world, batch))))
+    fn stage(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<Option<Box<dyn Staged>>> {
+        Ok(crate::staged::stage(world, self.decode(cx)?))
     }
 }
 

@@ -18,6 +18,7 @@ use crate::component::{
 };
 use crate::error::{EcsError, Result};
 use crate::layout::{ENTITY_COLUMN, Layout};
+use crate::staged::Staged;
 
 fn table_err(tag: &str) -> impl Fn(h5pom_store::Error) -> EcsError + '_ {
     move |source| EcsError::Table {
@@ -306,19 +307,11 @@ impl<C: Component, K: Codec<C>> ComponentSync for TableSync<C, K> {
     }
 
     fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
-        let batch = self.decode(cx)?;
-        let n = batch.len();
-        world.insert_batch(batch);
-        Ok(n)
+        Ok(crate::staged::insert_now(world, self.decode(cx)?))
     }
 
-    fn stage(
-        &self,
-        world: &mut World,
-        cx: &LoadCx<'_>,
-    ) -> Result<Option<Box<dyn crate::staged::Staged>>> {
-        let batch = self.decode(cx)?;
-        Ok(Some(Box::new(crate::staged::Rows::new(world, batch))))
+    fn stage(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<Option<Box<dyn Staged>>> {
+        Ok(crate::staged::stage(world, self.decode(cx)?))
     }
 
     fn table_ids(&self, layout: &Layout) -> Result<Vec<u64>> {

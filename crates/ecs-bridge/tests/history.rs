@@ -211,6 +211,31 @@ fn mutate(world: &mut World, rng: &mut Lcg, step: i64) {
     }
 }
 
+/// A world holding only the `Clock` resource, at step 0 with `recent` of length `n`.
+fn clock_world(n: usize) -> World {
+    let mut world = World::new();
+    world.insert_resource(Clock {
+        step: 0,
+        t: 0.0,
+        recent: ndarray::Array1::zeros(n),
+    });
+    world
+}
+
+/// Resumes `path` with history, sets the clock to `step`, changes every `Pos` with `f` and
+/// flushes once.
+fn resume_tick(path: &std::path::Path, step: i64, f: impl Fn(&mut Pos)) {
+    let mut w = World::new();
+    let (mut sync, _) = H5Sync::resume(&mut w, path, &registry()).unwrap();
+    sync.keep_history(&registry(), history()).unwrap();
+    w.insert_resource(sync);
+    w.resource_mut::<Clock>().step = step;
+    let mut q = w.query::<&mut Pos>();
+    q.iter_mut(&mut w).for_each(|mut p| f(&mut p));
+    tick(&mut w);
+    w.remove_resource::<H5Sync>();
+}
+
 fn tick(world: &mut World) {
     world
         .resource_scope(|w, mut s: Mut<H5Sync>| s.tick(w))
@@ -232,12 +257,7 @@ fn run_in(
     share: bool,
 ) {
     let path = dir.join("run.h5");
-    let mut world = World::new();
-    world.insert_resource(Clock {
-        step: 0,
-        t: 0.0,
-        recent: ndarray::Array1::zeros(1),
-    });
+    let mut world = clock_world(1);
     for i in 0..3 {
         world.spawn((
             Persist,
@@ -338,12 +358,7 @@ fn compressed_histories_reload_exactly() {
 #[test]
 fn unprotected_and_in_memory_syncs_keep_history_too() {
     run(7, Durability::Unprotected, 8);
-    let mut world = World::new();
-    world.insert_resource(Clock {
-        step: 0,
-        t: 0.0,
-        recent: ndarray::Array1::zeros(1),
-    });
+    let mut world = clock_world(1);
     world.spawn((Persist, Constant { k: 1 }));
     let mut sync = H5Sync::in_memory(&registry()).unwrap();
     sync.keep_history(&registry(), history()).unwrap();
@@ -356,12 +371,7 @@ fn unprotected_and_in_memory_syncs_keep_history_too() {
 fn series_reads_one_entity_and_unchanged_types_add_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.h5");
-    let mut world = World::new();
-    world.insert_resource(Clock {
-        step: 0,
-        t: 0.0,
-        recent: ndarray::Array1::zeros(1),
-    });
+    let mut world = clock_world(1);
     let a = world
         .spawn((
             Persist,
@@ -414,12 +424,7 @@ fn read_consistent_follows_the_write_sequence() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.h5");
-    let mut world = World::new();
-    world.insert_resource(Clock {
-        step: 0,
-        t: 0.0,
-        recent: ndarray::Array1::zeros(1),
-    });
+    let mut world = clock_world(1);
     world.spawn((
         Persist,
         Pos {
@@ -486,12 +491,7 @@ fn read_consistent_follows_the_write_sequence() {
 fn samples_of_an_uncommitted_tick_are_cut_off_on_resume() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.h5");
-    let mut world = World::new();
-    world.insert_resource(Clock {
-        step: 0,
-        t: 0.0,
-        recent: ndarray::Array1::zeros(1),
-    });
+    let mut world = clock_world(1);
     let a = world
         .spawn((
             Persist,
@@ -513,17 +513,7 @@ fn samples_of_an_uncommitted_tick_are_cut_off_on_resume() {
     // A later run appends a sample of tick 3 and dies before committing it: simulated by
     // rolling the run file back to tick 2 (the committed slot of a pair holds the tick).
     let committed = HistoryReader::open(&path).unwrap().committed_tick();
-    {
-        let mut w = World::new();
-        let (mut sync, _) = H5Sync::resume(&mut w, &path, &registry()).unwrap();
-        sync.keep_history(&registry(), history()).unwrap();
-        w.insert_resource(sync);
-        w.resource_mut::<Clock>().step = 2;
-        let mut q = w.query::<&mut Pos>();
-        q.iter_mut(&mut w).for_each(|mut p| p.x = 2.0);
-        tick(&mut w);
-        w.remove_resource::<H5Sync>();
-    }
+    resume_tick(&path, 2, |p| p.x = 2.0);
     let r = HistoryReader::open(&path).unwrap();
     assert_eq!(r.steps("Pos").unwrap(), [0, 1, 2]);
     assert_eq!(r.committed_tick(), committed + 1);
@@ -650,15 +640,7 @@ fn a_version_3_run_reads_and_resumes_into_mirrors() {
     let mut w = World::new();
     registry().load_at(&mut w, &path, want[1]).unwrap();
 
-    let mut w = World::new();
-    let (mut sync, _) = H5Sync::resume(&mut w, &path, &registry()).unwrap();
-    sync.keep_history(&registry(), history()).unwrap();
-    w.insert_resource(sync);
-    w.resource_mut::<Clock>().step = 1000;
-    let mut q = w.query::<&mut Pos>();
-    q.iter_mut(&mut w).for_each(|mut p| p.x += 1.0);
-    tick(&mut w);
-    w.remove_resource::<H5Sync>();
+    resume_tick(&path, 1000, |p| p.x += 1.0);
     let f = hdf5::File::open(&path).unwrap();
     let version: u64 = f
         .group("ecs")
@@ -681,12 +663,7 @@ fn a_version_3_run_reads_and_resumes_into_mirrors() {
 fn rewinding_in_place_cuts_the_history_after_the_step() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.h5");
-    let mut world = World::new();
-    world.insert_resource(Clock {
-        step: 0,
-        t: 0.0,
-        recent: ndarray::Array1::zeros(2),
-    });
+    let mut world = clock_world(2);
     for i in 0..3 {
         world.spawn((
             Persist,

@@ -50,7 +50,7 @@ pub fn append_frame(
     bytes: &[u8],
     chunk: Option<&[usize]>,
 ) -> Result<WriteStats> {
-    let stats = append(
+    let stats = append_frame_only(
         file,
         group,
         path,
@@ -73,6 +73,7 @@ pub fn append_frame(
         &[shape.len()],
         crate::pipeline::as_bytes(&shape),
         None,
+        false,
     )?;
     Ok(stats)
 }
@@ -89,37 +90,11 @@ pub fn array_chunk(file: &File, shape: &[usize], dtype: Dtype) -> Vec<usize> {
     }
 }
 
-/// [`append_frame`] without the shape record (table frames all have the table's shape).
+/// [`append_frame`] without the shape record (table frames all have the table's shape),
+/// publishing the encoded chunks in a sharing scope if `share` (an array's frame, which the
+/// run file's copy of the array may take).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn append_frame_only(
-    file: &File,
-    group: &Group,
-    path: &str,
-    name: &str,
-    index: usize,
-    dtype: Dtype,
-    frame_shape: &[usize],
-    bytes: &[u8],
-    chunk: Option<&[usize]>,
-) -> Result<WriteStats> {
-    append(
-        file,
-        group,
-        path,
-        name,
-        index,
-        dtype,
-        frame_shape,
-        bytes,
-        chunk,
-        false,
-    )
-}
-
-/// [`append_frame_only`], publishing the encoded chunks in a sharing scope if `share` (an
-/// array's frame, which the run file's copy of the array may take).
-#[allow(clippy::too_many_arguments)]
-fn append(
     file: &File,
     group: &Group,
     path: &str,

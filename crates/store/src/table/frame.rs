@@ -168,6 +168,7 @@ impl ColumnTable {
                         &shape,
                         bytes,
                         Some(&chunks),
+                        false,
                     )?;
                     out.chunks += w.chunks;
                 }
@@ -203,6 +204,7 @@ impl ColumnTable {
                     &[n],
                     m,
                     Some(&[chunk]),
+                    false,
                 )?;
                 out.chunks += w.chunks;
                 if !mask_exists {
