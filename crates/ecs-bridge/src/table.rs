@@ -8,7 +8,8 @@ use crate::ids::IdIndex;
 
 use bevy_ecs::prelude::*;
 use h5pom_store::table::{
-    ColumnTable, StoredTable, TableWrite, read_keys, read_table, read_table_rows,
+    ColumnTable, StoredTable, TableColumns, TableWrite, read_keys, read_table, read_table_columns,
+    read_table_rows,
 };
 use h5pom_store::{DeferredArrays, Row, Value};
 
@@ -134,6 +135,16 @@ impl TableRows {
         }
         .map(Some)
         .map_err(table_err(tag))
+    }
+
+    /// Reads the whole stored table of `tag` column by column (`None` if there is none).
+    pub(crate) fn read_columns(layout: &Layout, tag: &str) -> Result<Option<TableColumns>> {
+        let Some(g) = layout.table(tag, false)? else {
+            return Ok(None);
+        };
+        read_table_columns(layout.file(), &g.group, &g.path, ENTITY_COLUMN)
+            .map(Some)
+            .map_err(table_err(tag))
     }
 
     /// Reads only the ids of the stored table of `tag`.
@@ -323,13 +334,7 @@ impl<C: Component, K: Codec<C>> TableSync<C, K> {
     /// The stored components of the entities to load, decoded from the table's rows.
     fn decode(&self, cx: &LoadCx<'_>) -> Result<Vec<(Entity, C)>> {
         use rayon::prelude::*;
-        let Some(mut t) = TableRows::read(cx.layout, self.tag, cx.only)? else {
-            return Ok(Vec::new());
-        };
-        // Rows decode in parallel (each owns its slice of values), in row order.
-        let k = t.names.len();
-        let names = &t.names;
-        let decode = |(&id, values): (&u64, &mut [Option<h5pom_store::Value>])| {
+        let decode = |id: u64, names: &[String], values: &mut [Option<h5pom_store::Value>]| {
             let e = cx.ids.entity(id)?;
             let row = h5pom_store::RowRef { names, values };
             Some(
@@ -343,17 +348,47 @@ impl<C: Component, K: Codec<C>> TableSync<C, K> {
                     }),
             )
         };
+        if cx.only.is_none() {
+            // A whole table: read column by column in the stored types, and each row turned
+            // into values only while it is decoded (rows in parallel, in row order).
+            let Some(t) = TableRows::read_columns(cx.layout, self.tag)? else {
+                return Ok(Vec::new());
+            };
+            let k = t.names.len();
+            let t = &t;
+            // Indexed all the way (one allocation for the whole batch); rows whose id is not
+            // to be loaded are `None`, dropped after.
+            let rows: Vec<Option<Result<(Entity, C)>>> = t
+                .keys
+                .par_iter()
+                .enumerate()
+                .map_init(
+                    || vec![None; k],
+                    |cells, (i, &id)| {
+                        t.fill_row(i, cells);
+                        decode(id, &t.names, cells)
+                    },
+                )
+                .collect();
+            return rows.into_iter().flatten().collect();
+        }
+        let Some(mut t) = TableRows::read(cx.layout, self.tag, cx.only)? else {
+            return Ok(Vec::new());
+        };
+        // Rows decode in parallel (each owns its slice of values), in row order.
+        let k = t.names.len();
+        let names = &t.names;
         let batch: Vec<(Entity, C)> = if k == 0 {
             // No columns: a component without fields.
             t.keys
                 .iter()
-                .filter_map(|&id| decode((&id, &mut [])))
+                .filter_map(|&id| decode(id, names, &mut []))
                 .collect::<Result<_>>()?
         } else {
             t.keys
                 .par_iter()
                 .zip(t.values.par_chunks_mut(k))
-                .filter_map(decode)
+                .filter_map(|(&id, values)| decode(id, names, values))
                 .collect::<Result<_>>()?
         };
         Ok(batch)

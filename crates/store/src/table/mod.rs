@@ -31,7 +31,10 @@ use crate::value::Value;
 
 use column::{Cells, Column};
 pub use frame::{FrameWrite, read_frame};
-pub use read::{MAX_ROWS, StoredTable, read_id_column, read_keys, read_table, read_table_rows};
+pub use read::{
+    ColumnValues, MAX_ROWS, ReadColumn, StoredTable, TableColumns, read_id_column, read_keys,
+    read_table, read_table_columns, read_table_rows,
+};
 
 /// Suffix of a column's `None` mask: `<field>-none`.
 pub const NONE_SUFFIX: &str = "-none";

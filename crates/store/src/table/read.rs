@@ -142,46 +142,147 @@ pub fn read_keys(file: &File, group: &Group, path: &str, key: &str) -> Result<Ve
     read_id_column(file, &ds, path, key)
 }
 
-fn read_values(file: &File, ds: &Dataset, path: &str, name: &str) -> Result<Vec<Value>> {
-    let flat = read_flat(file, ds, path, name)?;
-    Ok(match ds.shape()[..] {
-        [_, width] if width > 0 => group_items(flat, width),
-        _ => flat,
-    })
+/// The values of one column as read: typed for 1-D numbers, `bool` and strings, as
+/// [`Value`]s otherwise (`[row, width]` columns: one list per row; runs of rows).
+#[derive(Debug, Clone)]
+pub enum ColumnValues {
+    /// `bool`.
+    Bool(Vec<bool>),
+    /// `int8`.
+    I8(Vec<i8>),
+    /// `int16`.
+    I16(Vec<i16>),
+    /// `int32`.
+    I32(Vec<i32>),
+    /// `int64`.
+    I64(Vec<i64>),
+    /// `uint8`.
+    U8(Vec<u8>),
+    /// `uint16`.
+    U16(Vec<u16>),
+    /// `uint32`.
+    U32(Vec<u32>),
+    /// `uint64`.
+    U64(Vec<u64>),
+    /// `float32`.
+    F32(Vec<f32>),
+    /// `float64`.
+    F64(Vec<f64>),
+    /// UTF-8 strings.
+    Str(Vec<String>),
+    /// Anything else, one value per row.
+    Values(Vec<Value>),
 }
 
-fn read_flat(file: &File, ds: &Dataset, path: &str, name: &str) -> Result<Vec<Value>> {
+impl ColumnValues {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Bool(v) => v.len(),
+            Self::I8(v) => v.len(),
+            Self::I16(v) => v.len(),
+            Self::I32(v) => v.len(),
+            Self::I64(v) => v.len(),
+            Self::U8(v) => v.len(),
+            Self::U16(v) => v.len(),
+            Self::U32(v) => v.len(),
+            Self::U64(v) => v.len(),
+            Self::F32(v) => v.len(),
+            Self::F64(v) => v.len(),
+            Self::Str(v) => v.len(),
+            Self::Values(v) => v.len(),
+        }
+    }
+
+    /// True without rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i` as a value (`i` below [`len`](Self::len)).
+    pub fn value(&self, i: usize) -> Value {
+        match self {
+            Self::Bool(v) => Value::Bool(v[i]),
+            Self::I8(v) => Value::I8(v[i]),
+            Self::I16(v) => Value::I16(v[i]),
+            Self::I32(v) => Value::I32(v[i]),
+            Self::I64(v) => Value::I64(v[i]),
+            Self::U8(v) => Value::U8(v[i]),
+            Self::U16(v) => Value::U16(v[i]),
+            Self::U32(v) => Value::U32(v[i]),
+            Self::U64(v) => Value::U64(v[i]),
+            Self::F32(v) => Value::F32(v[i]),
+            Self::F64(v) => Value::F64(v[i]),
+            Self::Str(v) => Value::Str(v[i].clone()),
+            Self::Values(v) => v[i].clone(),
+        }
+    }
+
+    /// Every row as a value, in order.
+    fn into_values(self) -> Vec<Value> {
+        fn all<T>(v: Vec<T>, f: impl Fn(T) -> Value) -> Vec<Value> {
+            v.into_iter().map(f).collect()
+        }
+        match self {
+            Self::Bool(v) => all(v, Value::Bool),
+            Self::I8(v) => all(v, Value::I8),
+            Self::I16(v) => all(v, Value::I16),
+            Self::I32(v) => all(v, Value::I32),
+            Self::I64(v) => all(v, Value::I64),
+            Self::U8(v) => all(v, Value::U8),
+            Self::U16(v) => all(v, Value::U16),
+            Self::U32(v) => all(v, Value::U32),
+            Self::U64(v) => all(v, Value::U64),
+            Self::F32(v) => all(v, Value::F32),
+            Self::F64(v) => all(v, Value::F64),
+            Self::Str(v) => all(v, Value::Str),
+            Self::Values(v) => v,
+        }
+    }
+}
+
+/// Reads a whole column, typed (see [`ColumnValues`]).
+fn read_typed(file: &File, ds: &Dataset, path: &str, name: &str) -> Result<ColumnValues> {
     let desc = ds
         .dtype()
         .and_then(|t| t.to_descriptor())
         .ctx("read column type", || join(path, name))?;
-    macro_rules! rd {
-        ($t:ty, $variant:ident) => {
-            read_num::<$t>(file, ds, path, name)?
-                .into_iter()
-                .map(Value::$variant)
-                .collect()
-        };
+    if let [_, width] = ds.shape()[..]
+        && width > 0
+    {
+        // Fixed-size arrays: one list of `width` items per row.
+        let flat = read_typed_flat(file, ds, path, name, &desc)?.into_values();
+        return Ok(ColumnValues::Values(group_items(flat, width)));
     }
+    read_typed_flat(file, ds, path, name, &desc)
+}
+
+fn read_typed_flat(
+    file: &File,
+    ds: &Dataset,
+    path: &str,
+    name: &str,
+    desc: &T,
+) -> Result<ColumnValues> {
+    use ColumnValues as C;
     Ok(match desc {
-        T::Boolean => read_h5::<bool>(ds, path, name)?
-            .into_iter()
-            .map(Value::Bool)
-            .collect(),
-        T::Integer(IntSize::U1) => rd!(i8, I8),
-        T::Integer(IntSize::U2) => rd!(i16, I16),
-        T::Integer(IntSize::U4) => rd!(i32, I32),
-        T::Integer(IntSize::U8) => rd!(i64, I64),
-        T::Unsigned(IntSize::U1) => rd!(u8, U8),
-        T::Unsigned(IntSize::U2) => rd!(u16, U16),
-        T::Unsigned(IntSize::U4) => rd!(u32, U32),
-        T::Unsigned(IntSize::U8) => rd!(u64, U64),
-        T::Float(FloatSize::U4) => rd!(f32, F32),
-        T::Float(FloatSize::U8) => rd!(f64, F64),
-        T::VarLenUnicode => read_h5::<VarLenUnicode>(ds, path, name)?
-            .into_iter()
-            .map(|s| Value::Str(s.as_str().to_owned()))
-            .collect(),
+        T::Boolean => C::Bool(read_h5::<bool>(ds, path, name)?),
+        T::Integer(IntSize::U1) => C::I8(read_num(file, ds, path, name)?),
+        T::Integer(IntSize::U2) => C::I16(read_num(file, ds, path, name)?),
+        T::Integer(IntSize::U4) => C::I32(read_num(file, ds, path, name)?),
+        T::Integer(IntSize::U8) => C::I64(read_num(file, ds, path, name)?),
+        T::Unsigned(IntSize::U1) => C::U8(read_num(file, ds, path, name)?),
+        T::Unsigned(IntSize::U2) => C::U16(read_num(file, ds, path, name)?),
+        T::Unsigned(IntSize::U4) => C::U32(read_num(file, ds, path, name)?),
+        T::Unsigned(IntSize::U8) => C::U64(read_num(file, ds, path, name)?),
+        T::Float(FloatSize::U4) => C::F32(read_num(file, ds, path, name)?),
+        T::Float(FloatSize::U8) => C::F64(read_num(file, ds, path, name)?),
+        T::VarLenUnicode => C::Str(
+            read_h5::<VarLenUnicode>(ds, path, name)?
+                .into_iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+        ),
         other => {
             return Err(table_err(
                 path,
@@ -290,6 +391,110 @@ pub fn read_table_rows(
     read_columns(file, group, path, key, keys, Some((all.len(), &runs)))
 }
 
+/// The value columns of the table in `group` (every member but the key column `key` and the
+/// masks), sorted.
+fn column_names(group: &Group, path: &str, key: &str) -> Result<Vec<String>> {
+    let mut names: Vec<String> = group
+        .member_names()
+        .ctx("list columns", || path.to_owned())?
+        .into_iter()
+        .filter(|m| m != key && !m.ends_with(NONE_SUFFIX))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// One column read back: its values and its `None` mask (1 = None), both of `n` rows.
+#[derive(Debug, Clone)]
+pub struct ReadColumn {
+    /// The values (a `None` row holds the column's placeholder).
+    pub values: ColumnValues,
+    /// Which rows are `None` (no mask: none is).
+    pub none: Option<Vec<bool>>,
+}
+
+impl ReadColumn {
+    /// Row `i`: [`Value::None`] where the mask says so.
+    pub fn value(&self, i: usize) -> Value {
+        if self.none.as_ref().is_some_and(|m| m[i]) {
+            Value::None
+        } else {
+            self.values.value(i)
+        }
+    }
+}
+
+/// Reads column `name` of the table in `group` and its mask, for `n` rows: all of the column
+/// (which must hold `stored` rows), or with `runs` only those row ranges.
+fn read_column(
+    file: &File,
+    group: &Group,
+    path: &str,
+    name: &str,
+    n: usize,
+    stored: usize,
+    runs: Option<&[std::ops::Range<usize>]>,
+) -> Result<ReadColumn> {
+    let same_rows = |ds: &Dataset, column: &str| -> Result<()> {
+        let rows = column_rows(ds, path, column)?;
+        if rows != stored {
+            return Err(table_err(
+                path,
+                TableError::RowCount {
+                    column: column.to_owned(),
+                    rows,
+                    expected: stored,
+                },
+            ));
+        }
+        Ok(())
+    };
+    let ds = group
+        .dataset(name)
+        .ctx("open column", || join(path, name))?;
+    same_rows(&ds, name)?;
+    let values = match runs {
+        None => read_typed(file, &ds, path, name)?,
+        Some(runs) => ColumnValues::Values(read_runs(&ds, path, name, runs)?),
+    };
+    let mask_name = format!("{name}{NONE_SUFFIX}");
+    let none: Option<Vec<bool>> = if group.link_exists(&mask_name) {
+        let m = group
+            .dataset(&mask_name)
+            .ctx("open column", || join(path, &mask_name))?;
+        same_rows(&m, &mask_name)?;
+        Some(match runs {
+            None => match m.dtype().and_then(|t| t.to_descriptor()) {
+                Ok(T::Unsigned(IntSize::U1)) => read_num::<u8>(file, &m, path, &mask_name)?,
+                Ok(_) => read_h5::<u8>(&m, path, &mask_name)?,
+                Err(e) => {
+                    return Err(Error::hdf5("read column type", join(path, &mask_name), e));
+                }
+            }
+            .into_iter()
+            .map(|b| b != 0)
+            .collect(),
+            Some(runs) => read_runs(&m, path, &mask_name, runs)?
+                .into_iter()
+                .map(|v| v.as_i128().is_some_and(|b| b != 0))
+                .collect(),
+        })
+    } else {
+        None
+    };
+    if values.len() != n || none.as_ref().is_some_and(|m| m.len() != n) {
+        return Err(table_err(
+            path,
+            TableError::RowCount {
+                column: name.to_owned(),
+                rows: values.len(),
+                expected: n,
+            },
+        ));
+    }
+    Ok(ReadColumn { values, none })
+}
+
 /// Reads the columns of the table in `group` for the rows of `keys`: every row, or (with
 /// `runs`: the column length and the row ranges, whose lengths sum to `keys.len()`) only
 /// those ranges.
@@ -303,13 +508,7 @@ fn read_columns(
 ) -> Result<StoredTable> {
     let n = keys.len();
     let stored = runs.map_or(n, |(rows, _)| rows);
-    let mut names: Vec<String> = group
-        .member_names()
-        .ctx("list columns", || path.to_owned())?
-        .into_iter()
-        .filter(|m| m != key && !m.ends_with(NONE_SUFFIX))
-        .collect();
-    names.sort();
+    let names = column_names(group, path, key)?;
     let k = names.len();
     // Every column is checked to hold `n` rows before it is read, but the cells of all of
     // them are allocated here: refuse a count that cannot be.
@@ -325,72 +524,61 @@ fn read_columns(
         )
     })?;
     values.resize(cells, None);
-    let same_rows = |ds: &Dataset, column: &str| -> Result<()> {
-        let rows = column_rows(ds, path, column)?;
-        if rows != stored {
-            return Err(table_err(
-                path,
-                TableError::RowCount {
-                    column: column.to_owned(),
-                    rows,
-                    expected: stored,
-                },
-            ));
-        }
-        Ok(())
-    };
     for (j, name) in names.iter().enumerate() {
-        let ds = group
-            .dataset(name)
-            .ctx("open column", || join(path, name))?;
-        same_rows(&ds, name)?;
-        let col = match runs {
-            None => read_values(file, &ds, path, name)?,
-            Some((_, runs)) => read_runs(&ds, path, name, runs)?,
-        };
-        let mask_name = format!("{name}{NONE_SUFFIX}");
-        let mask: Option<Vec<bool>> = if group.link_exists(&mask_name) {
-            let m = group
-                .dataset(&mask_name)
-                .ctx("open column", || join(path, &mask_name))?;
-            same_rows(&m, &mask_name)?;
-            Some(match runs {
-                None => match m.dtype().and_then(|t| t.to_descriptor()) {
-                    Ok(T::Unsigned(IntSize::U1)) => read_num::<u8>(file, &m, path, &mask_name)?,
-                    Ok(_) => read_h5::<u8>(&m, path, &mask_name)?,
-                    Err(e) => {
-                        return Err(Error::hdf5("read column type", join(path, &mask_name), e));
-                    }
-                }
-                .into_iter()
-                .map(|b| b != 0)
-                .collect(),
-                Some((_, runs)) => read_runs(&m, path, &mask_name, runs)?
-                    .into_iter()
-                    .map(|v| v.as_i128().is_some_and(|b| b != 0))
-                    .collect(),
-            })
-        } else {
-            None
-        };
-        if col.len() != n || mask.as_ref().is_some_and(|m| m.len() != n) {
-            return Err(table_err(
-                path,
-                TableError::RowCount {
-                    column: name.clone(),
-                    rows: col.len(),
-                    expected: n,
-                },
-            ));
-        }
-        for (i, v) in col.into_iter().enumerate() {
-            let none = mask.as_ref().is_some_and(|m| m[i]);
-            values[i * k + j] = Some(if none { Value::None } else { v });
+        let col = read_column(file, group, path, name, n, stored, runs.map(|r| r.1))?;
+        let none = col.none;
+        for (i, v) in col.values.into_values().into_iter().enumerate() {
+            let is_none = none.as_ref().is_some_and(|m| m[i]);
+            values[i * k + j] = Some(if is_none { Value::None } else { v });
         }
     }
     Ok(StoredTable {
         keys,
         names,
         values,
+    })
+}
+
+/// A table read back whole, column by column (see [`read_table_columns`]).
+#[derive(Debug, Clone)]
+pub struct TableColumns {
+    /// The key of each row.
+    pub keys: Vec<u64>,
+    /// The field names (sorted).
+    pub names: Vec<String>,
+    /// The columns, in `names` order.
+    pub columns: Vec<ReadColumn>,
+}
+
+impl TableColumns {
+    /// Fills `out` (one cell per column) with row `i`, to read an object from with
+    /// [`read_row`](crate::read_row) (as a [`RowRef`] over `names` and `out`).
+    pub fn fill_row(&self, i: usize, out: &mut [Option<Value>]) {
+        for (cell, col) in out.iter_mut().zip(&self.columns) {
+            *cell = Some(col.value(i));
+        }
+    }
+}
+
+/// [`read_table`] column by column: each column keeps its stored type (numbers, `bool` and
+/// strings are not turned into [`Value`]s until [`TableColumns::fill_row`] asks for a row),
+/// so a large table costs its stored size in memory, not one `Value` per cell.
+pub fn read_table_columns(
+    file: &File,
+    group: &Group,
+    path: &str,
+    key: &str,
+) -> Result<TableColumns> {
+    let keys = read_keys(file, group, path, key)?;
+    let n = keys.len();
+    let names = column_names(group, path, key)?;
+    let columns = names
+        .iter()
+        .map(|name| read_column(file, group, path, name, n, n, None))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(TableColumns {
+        keys,
+        names,
+        columns,
     })
 }
