@@ -144,9 +144,26 @@ fn refused_rows_leave_the_table_unchanged() {
         t.push(2, &names()[..2], &row(2, 0.0)[..2]),
         Err(TableError::Fields { .. })
     ));
+    // A `None` set before the refused cell is taken back with the row.
+    let mut bad = row(2, 0.5);
+    bad[0] = Value::None;
+    bad[2] = Value::I32(3);
+    assert!(t.push(2, &names(), &bad).is_err());
     assert_eq!(t.len(), 1);
     let after: Vec<Option<Value>> = (0..3).map(|j| t.value(0, j)).collect();
     assert_eq!(before, after);
+    // The table goes on as if the refused rows had never been offered.
+    t.push(3, &names(), &row(3, 0.25)).unwrap();
+    let file = File::in_memory(Schema::new()).unwrap();
+    let g = file.hdf5().create_group("t").unwrap();
+    t.write(&file, &g, "/t").unwrap();
+    let mut s = read_table(&file, &g, "/t", "id").unwrap();
+    assert_eq!(s.keys, [1, 3]);
+    for (i, want) in [row(1, 0.0), row(3, 0.25)].into_iter().enumerate() {
+        let got: Vec<Value> = s.row(i).values.iter().map(|v| v.clone().unwrap()).collect();
+        assert_eq!(got, want);
+    }
+    assert!(!g.link_exists("a-none"), "no None stored in column a");
 }
 
 #[test]

@@ -144,6 +144,11 @@ impl Column {
 
     /// Gives an untyped column the type of `v` (the existing rows become zeros / `false` /
     /// empty strings, all `None`).
+    /// True once the column has a type (a first value that is not `None` set it).
+    pub(crate) fn is_typed(&self) -> bool {
+        !matches!(self.cells, Cells::Untyped(_))
+    }
+
     fn adopt(&mut self, v: &Value) -> Result<(), TableError> {
         let Cells::Untyped(n) = self.cells else {
             return Ok(());
@@ -224,11 +229,17 @@ impl Column {
     /// Sets row `i` to `v`; marks it dirty if its stored form changed. Values compare bit for
     /// bit (`NaN` equals itself, `-0.0` differs from `0.0`).
     pub(crate) fn set(&mut self, i: usize, v: &Value) -> Result<(), TableError> {
+        self.set_row(i, v, true)
+    }
+
+    /// [`set`](Self::set), recording the change only if `track` (a row appended since the
+    /// last write is written whole anyway: the table writes every chunk of its new tail).
+    pub(crate) fn set_row(&mut self, i: usize, v: &Value, track: bool) -> Result<(), TableError> {
         let none = matches!(v, Value::None);
         if !none {
             self.adopt(v)?;
         }
-        if self.set_none(i, none) {
+        if self.set_none(i, none) && track {
             self.mask_dirty.push(i);
         }
         let changed = if !none {
@@ -287,7 +298,7 @@ impl Column {
             // A `None` cell holds the zero value, so a file's bytes never depend on history.
             self.zero(i)
         };
-        if changed {
+        if changed && track {
             self.dirty.push(i);
         }
         Ok(())

@@ -262,7 +262,14 @@ impl ColumnTable {
         *self = ColumnTable::with_fields(&self.key_name, &names);
     }
 
-    fn check_row(&mut self, names: &[String], values: &[Value]) -> Result<(), TableError> {
+    /// Checks that a row of `names` fits the table (the first row sets the columns) and, if
+    /// `cells`, that every value fits its column.
+    fn check_row(
+        &mut self,
+        names: &[String],
+        values: &[Value],
+        cells: bool,
+    ) -> Result<(), TableError> {
         let fields = || TableError::Fields {
             expected: self.columns.iter().map(|c| c.name.clone()).collect(),
             found: names.to_vec(),
@@ -280,9 +287,12 @@ impl ColumnTable {
         {
             return Err(fields());
         }
-        // Check every cell before changing any, so a refused row leaves the table as it was.
-        for (c, v) in self.columns.iter().zip(values) {
-            c.accepts(v)?;
+        if cells {
+            // Check every cell before changing any, so a refused row leaves the table as it
+            // was.
+            for (c, v) in self.columns.iter().zip(values) {
+                c.accepts(v)?;
+            }
         }
         Ok(())
     }
@@ -295,13 +305,29 @@ impl ColumnTable {
         names: &[String],
         values: &[Value],
     ) -> Result<usize, TableError> {
-        self.check_row(names, values)?;
+        // Once every column has its type, a cell that does not fit is found by `set_row`
+        // and the row is taken back out, which leaves the table as it was: the cells need
+        // no check of their own first.
+        let typed = !self.keys.is_empty() && self.columns.iter().all(Column::is_typed);
+        self.check_row(names, values, !typed)?;
         let i = self.keys.len();
-        self.keys.push(key);
-        self.key_dirty.push(i);
-        for (c, v) in self.columns.iter_mut().zip(values) {
+        // A row past the stored ones is in the tail the next write writes whole: nothing to
+        // record (a row that fills the place of one removed since is recorded).
+        let track = i < self.stored_rows;
+        for c in &mut self.columns {
             c.push_zero();
-            c.set(i, v)?;
+        }
+        for (c, v) in self.columns.iter_mut().zip(values) {
+            if let Err(e) = c.set_row(i, v, track) {
+                for c in &mut self.columns {
+                    c.swap_remove(i);
+                }
+                return Err(e);
+            }
+        }
+        self.keys.push(key);
+        if track {
+            self.key_dirty.push(i);
         }
         Ok(i)
     }
@@ -320,7 +346,7 @@ impl ColumnTable {
                 rows: self.len(),
             });
         }
-        self.check_row(names, values)?;
+        self.check_row(names, values, true)?;
         for (c, v) in self.columns.iter_mut().zip(values) {
             c.set(row, v)?;
         }
