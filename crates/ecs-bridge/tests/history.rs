@@ -661,6 +661,14 @@ fn a_version_3_run_reads_and_resumes_into_mirrors() {
 /// samples up to that step and continues with the new ones, and every step reloads exactly.
 #[test]
 fn rewinding_in_place_cuts_the_history_after_the_step() {
+    for durability in [Durability::Process, Durability::Unprotected] {
+        rewind_case(durability);
+    }
+}
+
+/// One durability of [`rewinding_in_place_cuts_the_history_after_the_step`], flushing in the
+/// background (the mirrors are written in the tick, the arrays by the writer thread).
+fn rewind_case(durability: Durability) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.h5");
     let mut world = clock_world(2);
@@ -687,8 +695,10 @@ fn rewinding_in_place_cuts_the_history_after_the_step() {
             c.positions.fill(step as f32);
         }
     };
-    let mut sync = H5Sync::create(&path, &registry()).unwrap();
+    let mut sync = H5Sync::create_with(&path, &registry(), durability).unwrap();
     sync.keep_history(&registry(), history()).unwrap();
+    sync.set_background(durability != Durability::Unprotected)
+        .unwrap();
     world.insert_resource(sync);
     let mut expected = BTreeMap::new();
     for step in 0..=5 {
@@ -699,8 +709,7 @@ fn rewinding_in_place_cuts_the_history_after_the_step() {
     world.remove_resource::<H5Sync>();
 
     let mut w = World::new();
-    let (mut sync, _) =
-        H5Sync::rewind_with(&mut w, &path, &registry(), Durability::Process, 20).unwrap();
+    let (mut sync, _) = H5Sync::rewind_with(&mut w, &path, &registry(), durability, 20).unwrap();
     sync.keep_history(&registry(), history()).unwrap();
     assert_eq!(state(&mut w), expected[&20], "the world as of step 20");
     w.insert_resource(sync);
@@ -722,4 +731,5 @@ fn rewinding_in_place_cuts_the_history_after_the_step() {
     let mut current = World::new();
     registry().load(&mut current, &path).unwrap();
     assert_eq!(state(&mut current), expected[&35]);
+    assert_mirrors_match(&path);
 }
