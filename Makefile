@@ -5,7 +5,7 @@
 # and a plain `cargo` see the same values; one set in the environment wins for both.
 CARGO ?= cargo
 
-.PHONY: setup setup-test setup-plot setup-bench run plot test lint bench bench-scaling
+.PHONY: setup setup-test setup-plot setup-bench setup-mpi run plot test lint bench bench-scaling
 
 # What building needs: .venv with CMake >= 3.26 (for the bundled HDF5).
 setup:
@@ -22,6 +22,10 @@ setup-plot:
 # What the Python benchmarks need (benches/*.py): the readers, and adios2 for the ADIOS2 row.
 setup-bench:
 	@scripts/setup.sh build readers bench
+
+# Open MPI and libclang, for the coming `mpi` feature (issue 14); nothing else needs them.
+setup-mpi:
+	@scripts/setup.sh mpi
 
 run: setup
 	$(CARGO) run --release --example sim

@@ -8,6 +8,8 @@
 #   h5dump   Debian's hdf5-tools, used by the interop tests (installed with apt when root).
 #   plot     matplotlib in .venv/, for examples/sim/plot.py.
 #   bench    adios2 in .venv/, for benches/history_writers.py (the ADIOS2 BP5 row).
+#   mpi      Open MPI (mpirun, mpicc, headers) and libclang, for the `mpi` feature's bindings
+#            (installed with apt when root). Neither `make run` nor `make test` needs it.
 #
 # Usage: scripts/setup.sh PART...   (the Makefile's setup targets name the parts they need)
 # Idempotent and quick when a part is present: each Python part leaves a stamp in .venv/ named
@@ -15,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ $# -gt 0 ] || { echo "usage: scripts/setup.sh build|readers|h5dump|plot|bench..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: scripts/setup.sh build|readers|h5dump|plot|bench|mpi..." >&2; exit 2; }
 
 # pip-installs scripts/requirements-<part>.txt into .venv unless its stamp is there.
 python_part() {
@@ -45,10 +47,28 @@ h5dump_part() {
   fi
 }
 
+mpi_part() {
+  if command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 \
+    && { ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; }; then
+    return
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Open MPI and libclang with apt-get" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev libclang-dev >/dev/null
+  else
+    echo "setup: the mpi feature needs Open MPI and libclang: install Debian's openmpi-bin," \
+      "libopenmpi-dev and libclang-dev" >&2
+    exit 1
+  fi
+}
+
 for part in "$@"; do
   case "$part" in
     build | readers | plot | bench) python_part "$part" ;;
     h5dump) h5dump_part ;;
-    *) echo "setup: unknown part '$part' (build, readers, h5dump, plot, bench)" >&2; exit 2 ;;
+    mpi) mpi_part ;;
+    *) echo "setup: unknown part '$part' (build, readers, h5dump, plot, bench, mpi)" >&2; exit 2 ;;
   esac
 done
