@@ -338,14 +338,18 @@ impl H5Sync {
 
     /// Rewinds the run at `path` to its stored step `step` and syncs into it from there:
     /// loads the world as of `step` (as [`Registry::load_at`]) into `world`, replaces the run
-    /// file with a new one (a pair's slot files are removed first, so a reader holding one
-    /// keeps its old file), and sets the sync's tick to the last tick that recorded `step`
-    /// (or an earlier one). [`keep_history`](Self::keep_history) then cuts the history after
-    /// that tick, and the next flush records what follows: the history reads as if the run
-    /// had gone on from `step`. This discards every sample after `step`, and every state
-    /// after it; it is meant for a run no one else is writing. Not crash-atomic: a crash
-    /// before the first flush leaves a run file without entities at the kept tick (the
-    /// history up to it intact; rewind again), one during it the usual crash-safe state.
+    /// file with a new one whose tick is the last tick that recorded `step` (or an earlier
+    /// one), and syncs into that. [`keep_history`](Self::keep_history) then cuts the history
+    /// after that tick, and the next flush writes the whole world and records what follows:
+    /// the history reads as if the run had gone on from `step`. This discards every sample
+    /// after `step`, and every state after it; it is meant for a run no one else is writing.
+    ///
+    /// The new file (a new pair) is made beside the run under a temporary name and moved over
+    /// the old one file by file, so every name holds a complete file at every instant and a
+    /// reader holding an old file keeps it. A crash before the moves leaves the run as it was
+    /// (and a stray `.<name>.rewind*`); a crash after them and before the first flush leaves
+    /// a run file without entities at the kept tick, its history up to that tick intact:
+    /// rewind again.
     pub fn rewind_with(
         world: &mut World,
         path: impl AsRef<Path>,
@@ -356,18 +360,33 @@ impl H5Sync {
         let path = path.as_ref();
         let keep = crate::history::HistoryReader::open(path)?.last_tick_through(step)?;
         let report = registry.load_at(world, path, step)?;
-        if durability != Durability::Unprotected {
-            for p in slots::slot_paths(path) {
-                remove_if_present(&p)?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let aside = path.with_file_name(format!(".{name}.rewind"));
+        {
+            let new = Self::create_with(&aside, registry, durability)?;
+            for t in &new.targets {
+                t.layout.set_counters(keep, 1)?;
+                t.layout.file().flush()?;
             }
         }
-        let mut sync = Self::create_with(path, registry, durability)?;
-        // The new file holds the kept tick from the start, so that a crash before the first
-        // flush does not make the history's kept samples uncommitted.
-        for t in &sync.targets {
-            t.layout.set_counters(keep, 1)?;
-            t.layout.file().flush()?;
+        let power = durability == Durability::Power;
+        let rename = |from: &Path, to: &Path| {
+            std::fs::rename(from, to).map_err(slots::io_err("move the rewound file to", to))
+        };
+        if durability == Durability::Unprotected {
+            rename(&aside, path)?;
+        } else {
+            for (from, to) in slots::slot_paths(&aside)
+                .iter()
+                .zip(slots::slot_paths(path).iter())
+                .rev()
+            {
+                rename(from, to)?;
+            }
+            slots::commit(path, 0, power, None)?;
+            remove_if_present(&aside)?;
         }
+        let (mut sync, _) = Self::reopen(path, registry, durability)?;
         sync.flushes = keep;
         Ok((sync, report))
     }

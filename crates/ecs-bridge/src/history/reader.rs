@@ -39,6 +39,18 @@ impl HistoryReader {
             Some(g) => h5pom_store::get_attr(g, "/ecs/history", MIRROR_SOURCE_ATTR)?,
             None => None,
         };
+        // A run file without `/ecs/history` (a rewound run before its first flush) whose
+        // history file is beside it: that file.
+        let source = match (&root, source) {
+            (None, None) => {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                let side = format!("{name}.history");
+                path.with_file_name(&side)
+                    .exists()
+                    .then_some(Value::Str(side))
+            }
+            (_, s) => s,
+        };
         if let Some(source) = source {
             let Value::Str(name) = source else {
                 return Err(crate::layout::not_ecs(
