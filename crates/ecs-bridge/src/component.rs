@@ -127,8 +127,11 @@ pub(crate) trait ComponentSync: Send + Sync {
     /// every change since this slot's last write, a superset of what the copy lacks); what
     /// describes the old file's contents is forgotten.
     fn file_replaced(&mut self) {}
-    /// Inserts the stored components into the world.
-    fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize>;
+    /// Inserts the stored components into the world, for a type that does not
+    /// [`stage`](Self::stage) them.
+    fn load(&self, _world: &mut World, _cx: &LoadCx<'_>) -> Result<usize> {
+        Ok(0)
+    }
     /// Decodes the stored components without inserting them, for one insert per entity of
     /// all types together (`staged::insert_all`); `None` if the type inserts itself
     /// ([`load`](Self::load)).
@@ -423,10 +426,6 @@ impl<C: Component, K: Codec<C>> ComponentSync for GroupSync<C, K> {
         if let Ok(mut e) = world.get_entity_mut(e) {
             e.remove::<C>();
         }
-    }
-
-    fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
-        Ok(crate::staged::insert_now(world, self.decode(cx)?))
     }
 
     fn stage(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<Option<Box<dyn Staged>>> {

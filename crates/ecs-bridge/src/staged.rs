@@ -95,13 +95,6 @@ pub(crate) fn stage<C: Component>(
     Some(Box::new(Rows::new(world, batch)))
 }
 
-/// `batch` inserted now, type by type (one `insert_batch`); how many.
-pub(crate) fn insert_now<C: Component>(world: &mut World, batch: Vec<(Entity, C)>) -> usize {
-    let n = batch.len();
-    world.insert_batch(batch);
-    n
-}
-
 /// Inserts every staged component: each entity gets all of its components of all types with
 /// one dynamic insert (one archetype move). Returns how many components were inserted.
 /// Components of an entity that no longer exists are dropped.

@@ -317,10 +317,6 @@ impl<C: Component, K: Codec<C>> ComponentSync for TableSync<C, K> {
         }
     }
 
-    fn load(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<usize> {
-        Ok(crate::staged::insert_now(world, self.decode(cx)?))
-    }
-
     fn stage(&self, world: &mut World, cx: &LoadCx<'_>) -> Result<Option<Box<dyn Staged>>> {
         Ok(crate::staged::stage(world, self.decode(cx)?))
     }

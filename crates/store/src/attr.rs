@@ -65,32 +65,10 @@ impl<'a> At<'a> {
     pub(crate) fn write_value(&self, name: &str, value: &Value) -> Result<()> {
         if self.fresh {
             // A new scalar without a marker: one create and one write, nothing looked up.
-            let text;
-            let new = match *value {
-                Value::Bool(v) => Some(ffi::NewScalar::Bool(v)),
-                Value::I8(v) => Some(ffi::NewScalar::I8(v)),
-                Value::I16(v) => Some(ffi::NewScalar::I16(v)),
-                Value::I32(v) => Some(ffi::NewScalar::I32(v)),
-                Value::I64(v) => Some(ffi::NewScalar::I64(v)),
-                Value::U8(v) => Some(ffi::NewScalar::U8(v)),
-                Value::U16(v) => Some(ffi::NewScalar::U16(v)),
-                Value::U32(v) => Some(ffi::NewScalar::U32(v)),
-                Value::U64(v) => Some(ffi::NewScalar::U64(v)),
-                Value::F32(v) => Some(ffi::NewScalar::F32(v)),
-                Value::F64(v) => Some(ffi::NewScalar::F64(v)),
-                // A string with a NUL byte takes the path below, which refuses it.
-                Value::Str(ref t) => match std::ffi::CString::new(t.as_str()) {
-                    Ok(c) => {
-                        text = c;
-                        Some(ffi::NewScalar::Str(&text))
-                    }
-                    Err(_) => None,
-                },
-                _ => None,
-            };
-            if let Some(new) = new {
-                return ffi::create_scalar_attr(self.loc, name, &new)
-                    .ctx("write attribute", || self.here(name));
+            if ffi::create_scalar_attr(self.loc, name, value)
+                .ctx("write attribute", || self.here(name))?
+            {
+                return Ok(());
             }
         }
         let marker = match value {

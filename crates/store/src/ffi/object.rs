@@ -7,6 +7,7 @@ use hdf5::Location;
 use hdf5_sys::{h5a, h5l, h5o, h5p::H5P_DEFAULT, h5t};
 
 use super::id::{OwnedId, check};
+use crate::value::Value;
 
 /// The identity of an HDF5 object within its file (address or token), stable while it exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -176,25 +177,6 @@ pub(crate) fn overwrite_number_attr<T: NativeNumber>(
     })
 }
 
-/// A scalar attribute value for [`create_scalar_attr`], with the file type h5pom stores it as
-/// (the types the `hdf5` crate gives the same Rust values, so a reader sees no difference).
-pub(crate) enum NewScalar<'a> {
-    I8(i8),
-    I16(i16),
-    I32(i32),
-    I64(i64),
-    U8(u8),
-    U16(u16),
-    U32(u32),
-    U64(u64),
-    F32(f32),
-    F64(f64),
-    /// The `hdf5` crate's boolean: an enum over `int8` with `FALSE` = 0 and `TRUE` = 1.
-    Bool(bool),
-    /// A variable-length UTF-8 string, NUL-terminated (C strings hold no NUL bytes).
-    Str(&'a std::ffi::CStr),
-}
-
 /// Types and the scalar dataspace that attribute creation reuses, built once per process
 /// (transient libhdf5 ids, never closed: they live as long as the library).
 struct Shared {
@@ -246,47 +228,47 @@ fn shared() -> hdf5::Result<&'static Shared> {
 }
 
 /// Creates the scalar attribute `name` on `loc` and writes `v`: one create and one write,
-/// with no datatype or dataspace built per call. Fails if the attribute exists.
-pub(crate) fn create_scalar_attr(
-    loc: &Location,
-    name: &str,
-    v: &NewScalar<'_>,
-) -> hdf5::Result<()> {
-    let c = cstr(name)?;
-    let sh = shared()?;
-    let ptr_of = |r: &NewScalar<'_>| -> *const std::ffi::c_void {
-        match r {
-            NewScalar::I8(x) => std::ptr::from_ref(x).cast(),
-            NewScalar::I16(x) => std::ptr::from_ref(x).cast(),
-            NewScalar::I32(x) => std::ptr::from_ref(x).cast(),
-            NewScalar::I64(x) => std::ptr::from_ref(x).cast(),
-            NewScalar::U8(x) => std::ptr::from_ref(x).cast(),
-            NewScalar::U16(x) => std::ptr::from_ref(x).cast(),
-            NewScalar::U32(x) => std::ptr::from_ref(x).cast(),
-            NewScalar::U64(x) => std::ptr::from_ref(x).cast(),
-            NewScalar::F32(x) => std::ptr::from_ref(x).cast(),
-            NewScalar::F64(x) => std::ptr::from_ref(x).cast(),
-            NewScalar::Bool(x) => std::ptr::from_ref(x).cast(),
-            NewScalar::Str(_) => std::ptr::null(),
-        }
+/// with no datatype or dataspace built per call, in the file type the `hdf5` crate gives the
+/// same Rust value (little-endian standard numbers, its `int8` boolean enum, variable-length
+/// UTF-8 strings), so a reader sees no difference. Fails if the attribute exists. Returns
+/// false, creating nothing, for a value that is not a plain number, `bool` or string (or a
+/// string holding a NUL byte): the caller stores those its own way.
+pub(crate) fn create_scalar_attr(loc: &Location, name: &str, v: &Value) -> hdf5::Result<bool> {
+    let text = match v {
+        Value::Str(t) => match CString::new(t.as_str()) {
+            Ok(c) => Some(c),
+            Err(_) => return Ok(false),
+        },
+        _ => None,
     };
+    let text_ptr = text.as_ref().map(|c| c.as_ptr());
+    let sh = shared()?;
+    fn from<T>(x: &T) -> *const std::ffi::c_void {
+        std::ptr::from_ref(x).cast()
+    }
+    // File type, memory type (native) and the bytes of the value. A Rust `bool` is one byte
+    // holding 0 or 1: the enum's int8 values; a variable-length string is written as a
+    // pointer to its C string.
+    let (file_t, mem_t, buf) = match v {
+        Value::I8(x) => (*h5t::H5T_STD_I8LE, *h5t::H5T_NATIVE_INT8, from(x)),
+        Value::I16(x) => (*h5t::H5T_STD_I16LE, *h5t::H5T_NATIVE_INT16, from(x)),
+        Value::I32(x) => (*h5t::H5T_STD_I32LE, *h5t::H5T_NATIVE_INT32, from(x)),
+        Value::I64(x) => (*h5t::H5T_STD_I64LE, *h5t::H5T_NATIVE_INT64, from(x)),
+        Value::U8(x) => (*h5t::H5T_STD_U8LE, *h5t::H5T_NATIVE_UINT8, from(x)),
+        Value::U16(x) => (*h5t::H5T_STD_U16LE, *h5t::H5T_NATIVE_UINT16, from(x)),
+        Value::U32(x) => (*h5t::H5T_STD_U32LE, *h5t::H5T_NATIVE_UINT32, from(x)),
+        Value::U64(x) => (*h5t::H5T_STD_U64LE, *h5t::H5T_NATIVE_UINT64, from(x)),
+        Value::F32(x) => (*h5t::H5T_IEEE_F32LE, *h5t::H5T_NATIVE_FLOAT, from(x)),
+        Value::F64(x) => (*h5t::H5T_IEEE_F64LE, *h5t::H5T_NATIVE_DOUBLE, from(x)),
+        Value::Bool(x) => (sh.bool_type, sh.bool_type, from(x)),
+        Value::Str(_) => match &text_ptr {
+            Some(p) => (sh.str_type, sh.str_type, from(p)),
+            None => return Ok(false),
+        },
+        _ => return Ok(false),
+    };
+    let c = cstr(name)?;
     hdf5::sync::sync(|| {
-        // File type (little-endian standard types, as the `hdf5` crate stores them) and
-        // memory type (native) of the value.
-        let (file_t, mem_t) = match v {
-            NewScalar::I8(_) => (*h5t::H5T_STD_I8LE, *h5t::H5T_NATIVE_INT8),
-            NewScalar::I16(_) => (*h5t::H5T_STD_I16LE, *h5t::H5T_NATIVE_INT16),
-            NewScalar::I32(_) => (*h5t::H5T_STD_I32LE, *h5t::H5T_NATIVE_INT32),
-            NewScalar::I64(_) => (*h5t::H5T_STD_I64LE, *h5t::H5T_NATIVE_INT64),
-            NewScalar::U8(_) => (*h5t::H5T_STD_U8LE, *h5t::H5T_NATIVE_UINT8),
-            NewScalar::U16(_) => (*h5t::H5T_STD_U16LE, *h5t::H5T_NATIVE_UINT16),
-            NewScalar::U32(_) => (*h5t::H5T_STD_U32LE, *h5t::H5T_NATIVE_UINT32),
-            NewScalar::U64(_) => (*h5t::H5T_STD_U64LE, *h5t::H5T_NATIVE_UINT64),
-            NewScalar::F32(_) => (*h5t::H5T_IEEE_F32LE, *h5t::H5T_NATIVE_FLOAT),
-            NewScalar::F64(_) => (*h5t::H5T_IEEE_F64LE, *h5t::H5T_NATIVE_DOUBLE),
-            NewScalar::Bool(_) => (sh.bool_type, sh.bool_type),
-            NewScalar::Str(_) => (sh.str_type, sh.str_type),
-        };
         // SAFETY: live location id; NUL-terminated name alive for the call; the type and
         // dataspace ids are live (standard types are library constants, the shared ones are
         // never closed); default property lists. The new attribute id is owned.
@@ -300,20 +282,11 @@ pub(crate) fn create_scalar_attr(
                 H5P_DEFAULT,
             )
         })?;
-        let s_ptr;
-        let buf = match v {
-            NewScalar::Str(s) => {
-                // A variable-length string is written as a pointer to its C string.
-                s_ptr = s.as_ptr();
-                std::ptr::from_ref(&s_ptr).cast::<std::ffi::c_void>()
-            }
-            // A Rust `bool` is one byte holding 0 or 1: the enum's int8 values.
-            other => ptr_of(other),
-        };
         // SAFETY: live attribute id; `buf` points at one element of `mem_t` (a scalar
-        // dataspace), alive for the call: a number or bool local, or the string pointer
-        // `s_ptr` whose C string `v` borrows.
+        // dataspace), alive for the call: the number or bool inside `v`, or `text_ptr`, the
+        // pointer to the C string `text` that outlives the call.
         check(unsafe { h5a::H5Awrite(attr.id(), mem_t, buf) })?;
-        attr.close()
+        attr.close()?;
+        Ok(true)
     })
 }
