@@ -154,6 +154,15 @@ pub enum EcsError {
         /// The name.
         name: String,
     },
+    /// A sharded run could not be read or committed (a shard without the common tick, a
+    /// writer that failed its part of a commit).
+    #[error("sharded run {path}: {reason}")]
+    Sharded {
+        /// The run file (or the shard concerned).
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// The file has no ECS layout (no `/ecs` group) or a newer one than this build reads.
     #[error("{path}: {reason}")]
     NotEcsFile {

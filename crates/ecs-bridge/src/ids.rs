@@ -27,6 +27,10 @@ pub(crate) struct IdMap {
     by_id: IdIndex,
     /// The next id to hand out (ids start at 1).
     pub(crate) next: u64,
+    /// Writers sharing the id space, and this one's lane: it hands out only ids whose
+    /// `(id - 1) % lanes == lane` (1 and 0 for a single writer).
+    pub(crate) lanes: u64,
+    pub(crate) lane: u64,
     /// [`DanglingRefs::StoreNone`]: optional references to entities that are not persisted
     /// are stored as `None`.
     pub(crate) unmapped_as_none: bool,
@@ -57,6 +61,7 @@ impl IdMap {
     pub(crate) fn new() -> Self {
         IdMap {
             next: 1,
+            lanes: 1,
             ..Default::default()
         }
     }
@@ -74,9 +79,22 @@ impl IdMap {
     }
 
     pub(crate) fn allocate(&mut self) -> u64 {
-        let id = self.next;
-        self.next += 1;
+        let lanes = self.lanes.max(1);
+        let at = (self.next.max(1) - 1) % lanes;
+        let id = self
+            .next
+            .max(1)
+            .saturating_add((self.lane + lanes - at) % lanes);
+        self.next = id.saturating_add(1);
         id
+    }
+
+    /// Hands out only the ids of lane `lane` of `lanes` (ids `lane + 1`, `lane + 1 + lanes`,
+    /// …), none below `floor`.
+    pub(crate) fn set_lane(&mut self, lanes: u64, lane: u64, floor: u64) {
+        self.lanes = lanes.max(1);
+        self.lane = lane % self.lanes;
+        self.next = self.next.max(floor);
     }
 
     pub(crate) fn remove_entity(&mut self, e: Entity) -> Option<u64> {

@@ -336,6 +336,29 @@ impl Layout {
         has_attr(&e.group, &e.path, tag)
     }
 
+    /// The ids of every entity group in the file (names only: no group is opened).
+    pub(crate) fn entity_ids(&self) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        if !self.ecs.link_exists(ENTITIES) {
+            return Ok(out);
+        }
+        let bad = |e: hdf5::Error| not_ecs(&self.file, e.to_string());
+        let entities = self.ecs.group(ENTITIES).map_err(bad)?;
+        for shard in entities.member_names().map_err(bad)? {
+            let sg = entities.group(&shard).map_err(bad)?;
+            for name in sg.member_names().map_err(bad)? {
+                let id: u64 = name.parse().map_err(|_| {
+                    not_ecs(
+                        &self.file,
+                        format!("entity group name {name:?} is not an id"),
+                    )
+                })?;
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every entity group in the file, checked to sit in its shard.
     pub(crate) fn entity_groups(&self) -> Result<Vec<(u64, EntityGroup)>> {
         let mut out = Vec::new();

@@ -51,6 +51,7 @@ mod recovery;
 mod reflect;
 mod registry;
 mod resource;
+pub mod sharded;
 mod slots;
 mod staged;
 mod sync;
@@ -69,6 +70,7 @@ pub use ids::{DanglingRefs, Persist, PersistentId};
 pub use load::{Checkpoint, LoadMode, LoadReport};
 pub use recovery::{Recovery, recover};
 pub use registry::{Registry, Storage};
+pub use sharded::{Collective, ShardedFlush, ShardedLoad, ShardedSync, Solo};
 pub use slots::{Durability, slot_paths};
 pub use sync::{ExtraWrite, FlushPolicy, FlushStats, H5Sync};
 

@@ -210,6 +210,32 @@ pub(crate) fn spawn_persisted(
     })
 }
 
+/// The ids of `group_ids`, of `/ecs/index` and of the registered tables' `entity` columns
+/// (unsorted, with repeats).
+fn collect_ids(
+    file: &File,
+    layout: &Layout,
+    comps: &[Box<dyn crate::component::ComponentSync>],
+    group_ids: Vec<u64>,
+) -> Result<Vec<u64>> {
+    let mut ids = group_ids;
+    // Ids from several sources, each bounded by `MAX_ROWS`: their sum is allocated
+    // fallibly too.
+    let mut add = |more: Vec<u64>| {
+        ids.try_reserve(more.len())
+            .map_err(|_| not_ecs(file, "the entity ids do not fit in memory"))?;
+        ids.extend(more);
+        Ok::<_, EcsError>(())
+    };
+    if let Some(index) = layout.read_index()? {
+        add(index)?;
+    }
+    for c in comps {
+        add(c.table_ids(layout)?)?;
+    }
+    Ok(ids)
+}
+
 impl Registry {
     /// Loads the persisted world in `path` into `world`: spawns its entities (with [`Persist`]
     /// and their [`PersistentId`]), inserts their components with every `Entity` reference and
@@ -233,6 +259,10 @@ impl Registry {
     ) -> Result<LoadReport> {
         self.validate()?;
         let file = File::open_read_only(path.as_ref(), Schema::new())?;
+        if crate::sharded::run_info(&file)?.is_some() {
+            drop(file);
+            return self.load_sharded(world, path.as_ref(), mode);
+        }
         self.load_file(world, &file, mode, None)
             .map(|(report, _)| report)
     }
@@ -288,7 +318,8 @@ impl Registry {
             .map(|(report, _)| report)
     }
 
-    /// Loads the world of `file`, or with `only` the entities of those ids.
+    /// Loads the world of `file`, or with `only` the entities of those ids (and then no
+    /// resources).
     pub(crate) fn load_file(
         &self,
         world: &mut World,
@@ -296,27 +327,35 @@ impl Registry {
         mode: LoadMode,
         only: Option<&HashSet<u64>>,
     ) -> Result<(LoadReport, IdMap)> {
+        self.load_file_with(world, file, mode, only, only.is_none())
+    }
+
+    /// The persistent ids of the entities stored in `file` for the registered types: entity
+    /// groups, `/ecs/index` and the registered tables' `entity` columns, sorted, each once.
+    pub(crate) fn file_ids(&self, file: &File) -> Result<Vec<u64>> {
+        let layout = Layout::open(file.clone())?;
+        let (comps, _) = self.instantiate();
+        let mut ids = collect_ids(file, &layout, &comps, layout.entity_ids()?)?;
+        sort_unique(&mut ids);
+        Ok(ids)
+    }
+
+    /// [`load_file`](Self::load_file), loading the resources if `resources`.
+    pub(crate) fn load_file_with(
+        &self,
+        world: &mut World,
+        file: &File,
+        mode: LoadMode,
+        only: Option<&HashSet<u64>>,
+        resources: bool,
+    ) -> Result<(LoadReport, IdMap)> {
         let layout = Layout::open(file.clone())?;
         let (comps, res) = self.instantiate();
         let mut groups = layout.entity_groups()?;
         if let Some(only) = only {
             groups.retain(|g| only.contains(&g.0));
         }
-        let mut ids: Vec<u64> = groups.iter().map(|g| g.0).collect();
-        // Ids from several sources, each bounded by `MAX_ROWS`: their sum is allocated
-        // fallibly too.
-        let mut add = |more: Vec<u64>| {
-            ids.try_reserve(more.len())
-                .map_err(|_| not_ecs(file, "the entity ids do not fit in memory"))?;
-            ids.extend(more);
-            Ok::<_, EcsError>(())
-        };
-        if let Some(index) = layout.read_index()? {
-            add(index)?;
-        }
-        for c in &comps {
-            add(c.table_ids(&layout)?)?;
-        }
+        let mut ids = collect_ids(file, &layout, &comps, groups.iter().map(|g| g.0).collect())?;
         if let Some(only) = only {
             ids.retain(|id| only.contains(id));
             ids.sort_unstable();
@@ -402,7 +441,7 @@ impl Registry {
             }
         }
         report.components += crate::staged::insert_all(world, stages);
-        for r in res.iter().filter(|_| only.is_none()) {
+        for r in res.iter().filter(|_| resources) {
             if r.load(world, &cx)? {
                 report.resources += 1;
             }
@@ -605,6 +644,16 @@ impl H5Sync {
         registry: &Registry,
         durability: crate::Durability,
     ) -> Result<(Self, LoadReport)> {
+        if let Ok(file) = File::open_read_only(path.as_ref(), Schema::new())
+            && crate::sharded::run_info(&file)?.is_some()
+        {
+            return Err(EcsError::Sharded {
+                path: path.as_ref().to_path_buf(),
+                reason: "a sharded (MPI) run is resumed by ShardedSync::resume, on any number \
+                         of writers"
+                    .into(),
+            });
+        }
         let (mut sync, file) = H5Sync::reopen(path.as_ref(), registry, durability)?;
         let (report, ids) = registry.load_file(world, &file, LoadMode::Add, None)?;
         drop(file);

@@ -264,6 +264,9 @@ pub struct H5Sync {
     share_encoded: bool,
     /// The flush being finished by the writer thread.
     in_flight: Option<InFlight>,
+    /// Every flush writes and commits a tick, even with nothing dirty (a shard of a sharded
+    /// run: every rank's tick is the run's).
+    pub(crate) every_flush_writes: bool,
     /// Buffers of the last background batch, reused by the next.
     buffers: Vec<Vec<u8>>,
 }
@@ -437,6 +440,7 @@ impl H5Sync {
             background: false,
             share_encoded: true,
             in_flight: None,
+            every_flush_writes: false,
             buffers: Vec::new(),
         }
     }
@@ -801,6 +805,18 @@ impl H5Sync {
         self.flushes = tick;
     }
 
+    /// A new file that continues a run stored elsewhere: its first flush commits tick
+    /// `tick + 1` (before any flush).
+    pub(crate) fn continue_from(&mut self, tick: u64) {
+        self.flushes = tick;
+    }
+
+    /// Ids are handed out from lane `lane` of `lanes` (see [`IdMap::set_lane`]), none below
+    /// `floor`.
+    pub(crate) fn share_ids(&mut self, lanes: u64, lane: u64, floor: u64) {
+        self.ids.set_lane(lanes, lane, floor);
+    }
+
     /// Reads this tick's new persisted entities and removals (no HDF5 call).
     fn collect(&mut self, world: &mut World) {
         let mut new_now = Vec::new();
@@ -1062,6 +1078,7 @@ impl H5Sync {
         }
         reached(crash_at, Step::Written, &t.path)?;
         stats.wrote = full
+            || self.every_flush_writes
             || sampled
             || extra.is_some()
             || stats.components

@@ -214,3 +214,68 @@ fn create(
         .create(name)
         .ctx("create dataset", here)
 }
+
+/// One source of [`stack`]: all of the dataset `path` in the file `file` (a name relative to
+/// the stacking file's directory, or absolute), of shape `shape`. An empty `file` is a gap of
+/// `shape[0]` rows that read as the fill value (zero).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackPart {
+    /// The source file, as libhdf5 will look it up.
+    pub file: String,
+    /// The source dataset's path in that file.
+    pub path: String,
+    /// The source's shape (first axis: rows).
+    pub shape: Vec<usize>,
+}
+
+/// Creates `name` in `dst`: a virtual dataset of type `dtype` holding the `parts` one after
+/// the other along the first axis (the rows of part 0, then those of part 1, …). No data is
+/// copied. Every part must have the same shape after the first axis. Without any row (or with
+/// an empty axis after the first) there is nothing to map, and the dataset is an ordinary
+/// empty one of that shape.
+pub fn stack(
+    dst: &Group,
+    name: &str,
+    dtype: &hdf5::Datatype,
+    parts: &[StackPart],
+) -> Result<Dataset> {
+    let here = || join(&dst.name(), name);
+    let Some(first) = parts.first() else {
+        return Err(Error::hdf5(
+            "stack datasets",
+            here(),
+            "no part to stack".into(),
+        ));
+    };
+    if first.shape.is_empty() {
+        return Err(Error::hdf5(
+            "stack datasets",
+            here(),
+            "a scalar dataset has no rows to stack".into(),
+        ));
+    }
+    let tail = &first.shape[1..];
+    let rows: usize = parts
+        .iter()
+        .map(|p| p.shape.first().copied().unwrap_or(0))
+        .sum();
+    if rows == 0 || tail.contains(&0) || parts.iter().all(|p| p.file.is_empty()) {
+        let shape: Vec<usize> = std::iter::once(rows).chain(tail.iter().copied()).collect();
+        return dst
+            .new_dataset_builder()
+            .empty_as(dtype)
+            .shape(shape)
+            .create(name)
+            .ctx("create dataset", here);
+    }
+    let views: Vec<crate::ffi::vds::Part<'_>> = parts
+        .iter()
+        .map(|p| crate::ffi::vds::Part {
+            file: &p.file,
+            path: &p.path,
+            shape: &p.shape,
+        })
+        .collect();
+    crate::ffi::vds::create_concat(dst, name, dtype, tail, &views)
+        .ctx("create virtual dataset", here)
+}

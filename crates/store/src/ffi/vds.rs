@@ -101,3 +101,118 @@ pub(crate) fn create_virtual(
         unsafe { hdf5::from_id::<Dataset>(ds) }
     })
 }
+
+/// One source of [`create_concat`]: all of the dataset `path` of the file `file` (as libhdf5
+/// finds it), whose shape is `shape`.
+pub(crate) struct Part<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) shape: &'a [usize],
+}
+
+/// Creates `name` in `group`: a fixed-size virtual dataset of type `dtype` that stacks the
+/// `parts` along the first axis, in order (part `k` starts at the sum of the rows of the parts
+/// before it). Every part has `tail` as its shape after the first axis; parts without rows
+/// map nothing, and a part with an empty file name is a gap (its rows read as the fill
+/// value). At least one part must have rows and every axis of `tail` must be at least 1
+/// long.
+pub(crate) fn create_concat(
+    group: &Group,
+    name: &str,
+    dtype: &Datatype,
+    tail: &[usize],
+    parts: &[Part<'_>],
+) -> H5Result<Dataset> {
+    let cname = CString::new(name).map_err(|_| "dataset name contains NUL")?;
+    let rank = c_int::try_from(tail.len() + 1).map_err(|_| "rank too large")?;
+    if tail.contains(&0) {
+        return Err("a fixed axis of a virtual dataset is empty".into());
+    }
+    let mut names = Vec::with_capacity(parts.len());
+    let mut rows = 0usize;
+    for p in parts {
+        if p.shape.len() != tail.len() + 1 || p.shape[1..] != *tail {
+            return Err("the parts of a stacked virtual dataset differ in shape".into());
+        }
+        let file = CString::new(p.file).map_err(|_| "file name contains NUL")?;
+        let path = CString::new(p.path).map_err(|_| "dataset path contains NUL")?;
+        names.push((file, path, rows, p.shape[0]));
+        rows = rows.checked_add(p.shape[0]).ok_or("too many rows")?;
+    }
+    if rows == 0 {
+        return Err("a stacked virtual dataset needs a row".into());
+    }
+    let dims: Vec<hsize_t> = std::iter::once(rows)
+        .chain(tail.iter().copied())
+        .map(|n| n as hsize_t)
+        .collect();
+    hdf5::sync::sync(|| {
+        // A dataspace of `shape` with the rows `first .. first + n` selected.
+        let slab = |shape: &[hsize_t], first: usize, n: usize| -> H5Result<OwnedId> {
+            // SAFETY: `shape` holds `rank` values; null maxdims means fixed; the lock is held.
+            let s =
+                OwnedId::new(unsafe { H5Screate_simple(rank, shape.as_ptr(), std::ptr::null()) })?;
+            let mut start = vec![0 as hsize_t; shape.len()];
+            start[0] = first as hsize_t;
+            let mut count = shape.to_vec();
+            count[0] = n as hsize_t;
+            // SAFETY: `s` is a live simple dataspace of rank `rank`; `start` and `count` hold
+            // `rank` values within its extent; null stride and block mean 1.
+            check(unsafe {
+                H5Sselect_hyperslab(
+                    s.id(),
+                    H5S_seloper_t::H5S_SELECT_SET,
+                    start.as_ptr(),
+                    std::ptr::null(),
+                    count.as_ptr(),
+                    std::ptr::null(),
+                )
+            })?;
+            Ok(s)
+        };
+        let dcpl_cls = *hdf5::globals::H5P_DATASET_CREATE;
+        // SAFETY: plain constructor call with a valid class id; the lock is held.
+        let dcpl = OwnedId::new(unsafe { H5Pcreate(dcpl_cls) })?;
+        for (file, path, first, n) in &names {
+            if *n == 0 || file.as_bytes().is_empty() {
+                continue; // no rows, or a gap (its rows read as the fill value)
+            }
+            let vspace = slab(&dims, *first, *n)?;
+            let mut sdims = dims.clone();
+            sdims[0] = *n as hsize_t;
+            let sspace = slab(&sdims, 0, *n)?;
+            // SAFETY: live plist and dataspaces whose selections have the same number of
+            // elements; the strings are NUL-terminated and outlive the call (libhdf5 copies
+            // them).
+            check(unsafe {
+                H5Pset_virtual(
+                    dcpl.id(),
+                    vspace.id(),
+                    file.as_ptr(),
+                    path.as_ptr(),
+                    sspace.id(),
+                )
+            })?;
+        }
+        // SAFETY: live plist.
+        check(unsafe { H5Pset_obj_track_times(dcpl.id(), 0) })?;
+        // SAFETY: `dims` holds `rank` values; the lock is held.
+        let space =
+            OwnedId::new(unsafe { H5Screate_simple(rank, dims.as_ptr(), std::ptr::null()) })?;
+        // SAFETY: all ids are live, `cname` is NUL-terminated and outlives the call.
+        let ds = unsafe {
+            H5Dcreate2(
+                group.id(),
+                cname.as_ptr(),
+                dtype.id(),
+                space.id(),
+                H5P_DEFAULT,
+                dcpl.id(),
+                H5P_DEFAULT,
+            )
+        };
+        let ds = hdf5::h5check(ds)?;
+        // SAFETY: `ds` is a fresh dataset id with refcount 1, handed over to the handle.
+        unsafe { hdf5::from_id::<Dataset>(ds) }
+    })
+}

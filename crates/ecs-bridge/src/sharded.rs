@@ -1,0 +1,837 @@
+//! Sharded runs: one world persisted by many writers (the ranks of an MPI job), one file to
+//! read it.
+//!
+//! Each writer (rank `r` of `N`) syncs its own entities into its own *shard*, an ordinary
+//! slot pair written by [`H5Sync`] (parallel encoding, direct chunk writes), at
+//! `<run>.g<generation>.r<r>`. Ids never collide without any exchange: writer `r` hands out
+//! only ids `r + 1, r + 1 + N, …`. A flush is a *commit across writers*: every writer commits
+//! its tick locally, then the writers agree ([`Collective::all_min`]) that all of them did;
+//! writer 0 then writes the *run file* (`<run>`, itself a slot pair), which presents the
+//! whole world in the ordinary ECS layout through external links (entity groups, resources)
+//! and virtual datasets (table columns and the index stacked across shards), and a second
+//! agreement ends the flush. No writer starts a new tick before every writer has committed
+//! the last one, so each shard's other slot still holds the tick before: a writer killed at
+//! any instant leaves every shard able to present the last tick that all committed.
+//!
+//! `docs/FORMAT.md`, "Sharded (MPI) runs", specifies the files and the commit; the `mpi`
+//! feature of the `h5pom` crate implements [`Collective`] for an MPI communicator.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bevy_ecs::prelude::*;
+use h5pom_store::reexports::hdf5;
+use h5pom_store::{File, Schema, Value, get_attr, set_attr};
+
+use crate::error::{EcsError, Result};
+use crate::ids::Persist;
+use crate::layout::{ENTITY_COLUMN, Layout, entity_path, shard_name};
+use crate::load::{LoadMode, LoadReport};
+use crate::registry::Registry;
+use crate::slots::{self, Durability, slot_paths};
+use crate::sync::{FlushStats, H5Sync};
+
+/// The group of a run file that describes its shards: `/ecs/mpi`.
+pub const SHARDS_GROUP: &str = "mpi";
+/// `/ecs/mpi@ranks`: how many writers (shards) the run has.
+pub const RANKS_ATTR: &str = "ranks";
+/// `/ecs/mpi@generation`: the generation of the shard files (a resume starts a new one).
+pub const GENERATION_ATTR: &str = "generation";
+
+/// What the writers of a sharded run need from their communicator: two agreements. The `mpi`
+/// feature implements it for an MPI communicator (`MPI_Allreduce`); [`Solo`] is the
+/// one-writer case.
+pub trait Collective {
+    /// This writer's rank, `0 .. size()`.
+    fn rank(&self) -> usize;
+    /// The number of writers.
+    fn size(&self) -> usize;
+    /// Replaces each value by its minimum over all writers (every writer calls it, with
+    /// slices of the same length).
+    fn all_min(&self, values: &mut [u64]);
+    /// Replaces each value by its maximum over all writers.
+    fn all_max(&self, values: &mut [u64]);
+}
+
+/// A single writer: a sharded run of one shard, no communication.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Solo;
+
+impl Collective for Solo {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn size(&self) -> usize {
+        1
+    }
+    fn all_min(&self, _: &mut [u64]) {}
+    fn all_max(&self, _: &mut [u64]) {}
+}
+
+/// The shard file (the link of its slot pair) of writer `rank` in generation `generation` of
+/// the run `run`: `<run>.g<generation>.r<rank>`, beside the run file.
+pub fn shard_path(run: &Path, generation: u64, rank: usize) -> PathBuf {
+    let name = run.file_name().unwrap_or_default().to_string_lossy();
+    run.with_file_name(format!("{name}.g{generation}.r{rank}"))
+}
+
+/// A file name as the run file records it (relative: found beside the run file).
+fn link_name(p: &Path) -> String {
+    p.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The shards a run file names: `(ranks, generation)`, or `None` for an ordinary file.
+pub(crate) fn run_info(file: &File) -> Result<Option<(usize, u64)>> {
+    let Ok(g) = file.hdf5().group(&format!("/ecs/{SHARDS_GROUP}")) else {
+        return Ok(None);
+    };
+    let path = format!("/ecs/{SHARDS_GROUP}");
+    let read = |name: &str| -> Result<u64> {
+        get_attr(&g, &path, name)?
+            .and_then(|v| v.as_i128())
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| crate::layout::not_ecs(file, format!("no readable {path}@{name}")))
+    };
+    let ranks = read(RANKS_ATTR)?;
+    let generation = read(GENERATION_ATTR)?;
+    if ranks == 0 || ranks > 1 << 20 {
+        return Err(crate::layout::not_ecs(
+            file,
+            format!("{path}@{RANKS_ATTR} = {ranks} is out of range"),
+        ));
+    }
+    Ok(Some((ranks as usize, generation)))
+}
+
+/// The shards of a run as of its last common tick.
+#[derive(Clone, Debug)]
+pub struct Shards {
+    /// The last tick every shard committed: the run's tick.
+    pub tick: u64,
+    /// The generation of the shard files.
+    pub generation: u64,
+    /// Per writer, the slot file holding `tick`.
+    pub files: Vec<PathBuf>,
+    /// The run was written by one process without shards (`files` is the run file itself).
+    pub plain: bool,
+}
+
+impl Shards {
+    /// Finds the shards of the run `run` (a sharded run's file, or an ordinary synced file)
+    /// and their last common tick: the smallest of the shards' newest committed ticks. Each
+    /// shard must hold that tick in one of its two slots (the commit guarantees it).
+    pub fn find(run: &Path) -> Result<Self> {
+        let file = File::open_read_only(run, Schema::new())?;
+        let Some((ranks, generation)) = run_info(&file)? else {
+            let tick = Layout::open(file)?.tick()?;
+            return Ok(Shards {
+                tick,
+                generation: 0,
+                files: vec![run.to_path_buf()],
+                plain: true,
+            });
+        };
+        drop(file);
+        let mut ticks: Vec<Vec<(u64, PathBuf)>> = Vec::with_capacity(ranks);
+        for r in 0..ranks {
+            let shard = shard_path(run, generation, r);
+            let found: Vec<(u64, PathBuf)> = slot_paths(&shard)
+                .into_iter()
+                .filter_map(|p| Layout::read_tick(&p).ok().map(|t| (t, p)))
+                .collect();
+            if found.is_empty() {
+                return Err(EcsError::Sharded {
+                    path: run.to_path_buf(),
+                    reason: format!("shard {} has no readable slot", shard.display()),
+                });
+            }
+            ticks.push(found);
+        }
+        let tick = ticks
+            .iter()
+            .map(|f| f.iter().map(|(t, _)| *t).max().unwrap_or(0))
+            .min()
+            .unwrap_or(0);
+        let mut files = Vec::with_capacity(ranks);
+        for (r, found) in ticks.into_iter().enumerate() {
+            let Some((_, p)) = found.into_iter().find(|(t, _)| *t == tick) else {
+                return Err(EcsError::Sharded {
+                    path: run.to_path_buf(),
+                    reason: format!("shard {r} holds no slot at the common tick {tick}"),
+                });
+            };
+            files.push(p);
+        }
+        Ok(Shards {
+            tick,
+            generation,
+            files,
+            plain: false,
+        })
+    }
+}
+
+/// What a partitioned load gave this reader.
+#[derive(Clone, Debug, Default)]
+pub struct ShardedLoad {
+    /// Entities, components and resources loaded here; `tick` is the run's common tick.
+    pub report: LoadReport,
+    /// The shards read and the tick.
+    pub writers: usize,
+    /// The largest `/ecs@next-id` of the shards (ids below it may be in use anywhere).
+    pub next_id: u64,
+    /// Entities of the whole run (all readers).
+    pub total_entities: usize,
+}
+
+/// For each shard file, the ids this reader owns: hierarchy roots (entities without a
+/// stored parent) of all shards, sorted by persistent id, are dealt round-robin to the
+/// `readers` (root `i` to reader `i % readers`), and every entity goes with its root.
+fn partition(
+    registry: &Registry,
+    files: &[File],
+    reader: usize,
+    readers: usize,
+) -> Result<(Vec<HashSet<u64>>, usize)> {
+    let mut per_file = Vec::with_capacity(files.len());
+    let mut roots: Vec<u64> = Vec::new();
+    for file in files {
+        let ids = registry.file_ids(file)?;
+        let layout = Layout::open(file.clone())?;
+        let mut parent: HashMap<u64, u64> = HashMap::new();
+        if let Some(t) = layout.table(crate::CHILD_OF_TAG, false)? {
+            let kids = h5pom_store::table::read_keys(file, &t.group, &t.path, ENTITY_COLUMN)?;
+            let parents = h5pom_store::table::read_keys(file, &t.group, &t.path, "parent")?;
+            parent.extend(kids.into_iter().zip(parents));
+        }
+        // Each id's root, following stored parents (a cycle, which a hierarchy cannot
+        // have, stops after as many steps as there are ids).
+        let root_of: Vec<(u64, u64)> = ids
+            .iter()
+            .map(|&id| {
+                let mut r = id;
+                for _ in 0..=parent.len() {
+                    match parent.get(&r) {
+                        Some(&p) if p != r => r = p,
+                        _ => break,
+                    }
+                }
+                (id, r)
+            })
+            .collect();
+        roots.extend(root_of.iter().map(|&(_, r)| r));
+        per_file.push(root_of);
+    }
+    roots.sort_unstable();
+    roots.dedup();
+    let total = per_file.iter().map(Vec::len).sum();
+    let owned = per_file
+        .into_iter()
+        .map(|root_of| {
+            root_of
+                .into_iter()
+                .filter(|&(_, r)| roots.binary_search(&r).is_ok_and(|i| i % readers == reader))
+                .map(|(id, _)| id)
+                .collect()
+        })
+        .collect();
+    Ok((owned, total))
+}
+
+impl Registry {
+    /// Loads reader `reader`'s share (of `readers`) of the run `run` at its last common tick:
+    /// a sharded run written by any number of writers, or an ordinary synced file. The
+    /// entities are divided by hierarchy tree: the roots of all shards, in ascending
+    /// persistent id, are dealt round-robin to the readers (root `i` to reader
+    /// `i % readers`) and every entity goes with its root, so a reader holds whole trees and
+    /// `ChildOf` never crosses readers. Every reader loads the resources (those of shard 0).
+    /// Other `Entity` references between trees dealt to different readers load as for a
+    /// subset load ([`load_ids`](Self::load_ids)).
+    pub fn load_share(
+        &self,
+        world: &mut World,
+        run: impl AsRef<Path>,
+        reader: usize,
+        readers: usize,
+    ) -> Result<ShardedLoad> {
+        self.validate()?;
+        let run = run.as_ref();
+        if readers == 0 || reader >= readers {
+            return Err(EcsError::Sharded {
+                path: run.to_path_buf(),
+                reason: format!("reader {reader} of {readers}"),
+            });
+        }
+        let shards = Shards::find(run)?;
+        let files = shards
+            .files
+            .iter()
+            .map(|p| File::open_read_only(p, Schema::new()))
+            .collect::<h5pom_store::Result<Vec<File>>>()?;
+        let (owned, total) = partition(self, &files, reader, readers)?;
+        let mut out = ShardedLoad {
+            writers: files.len(),
+            total_entities: total,
+            ..Default::default()
+        };
+        for (k, (file, only)) in files.iter().zip(&owned).enumerate() {
+            let layout = Layout::open(file.clone())?;
+            out.next_id = out.next_id.max(layout.next_id().unwrap_or(1));
+            if only.is_empty() && k > 0 {
+                continue;
+            }
+            let (r, _) = self.load_file_with(world, file, LoadMode::Add, Some(only), k == 0)?;
+            out.report.entities += r.entities;
+            out.report.components += r.components;
+            out.report.resources += r.resources;
+            out.report.renumbered += r.renumbered;
+        }
+        out.report.tick = shards.tick;
+        Ok(out)
+    }
+
+    /// [`load`](Self::load) of a sharded run: everything, into one world.
+    pub(crate) fn load_sharded(
+        &self,
+        world: &mut World,
+        run: &Path,
+        mode: LoadMode,
+    ) -> Result<LoadReport> {
+        match mode {
+            LoadMode::Add => {}
+            LoadMode::Replace => {
+                let persisted: Vec<Entity> = world
+                    .query_filtered::<Entity, With<Persist>>()
+                    .iter(world)
+                    .collect();
+                for e in persisted {
+                    if let Ok(e) = world.get_entity_mut(e) {
+                        e.despawn();
+                    }
+                }
+            }
+            LoadMode::Renumber => {
+                return Err(EcsError::Sharded {
+                    path: run.to_path_buf(),
+                    reason: "a sharded run loads with LoadMode::Add or Replace".into(),
+                });
+            }
+        }
+        self.load_share(world, run, 0, 1).map(|l| l.report)
+    }
+}
+
+/// What one commit of a sharded run did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ShardedFlush {
+    /// This writer's own flush (its shard).
+    pub local: FlushStats,
+    /// The tick committed across all writers.
+    pub tick: u64,
+    /// Time from the end of this writer's flush to the end of the commit: both agreements,
+    /// and on writer 0 the run file.
+    pub commit: Duration,
+    /// Writer 0: time spent writing the run file (zero elsewhere).
+    pub run_file: Duration,
+    /// Writer 0: the run file's description of the shards was read again (entities or
+    /// table rows changed somewhere).
+    pub reread: bool,
+}
+
+/// What the run file presents, read from the shards (writer 0).
+#[derive(Default)]
+struct RunSpec {
+    /// Per shard: the ids of its entity groups.
+    groups: Vec<Vec<u64>>,
+    /// Every persisted id, sorted.
+    index: Vec<u64>,
+    /// Table tag → column → (type, per shard: shape, if the shard has that column).
+    tables: BTreeMap<String, TableSpec>,
+    /// Shard 0 has `/ecs/resources`.
+    resources: bool,
+    /// Root members of shard 0 besides `/ecs` (a run log): linked from the run file.
+    extras: Vec<String>,
+    next_id: u64,
+}
+
+/// A table column's type, and per shard its shape (`None`: the shard has no such column).
+type ColumnSpec = (hdf5::Datatype, Vec<Option<Vec<usize>>>);
+
+#[derive(Default)]
+struct TableSpec {
+    /// Rows per shard (its `entity` column).
+    rows: Vec<usize>,
+    columns: BTreeMap<String, ColumnSpec>,
+}
+
+/// Keeps the world's share of one writer in its shard and commits ticks across writers.
+pub struct ShardedSync<C: Collective> {
+    comm: C,
+    sync: H5Sync,
+    run: PathBuf,
+    generation: u64,
+    /// A generation whose files are deleted once this one's first tick is committed:
+    /// `(generation, ranks)`.
+    retire: Option<(u64, usize)>,
+    /// Writer 0: what the run file presents.
+    spec: Option<RunSpec>,
+    /// This shard's shape at the last commit ([`fingerprint`]).
+    print: Option<u64>,
+    /// The commit failed on some writer: the run keeps its last common tick.
+    failed: Option<String>,
+}
+
+impl<C: Collective> std::fmt::Debug for ShardedSync<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardedSync")
+            .field("run", &self.run)
+            .field("rank", &self.comm.rank())
+            .field("ranks", &self.comm.size())
+            .field("generation", &self.generation)
+            .field("tick", &self.sync.flushes())
+            .finish()
+    }
+}
+
+/// Every writer learns whether all of them succeeded; a writer's own error wins.
+fn agree<C: Collective, T>(comm: &C, run: &Path, what: &str, r: Result<T>) -> Result<T> {
+    let mut ok = [u64::from(r.is_ok())];
+    comm.all_min(&mut ok);
+    match r {
+        Err(e) => Err(e),
+        Ok(_) if ok[0] == 0 => Err(EcsError::Sharded {
+            path: run.to_path_buf(),
+            reason: format!("{what} failed on another writer"),
+        }),
+        Ok(v) => Ok(v),
+    }
+}
+
+/// Removes `path` if it exists.
+fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(slots::io_err("remove", path)(e)),
+    }
+}
+
+/// Removes the files of one generation's shards.
+fn remove_generation(run: &Path, generation: u64, ranks: usize) -> Result<()> {
+    for r in 0..ranks {
+        let shard = shard_path(run, generation, r);
+        remove(&shard)?;
+        for p in slot_paths(&shard) {
+            remove(&p)?;
+        }
+    }
+    Ok(())
+}
+
+impl<C: Collective> ShardedSync<C> {
+    /// Starts a new sharded run at `run` (every writer calls it): writer `r` creates its
+    /// shard, and writer 0 first removes a run file (and its shards) found at `run`. The run
+    /// file appears with the first commit.
+    pub fn create(run: impl AsRef<Path>, registry: &Registry, comm: C) -> Result<Self> {
+        let run = run.as_ref().to_path_buf();
+        let cleared = if comm.rank() == 0 {
+            Self::clear(&run)
+        } else {
+            Ok(())
+        };
+        agree(&comm, &run, "removing the old run", cleared)?;
+        let sync = Self::shard(&run, 0, registry, &comm, 1);
+        let sync = agree(&comm, &run, "creating the shards", sync)?;
+        Ok(ShardedSync {
+            comm,
+            sync,
+            run,
+            generation: 0,
+            retire: None,
+            spec: None,
+            print: None,
+            failed: None,
+        })
+    }
+
+    /// Writer 0: removes the run file at `run`, its slots and the shards it names.
+    fn clear(run: &Path) -> Result<()> {
+        if let Ok(file) = File::open_read_only(run, Schema::new())
+            && let Ok(Some((ranks, generation))) = run_info(&file)
+        {
+            drop(file);
+            remove_generation(run, generation, ranks)?;
+        }
+        remove(run)?;
+        for p in slot_paths(run) {
+            remove(&p)?;
+        }
+        Ok(())
+    }
+
+    /// This writer's shard of generation `generation`, handing out ids of its lane from
+    /// `floor` on.
+    fn shard(
+        run: &Path,
+        generation: u64,
+        registry: &Registry,
+        comm: &C,
+        floor: u64,
+    ) -> Result<H5Sync> {
+        let path = shard_path(run, generation, comm.rank());
+        let mut sync = H5Sync::create_with(&path, registry, Durability::Process)?;
+        sync.every_flush_writes = true;
+        sync.share_ids(comm.size() as u64, comm.rank() as u64, floor);
+        Ok(sync)
+    }
+
+    /// Resumes the run `run` (a sharded run written by any number of writers, or an
+    /// ordinary synced file) on this communicator's writers: each loads its share
+    /// ([`Registry::load_share`]) at the last common tick into `world`, and syncs from there
+    /// into a new generation of shards (one per writer). The old files stay the run until
+    /// the new generation's first tick is committed, then writer 0 deletes the old shards.
+    pub fn resume(
+        world: &mut World,
+        run: impl AsRef<Path>,
+        registry: &Registry,
+        comm: C,
+    ) -> Result<(Self, ShardedLoad)> {
+        let run = run.as_ref().to_path_buf();
+        let info = File::open_read_only(&run, Schema::new())
+            .map_err(EcsError::from)
+            .and_then(|f| run_info(&f));
+        let info = agree(&comm, &run, "opening the run", info)?;
+        let loaded = registry.load_share(world, &run, comm.rank(), comm.size());
+        let loaded = agree(&comm, &run, "loading the run", loaded)?;
+        let generation = info.map_or(0, |(_, g)| g + 1);
+        let sync = Self::shard(&run, generation, registry, &comm, loaded.next_id).map(|mut s| {
+            s.continue_from(loaded.report.tick);
+            s
+        });
+        let sync = agree(&comm, &run, "creating the shards", sync)?;
+        Ok((
+            ShardedSync {
+                comm,
+                sync,
+                run,
+                generation,
+                retire: info.map(|(ranks, g)| (g, ranks)),
+                spec: None,
+                print: None,
+                failed: None,
+            },
+            loaded,
+        ))
+    }
+
+    /// This writer's shard sync (array options, concurrency, statistics).
+    pub fn shard_sync(&mut self) -> &mut H5Sync {
+        &mut self.sync
+    }
+
+    /// The last tick committed across all writers.
+    pub fn tick(&self) -> u64 {
+        self.sync.flushes()
+    }
+
+    /// The communicator.
+    pub fn comm(&self) -> &C {
+        &self.comm
+    }
+
+    /// The run file's path.
+    pub fn path(&self) -> &Path {
+        &self.run
+    }
+
+    /// Flushes this writer's changes into its shard and commits the tick across all writers
+    /// (every writer calls it once per tick). Returns only when every writer has committed
+    /// the tick and the run file names it. If any writer fails, every writer returns an
+    /// error, the run keeps its last common tick, and this sync refuses further flushes
+    /// (resume the run to go on).
+    pub fn flush(&mut self, world: &mut World) -> Result<ShardedFlush> {
+        if let Some(why) = &self.failed {
+            return Err(EcsError::Sharded {
+                path: self.run.clone(),
+                reason: format!("an earlier commit failed ({why}); resume the run"),
+            });
+        }
+        let want = self.sync.flushes() + 1;
+        let local = self.sync.flush_now(world);
+        let start = Instant::now();
+        let print = match &local {
+            Ok(s) => fingerprint(self.sync.file(), s).unwrap_or(u64::MAX),
+            Err(_) => u64::MAX,
+        };
+        let changed = print == u64::MAX || self.print != Some(print);
+        self.print = Some(print);
+        // One agreement: the tick every writer committed, and whether any shard changed
+        // shape (then writer 0 reads the run file's description again).
+        let mut v = [self.sync.flushes(), u64::from(!changed)];
+        self.comm.all_min(&mut v);
+        let (all, any_changed) = (v[0], v[1] == 0);
+        if all < want {
+            let why = match &local {
+                Err(e) => e.to_string(),
+                Ok(_) => format!("another writer did not commit tick {want}"),
+            };
+            self.failed = Some(why.clone());
+            return Err(local.err().unwrap_or(EcsError::Sharded {
+                path: self.run.clone(),
+                reason: why,
+            }));
+        }
+        let local = local?;
+        let mut out = ShardedFlush {
+            local,
+            tick: want,
+            ..Default::default()
+        };
+        let written = if self.comm.rank() == 0 {
+            let t = Instant::now();
+            let r = self.write_run_file(want, any_changed, &mut out.reread);
+            out.run_file = t.elapsed();
+            r
+        } else {
+            Ok(())
+        };
+        if let Err(e) = agree(&self.comm, &self.run, "writing the run file", written) {
+            self.failed = Some(e.to_string());
+            return Err(e);
+        }
+        if let Some((g, ranks)) = self.retire.take()
+            && self.comm.rank() == 0
+        {
+            remove_generation(&self.run, g, ranks)?;
+        }
+        out.commit = start.elapsed();
+        Ok(out)
+    }
+
+    /// Writer 0, after every writer committed `tick`: writes the run file into its
+    /// uncommitted slot and commits it.
+    fn write_run_file(&mut self, tick: u64, changed: bool, reread: &mut bool) -> Result<()> {
+        let ranks = self.comm.size();
+        let shards: Vec<PathBuf> = (0..ranks)
+            .map(|r| shard_path(&self.run, self.generation, r))
+            .collect();
+        if changed || self.spec.is_none() {
+            *reread = true;
+            self.spec = Some(RunSpec::read(&shards, tick)?);
+        }
+        let Some(spec) = &self.spec else {
+            unreachable!("set above")
+        };
+        let slot = match slots::committed_slot(&self.run) {
+            Some(0) => 1,
+            _ => 0,
+        };
+        let path = slot_paths(&self.run)[slot].clone();
+        remove(&path)?;
+        let file = File::create(&path, Schema::new())?;
+        spec.write(&file, &shards, tick, self.generation)?;
+        file.flush()?;
+        drop(file);
+        slots::commit(&self.run, slot, false, None)
+    }
+}
+
+/// A cheap summary of a shard's shape: its table columns' shapes, and whether entities were
+/// persisted or dropped in this flush (then never equal to another flush's).
+fn fingerprint(file: &File, stats: &FlushStats) -> Result<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    if stats.spawned + stats.despawned > 0 {
+        return Ok(u64::MAX);
+    }
+    if let Ok(tables) = file.hdf5().group("/ecs/tables") {
+        let bad = |e: hdf5::Error| crate::layout::not_ecs(file, e.to_string());
+        for tag in tables.member_names().map_err(bad)? {
+            let g = tables.group(&tag).map_err(bad)?;
+            for col in g.member_names().map_err(bad)? {
+                (&tag, &col).hash(&mut h);
+                if let Ok(ds) = g.dataset(&col) {
+                    ds.shape().hash(&mut h);
+                }
+            }
+        }
+    }
+    Ok(h.finish() & (u64::MAX >> 1))
+}
+
+impl RunSpec {
+    /// Reads what the run file must present from each shard's slot holding `tick`.
+    fn read(shards: &[PathBuf], tick: u64) -> Result<Self> {
+        let mut spec = RunSpec::default();
+        let n = shards.len();
+        for (r, shard) in shards.iter().enumerate() {
+            let slot = slot_paths(shard)
+                .into_iter()
+                .find(|p| Layout::read_tick(p).is_ok_and(|t| t == tick))
+                .ok_or_else(|| EcsError::Sharded {
+                    path: shard.clone(),
+                    reason: format!("no slot holds the committed tick {tick}"),
+                })?;
+            let file = File::open_read_only(&slot, Schema::new())?;
+            let layout = Layout::open(file.clone())?;
+            spec.next_id = spec.next_id.max(layout.next_id().unwrap_or(1));
+            let mut groups = layout.entity_ids()?;
+            groups.sort_unstable();
+            spec.index.extend(layout.read_index()?.unwrap_or_default());
+            spec.index.extend(&groups);
+            spec.groups.push(groups);
+            let bad = |e: hdf5::Error| crate::layout::not_ecs(&file, e.to_string());
+            if let Ok(tables) = file.hdf5().group("/ecs/tables") {
+                for tag in tables.member_names().map_err(bad)? {
+                    let g = tables.group(&tag).map_err(bad)?;
+                    let t = spec.tables.entry(tag.clone()).or_default();
+                    t.rows.resize(n, 0);
+                    for col in g.member_names().map_err(bad)? {
+                        let Ok(ds) = g.dataset(&col) else { continue };
+                        let shape = ds.shape();
+                        if col == ENTITY_COLUMN {
+                            t.rows[r] = shape.first().copied().unwrap_or(0);
+                            spec.index.extend(h5pom_store::table::read_keys(
+                                &file,
+                                &g,
+                                &tag,
+                                ENTITY_COLUMN,
+                            )?);
+                        }
+                        let dtype = ds.dtype().map_err(bad)?;
+                        let c = t
+                            .columns
+                            .entry(col)
+                            .or_insert_with(|| (dtype, vec![None; n]));
+                        c.1[r] = Some(shape);
+                    }
+                }
+            }
+            if r == 0 {
+                spec.resources = file.hdf5().link_exists("/ecs/resources");
+                spec.extras = file
+                    .hdf5()
+                    .member_names()
+                    .map_err(bad)?
+                    .into_iter()
+                    .filter(|m| m != "ecs")
+                    .collect();
+            }
+        }
+        spec.index.sort_unstable();
+        spec.index.dedup();
+        Ok(spec)
+    }
+
+    /// Writes the run file: the ECS layout of one world, through links into the shards.
+    fn write(&self, file: &File, shards: &[PathBuf], tick: u64, generation: u64) -> Result<()> {
+        let h5 = |op: &'static str, path: String| {
+            move |source: hdf5::Error| {
+                EcsError::Store(h5pom_store::Error::Hdf5 { op, path, source })
+            }
+        };
+        let layout = Layout::create(file.clone())?;
+        layout.set_counters(tick, self.next_id)?;
+        layout.write_index(&self.index)?;
+        let root = file
+            .hdf5()
+            .group("/")
+            .map_err(h5("open group", "/".into()))?;
+        let ecs = root.group("ecs").map_err(h5("open group", "/ecs".into()))?;
+        let names: Vec<String> = shards.iter().map(|s| link_name(s)).collect();
+        let info = ecs
+            .create_group(SHARDS_GROUP)
+            .map_err(h5("create group", "/ecs/mpi".into()))?;
+        let info_path = format!("/ecs/{SHARDS_GROUP}");
+        set_attr(
+            &info,
+            &info_path,
+            RANKS_ATTR,
+            &Value::U64(shards.len() as u64),
+        )?;
+        set_attr(&info, &info_path, GENERATION_ATTR, &Value::U64(generation))?;
+        for (r, name) in names.iter().enumerate() {
+            info.link_external(name, "/", &r.to_string())
+                .map_err(h5("create link", format!("{info_path}/{r}")))?;
+        }
+        // Entity groups: one external link each, in its shard group.
+        let mut shard_groups: HashMap<String, hdf5::Group> = HashMap::new();
+        if self.groups.iter().any(|g| !g.is_empty()) {
+            let entities = ecs
+                .create_group("entities")
+                .map_err(h5("create group", "/ecs/entities".into()))?;
+            for (r, ids) in self.groups.iter().enumerate() {
+                for &id in ids {
+                    let sname = shard_name(id);
+                    let g = match shard_groups.get(&sname) {
+                        Some(g) => g.clone(),
+                        None => {
+                            let g = entities
+                                .create_group(&sname)
+                                .map_err(h5("create group", sname.clone()))?;
+                            shard_groups.insert(sname.clone(), g.clone());
+                            g
+                        }
+                    };
+                    let target = entity_path(id);
+                    g.link_external(&names[r], &target, &id.to_string())
+                        .map_err(h5("create link", target.clone()))?;
+                }
+            }
+        }
+        // Tables: each column stacked across the shards, in shard order.
+        if !self.tables.is_empty() {
+            let tables = ecs
+                .create_group("tables")
+                .map_err(h5("create group", "/ecs/tables".into()))?;
+            for (tag, t) in &self.tables {
+                let tpath = format!("/ecs/tables/{tag}");
+                let g = tables
+                    .create_group(tag)
+                    .map_err(h5("create group", tpath.clone()))?;
+                set_attr(&g, &tpath, h5pom_store::TAG_ATTR, &Value::Str(tag.clone()))?;
+                for (col, (dtype, shapes)) in &t.columns {
+                    let tail: Vec<usize> = shapes
+                        .iter()
+                        .flatten()
+                        .next()
+                        .map(|s| s.iter().skip(1).copied().collect())
+                        .unwrap_or_default();
+                    let parts: Vec<h5pom_store::mirror::StackPart> = shapes
+                        .iter()
+                        .enumerate()
+                        .map(|(r, s)| match s {
+                            Some(shape) => h5pom_store::mirror::StackPart {
+                                file: names[r].clone(),
+                                path: format!("{tpath}/{col}"),
+                                shape: shape.clone(),
+                            },
+                            None => h5pom_store::mirror::StackPart {
+                                file: String::new(),
+                                path: String::new(),
+                                shape: std::iter::once(t.rows.get(r).copied().unwrap_or(0))
+                                    .chain(tail.iter().copied())
+                                    .collect(),
+                            },
+                        })
+                        .collect();
+                    h5pom_store::mirror::stack(&g, col, dtype, &parts)?;
+                }
+            }
+        }
+        if self.resources {
+            ecs.link_external(&names[0], "/ecs/resources", "resources")
+                .map_err(h5("create link", "/ecs/resources".into()))?;
+        }
+        for extra in &self.extras {
+            let target = format!("/{extra}");
+            root.link_external(&names[0], &target, extra)
+                .map_err(h5("create link", target.clone()))?;
+        }
+        Ok(())
+    }
+}
