@@ -37,14 +37,14 @@ plot: setup-plot
 # Every test, doctests included. The benches (only the [[bench]] targets) are compiled in the
 # bench profile so that they cannot rot, but not run: `make bench` runs them.
 test: setup-test
-	$(CARGO) test --workspace --lib --bins --tests --examples
-	$(CARGO) test --workspace --doc
-	$(CARGO) bench --workspace --bench '*' --no-run
+	$(CARGO) test --lib --bins --tests --examples
+	$(CARGO) test --doc
+	$(CARGO) bench --bench '*' --no-run
 
 lint: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+	$(CARGO) clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
 
 bench: setup
 	$(CARGO) bench

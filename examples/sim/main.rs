@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let outcome = engine::run(&args.config(), &mut progress);
     progress.finish();
     match outcome {
+        Ok(o) if o.rank != 0 => ExitCode::SUCCESS, // rank 0 reports an MPI run
         Ok(o) => {
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = writeln!(std::io::stdout().lock(), "{}", report::summary(&o));

@@ -53,6 +53,9 @@ pub trait Collective {
     fn all_min(&self, values: &mut [u64]);
     /// Replaces each value by its maximum over all writers.
     fn all_max(&self, values: &mut [u64]);
+    /// Replaces each value by its sum over all writers (modulo 2^64), for the application's
+    /// own totals (h5pom's commit does not use it).
+    fn all_sum(&self, values: &mut [u64]);
 }
 
 /// A single writer: a sharded run of one shard, no communication.
@@ -68,6 +71,7 @@ impl Collective for Solo {
     }
     fn all_min(&self, _: &mut [u64]) {}
     fn all_max(&self, _: &mut [u64]) {}
+    fn all_sum(&self, _: &mut [u64]) {}
 }
 
 /// The shard file (the link of its slot pair) of writer `rank` in generation `generation` of
@@ -83,6 +87,13 @@ fn link_name(p: &Path) -> String {
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned()
+}
+
+/// True if `path` opens as the run file of a sharded run (it has `/ecs/mpi`).
+pub fn is_sharded(path: &Path) -> bool {
+    File::open_read_only(path, Schema::new())
+        .ok()
+        .is_some_and(|f| run_info(&f).is_ok_and(|i| i.is_some()))
 }
 
 /// The shards a run file names: `(ranks, generation)`, or `None` for an ordinary file.

@@ -87,6 +87,14 @@ impl Collective for Threads {
     fn all_max(&self, values: &mut [u64]) {
         self.reduce(values, u64::max);
     }
+    fn all_sum(&self, values: &mut [u64]) {
+        let mine = values.to_vec();
+        self.reduce(values, u64::wrapping_add);
+        // `reduce` folds every writer's value into this one's, which counted it twice.
+        for (v, m) in values.iter_mut().zip(mine) {
+            *v = v.wrapping_sub(m);
+        }
+    }
 }
 
 /// What a world holds: persistent id → (body, position, parent's id).

@@ -1,8 +1,12 @@
-//! The checksum of a world: BLAKE3 over every persisted component and resource, entities in
-//! the order of their `PersistentId`, types in registration order, numbers by their
-//! little-endian bits (so `-0.0 != 0.0` and NaN payloads count), strings and arrays
-//! length-prefixed. Two worlds have the same checksum exactly when their persisted states are
-//! equal, however they were built (straight run, snapshot, resume) and on however many threads.
+//! The checksum of a world: each persisted entity's BLAKE3 digest (its `PersistentId`, then
+//! its components in registration order), summed as 256-bit numbers (so the sum does not
+//! depend on the order in which entities are visited, nor on how many processes hold them:
+//! an MPI run adds the ranks' sums), then BLAKE3 of the version, the entity count, that sum and
+//! the resources in registration order. Numbers count by their little-endian bits (so
+//! `-0.0 != 0.0` and NaN payloads count), strings and arrays length-prefixed. Two worlds have
+//! the same checksum exactly when their persisted states are equal (up to BLAKE3 collisions of
+//! sums), however they were built (straight run, snapshot, resume) and on however many threads
+//! or processes.
 
 use bevy_ecs::prelude::*;
 use h5pom::ecs::{Persist, PersistentId};
@@ -14,7 +18,7 @@ use super::model::{
 };
 
 /// Version of the byte stream hashed; bump it when the encoding below changes.
-const CHECKSUM_VERSION: &str = "h5pom-sim checksum v1";
+const CHECKSUM_VERSION: &str = "h5pom-sim checksum v2";
 
 /// A BLAKE3 hasher with typed, unambiguous writers.
 pub(crate) struct Hasher(blake3::Hasher);
@@ -168,28 +172,63 @@ impl Digest for RngState {
     }
 }
 
-/// The checksum of every persisted entity and resource of `world`, as lower-case hex.
+/// One process's part of the checksum: its entity count and the sum of its entities'
+/// digests (four little-endian 64-bit words, added with carries dropped per word; the same in
+/// every process), and the digest of the resources (the same in every process).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ChecksumParts {
+    /// `[entities, sum words 0..4]`: what processes add up.
+    pub(crate) counts: [u64; 5],
+    pub(crate) resources: [u8; 32],
+}
+
+/// The checksum parts of the persisted entities and resources of `world`.
 ///
 /// Entities are those with [`Persist`] and an assigned [`PersistentId`] (call it after a flush).
-pub(crate) fn world_checksum(world: &mut World, schema: &SimSchema) -> String {
-    let mut entities: Vec<(u64, Entity)> = world
+pub(crate) fn checksum_parts(world: &mut World, schema: &SimSchema) -> ChecksumParts {
+    let entities: Vec<(u64, Entity)> = world
         .query_filtered::<(Entity, &PersistentId), With<Persist>>()
         .iter(world)
         .filter(|(_, id)| id.0 != 0)
         .map(|(e, id)| (id.0, e))
         .collect();
-    entities.sort_unstable();
-    let mut h = Hasher::new();
-    h.str(CHECKSUM_VERSION);
-    h.u64(entities.len() as u64);
+    let mut parts = ChecksumParts::default();
+    parts.counts[0] = entities.len() as u64;
     for &(id, e) in &entities {
+        let mut h = Hasher::new();
         h.u64(id);
         for (_, digest) in schema.component_digests() {
             digest(world, e, &mut h);
         }
+        let d = h.0.finalize();
+        for (k, word) in d.as_bytes().chunks_exact(8).enumerate() {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(word);
+            parts.counts[1 + k] = parts.counts[1 + k].wrapping_add(u64::from_le_bytes(b));
+        }
     }
+    let mut h = Hasher::new();
     for (_, digest) in schema.resource_digests() {
         digest(world, &mut h);
     }
+    parts.resources = *h.0.finalize().as_bytes();
+    parts
+}
+
+/// The checksum of parts whose `counts` were added over all processes, as lower-case hex.
+pub(crate) fn combine(parts: &ChecksumParts) -> String {
+    let mut h = Hasher::new();
+    h.str(CHECKSUM_VERSION);
+    for c in parts.counts {
+        h.u64(c);
+    }
+    h.0.update(&parts.resources);
     h.0.finalize().to_hex().to_string()
+}
+
+/// The checksum of every persisted entity and resource of `world`, as lower-case hex.
+///
+/// Entities are those with [`Persist`] and an assigned [`PersistentId`] (call it after a flush).
+pub(crate) fn world_checksum(world: &mut World, schema: &SimSchema) -> String {
+    combine(&checksum_parts(world, schema))
 }

@@ -66,7 +66,7 @@ pub(crate) struct FlushSample {
 }
 
 impl FlushSample {
-    fn of(stats: h5pom::ecs::FlushStats) -> Self {
+    pub(crate) fn of(stats: h5pom::ecs::FlushStats) -> Self {
         FlushSample {
             duration: stats.duration,
             bytes: stats.array_bytes as u64,
@@ -134,6 +134,8 @@ pub(crate) struct Outcome {
     pub(crate) out_bytes_after: u64,
     pub(crate) clouds: Vec<CloudSummary>,
     pub(crate) checksum: String,
+    /// The MPI rank that ran this (0 for a run of one process); only rank 0 reports.
+    pub(crate) rank: usize,
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SimError {
@@ -141,7 +143,7 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SimEr
     move |source| SimError::Io { op, path, source }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -159,7 +161,7 @@ fn out_files(out: &Path, durability: Durability) -> Vec<PathBuf> {
 }
 
 /// The total size of `files`.
-fn total_size(files: &[PathBuf]) -> Result<u64, SimError> {
+pub(crate) fn total_size(files: &[PathBuf]) -> Result<u64, SimError> {
     files
         .iter()
         .map(|p| Ok(std::fs::metadata(p).map_err(io_err("stat", p))?.len()))
@@ -176,7 +178,7 @@ fn open(cfg: &Config, world: &mut World) -> Result<(H5Sync, Option<(PathBuf, boo
                 clouds: cfg.clouds,
             });
         }
-        init::populate(world, cfg.particles, cfg.clouds, cfg.seed);
+        init::populate(world, cfg.particles, cfg.clouds, cfg.seed, |_| true);
         return Ok((
             H5Sync::create_with(&cfg.out, &registry, cfg.durability)?,
             None,
@@ -252,7 +254,7 @@ fn history(clouds: usize) -> History {
 }
 
 /// The acknowledgement of a flush that returned Ok, for harnesses that kill the run.
-fn ack(step: u64, tick: u64) {
+pub(crate) fn ack(step: u64, tick: u64) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "flushed step={step} tick={tick}");
@@ -305,7 +307,7 @@ fn take_flush_error(world: &mut World) -> Result<(), SimError> {
     }
 }
 
-fn summarize(world: &mut World) -> Vec<CloudSummary> {
+pub(crate) fn summarize(world: &mut World) -> Vec<CloudSummary> {
     let mut v: Vec<CloudSummary> = world
         .query::<(&Cloud, &Particles, &CloudStats)>()
         .iter(world)
@@ -436,5 +438,6 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         out_files,
         clouds,
         checksum,
+        rank: 0,
     })
 }

@@ -3,7 +3,7 @@
 
 use bevy_ecs::hierarchy::ChildOf;
 use bevy_ecs::prelude::*;
-use h5pom::ecs::Persist;
+use h5pom::ecs::{Persist, PersistentId};
 use ndarray::{Array1, Array2};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -36,21 +36,39 @@ pub(crate) fn params(particles: usize, seed: u64) -> Params {
         stiffness: 2.0,
         damping: 0.02,
         dt: 0.05,
-        kicks_per_tick: 64,
+        kicks_per_tick: 16,
         kick_sigma: 0.5,
         particles: particles as u64,
         seed,
     }
 }
 
-/// Spawns the initial world into `world` (which must hold no simulation yet).
-pub(crate) fn populate(world: &mut World, particles: usize, clouds: usize, seed: u64) {
+/// The persistent ids of cloud `k` and of its two probes: fixed by the model (`3k + 1`,
+/// `3k + 2`, `3k + 3`), so that they do not depend on how many processes share the clouds.
+fn ids(k: usize) -> [u64; 3] {
+    let base = 3 * k as u64;
+    [base + 1, base + 2, base + 3]
+}
+
+/// Spawns the initial world into `world` (which must hold no simulation yet): the clouds `k`
+/// for which `mine(k)` is true (all of them in one process), with their probes, and the
+/// resources. Each cloud draws from its own generator (the seed, stream `k + 1`), so a cloud
+/// is the same whichever process creates it.
+pub(crate) fn populate(
+    world: &mut World,
+    particles: usize,
+    clouds: usize,
+    seed: u64,
+    mine: impl Fn(usize) -> bool,
+) {
     let params = params(particles, seed);
     let l = params.box_size;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut first_id = 0u64;
-    for k in 0..clouds {
-        let n = particles / clouds + usize::from(k < particles % clouds);
+    let size = |k: usize| particles / clouds + usize::from(k < particles % clouds);
+    for k in (0..clouds).filter(|&k| mine(k)) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(k as u64 + 1);
+        let n = size(k);
+        let first_id: u64 = (0..k).map(|j| size(j) as u64).sum();
         let centre = [
             uniform(&mut rng) * l,
             uniform(&mut rng) * l,
@@ -70,11 +88,12 @@ pub(crate) fn populate(world: &mut World, particles: usize, clouds: usize, seed:
                 vel[[i, a]] = drift[a] + 0.2 * normal(&mut rng);
             }
         }
-        let ids = Array1::from_iter(first_id..first_id + n as u64);
-        first_id += n as u64;
+        let particle_ids = Array1::from_iter(first_id..first_id + n as u64);
+        let [cloud_id, probe_ids @ ..] = ids(k);
         let cloud = world
             .spawn((
                 Persist,
+                PersistentId(cloud_id),
                 Cloud {
                     index: k as u32,
                     mass: 1.0 + 0.5 * k as f32,
@@ -83,7 +102,7 @@ pub(crate) fn populate(world: &mut World, particles: usize, clouds: usize, seed:
                     positions: pos,
                     velocities: vel,
                 },
-                ParticleIds { ids },
+                ParticleIds { ids: particle_ids },
                 Name {
                     name: format!("cloud-{k}"),
                 },
@@ -102,6 +121,7 @@ pub(crate) fn populate(world: &mut World, particles: usize, clouds: usize, seed:
         {
             world.spawn((
                 Persist,
+                PersistentId(probe_ids[j]),
                 Probe {
                     x: c[0],
                     y: c[1],
@@ -115,9 +135,9 @@ pub(crate) fn populate(world: &mut World, particles: usize, clouds: usize, seed:
                 ChildOf(cloud),
             ));
         }
+        world.entity_mut(cloud).insert(RngState::capture(&rng));
     }
     world.insert_resource(params);
     world.insert_resource(Clock::default());
     world.insert_resource(Step::default());
-    world.insert_resource(RngState::capture(&rng));
 }

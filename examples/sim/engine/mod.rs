@@ -9,11 +9,29 @@ pub(crate) mod io_options;
 pub(crate) mod model;
 pub(crate) mod physics;
 pub(crate) mod runlog;
+pub(crate) mod sharded;
 pub(crate) mod systems;
 
 use std::path::PathBuf;
 
-pub(crate) use driver::{Config, Observer, Outcome, Started, TickReport, run};
+pub(crate) use driver::{Config, Observer, Outcome, Started, TickReport};
+
+/// Runs the simulation per `cfg`. Built with the `mpi` feature, a run under `mpirun` with more
+/// than one rank is sharded over the ranks; a run of one process is an ordinary one, except
+/// that resuming a sharded run continues it as a sharded run of one process.
+pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimError> {
+    #[cfg(feature = "mpi")]
+    {
+        sharded::run_mpi(cfg, obs)
+    }
+    #[cfg(not(feature = "mpi"))]
+    {
+        if cfg.resume.as_deref().is_some_and(sharded::is_sharded) {
+            return sharded::run_sharded(cfg, obs, h5pom::ecs::Solo);
+        }
+        driver::run(cfg, obs)
+    }
+}
 pub(crate) use io_options::{Compression, IoOptions};
 
 /// Why a run failed. Printed as one line by the example.
@@ -58,4 +76,7 @@ pub(crate) enum SimError {
     /// The schedule is ambiguous (two systems touch the same data in no fixed order).
     #[error("schedule: {0}")]
     Schedule(String),
+    /// An option that this kind of run does not support.
+    #[error("{0}")]
+    Unsupported(String),
 }

@@ -118,7 +118,7 @@ pub(crate) struct Params {
     pub(crate) damping: f32,
     /// Time step.
     pub(crate) dt: f32,
-    /// Random velocity kicks per tick.
+    /// Random velocity kicks per cloud and tick.
     pub(crate) kicks_per_tick: u32,
     /// Standard deviation of a kick's velocity change, per axis.
     pub(crate) kick_sigma: f32,
@@ -144,9 +144,10 @@ pub(crate) struct Step {
     pub(crate) step: u64,
 }
 
-/// The state of the ChaCha8 generator: seed, stream and position, enough to continue the exact
-/// sequence after a reload.
-#[derive(Resource, Object, Clone, Debug, PartialEq)]
+/// The state of a cloud's ChaCha8 generator (its random kicks): seed, stream and position,
+/// enough to continue the exact sequence after a reload. One per cloud, so that a cloud's
+/// future never depends on which process simulates the others (MPI runs).
+#[derive(Component, Object, Clone, Debug, PartialEq)]
 #[h5pom(no_ext)]
 pub(crate) struct RngState {
     seed_0: u64,
@@ -295,9 +296,9 @@ pub(crate) fn schema() -> SimSchema {
         .table::<CloudStats>()
         .table::<Probe>()
         .table::<ProbeReading>()
+        .table::<RngState>()
         .hierarchy()
         .resource::<Params>()
         .resource::<Clock>()
         .resource::<Step>()
-        .resource::<RngState>()
 }

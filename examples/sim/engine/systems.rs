@@ -21,9 +21,10 @@ use super::model::{
 };
 use super::physics::{self, Grid};
 
-/// The cell list, rebuilt every tick (derived data: not persisted).
+/// The cell lists, one per cloud in index order, rebuilt every tick (derived data: not
+/// persisted).
 #[derive(Resource, Default)]
-pub(crate) struct CellList(pub(crate) Grid);
+pub(crate) struct CellList(pub(crate) Vec<Grid>);
 
 /// The first error of the flush, kept for the driver (bevy would otherwise hand it to its
 /// fallback handler, which panics by default).
@@ -50,19 +51,24 @@ fn contiguous(p: &mut Particles) {
     }
 }
 
-/// Copies every particle position into the cell list, clouds in index order, and computes
-/// the forces.
+/// Copies each cloud's particle positions into its cell list (clouds in index order) and
+/// computes the forces. Particles interact within their cloud only: clouds pass through each
+/// other, so a cloud's future depends on nothing outside it and clouds can be simulated by
+/// different processes (MPI runs) with the same result.
 fn build_grid(
     params: Res<Params>,
-    mut grid: ResMut<CellList>,
+    mut grids: ResMut<CellList>,
     clouds: Query<(&Cloud, &Particles)>,
 ) {
     let ordered = clouds_in_order(clouds.iter());
-    grid.0.rebuild(
-        params.box_size,
-        params.cutoff,
-        ordered.iter().map(|p| flat(&p.positions)),
-    );
+    grids.0.resize_with(ordered.len(), Grid::default);
+    for (grid, p) in grids.0.iter_mut().zip(&ordered) {
+        grid.rebuild(
+            params.box_size,
+            params.cutoff,
+            std::iter::once(flat(&p.positions)),
+        );
+    }
 }
 
 /// Damping and motion of every particle, with the forces of [`build_grid`].
@@ -73,7 +79,10 @@ fn integrate(
 ) {
     let ordered = clouds_in_order(clouds.iter_mut().map(|(c, p, n)| (c, (c.mass, p, n))));
     for (k, (mass, mut p, mut counters)) in ordered.into_iter().enumerate() {
-        let Some(offset) = grid.0.offset(k) else {
+        let Some(grid) = grid.0.get(k) else {
+            continue;
+        };
+        let Some(offset) = grid.offset(0) else {
             continue;
         };
         contiguous(&mut p);
@@ -90,7 +99,7 @@ fn integrate(
             dt: params.dt,
             mass,
         };
-        counters.wraps += physics::advance(&grid.0, offset, step, pos, vel);
+        counters.wraps += physics::advance(grid, offset, step, pos, vel);
     }
 }
 
@@ -106,35 +115,28 @@ pub(crate) fn normal(rng: &mut impl Rng) -> f32 {
     (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
-/// `kicks_per_tick` random particles get a random velocity change (the only randomness after
-/// creation; the generator's state is the persisted `RngState`).
+/// In each cloud, `kicks_per_tick` random particles get a random velocity change (the only
+/// randomness after creation; the cloud's generator state is its persisted `RngState`).
 fn random_kicks(
     params: Res<Params>,
-    mut rng_state: ResMut<RngState>,
-    mut clouds: Query<(&Cloud, &mut Particles, &mut Counters)>,
+    mut clouds: Query<(&mut Particles, &mut Counters, &mut RngState)>,
 ) {
-    let mut ordered = clouds_in_order(clouds.iter_mut().map(|(c, p, n)| (c, (p, n))));
-    let total: usize = ordered.iter().map(|(p, _)| p.velocities.nrows()).sum();
-    if total == 0 || params.kicks_per_tick == 0 {
-        return;
-    }
-    let mut rng = rng_state.rng();
-    for _ in 0..params.kicks_per_tick {
-        let mut k = (rng.next_u64() % total as u64) as usize;
-        let dv = [normal(&mut rng), normal(&mut rng), normal(&mut rng)];
-        for (p, counters) in &mut ordered {
-            let n = p.velocities.nrows();
-            if k < n {
-                for (axis, d) in dv.iter().enumerate() {
-                    p.velocities[[k, axis]] += d * params.kick_sigma;
-                }
-                counters.kicks += 1;
-                break;
-            }
-            k -= n;
+    for (mut p, mut counters, mut rng_state) in &mut clouds {
+        let n = p.velocities.nrows();
+        if n == 0 || params.kicks_per_tick == 0 {
+            continue;
         }
+        let mut rng = rng_state.rng();
+        for _ in 0..params.kicks_per_tick {
+            let k = (rng.next_u64() % n as u64) as usize;
+            let dv = [normal(&mut rng), normal(&mut rng), normal(&mut rng)];
+            for (axis, d) in dv.iter().enumerate() {
+                p.velocities[[k, axis]] += d * params.kick_sigma;
+            }
+            counters.kicks += 1;
+        }
+        *rng_state = RngState::capture(&rng);
     }
-    *rng_state = RngState::capture(&rng);
 }
 
 /// Simulated time and the step counter.
