@@ -5,7 +5,7 @@
 # and a plain `cargo` see the same values; one set in the environment wins for both.
 CARGO ?= cargo
 
-.PHONY: setup setup-test setup-plot setup-bench setup-mpi run plot test lint bench bench-scaling
+.PHONY: setup setup-test setup-plot setup-bench setup-mpi run plot test test-mpi lint bench bench-scaling
 
 # What building needs: .venv with CMake >= 3.26 (for the bundled HDF5).
 setup:
@@ -23,7 +23,7 @@ setup-plot:
 setup-bench:
 	@scripts/setup.sh build readers bench
 
-# Open MPI and libclang, for the coming `mpi` feature (issue 14); nothing else needs them.
+# Open MPI and libclang, for the `mpi` feature (sharded runs); only test-mpi needs them.
 setup-mpi:
 	@scripts/setup.sh mpi
 
@@ -40,6 +40,13 @@ test: setup-test
 	$(CARGO) test --lib --bins --tests --examples
 	$(CARGO) test --doc
 	$(CARGO) bench --bench '*' --no-run
+
+# The `mpi` feature: the sim under `mpirun -np 2 --oversubscribe` (tests/mpi.rs), lints of the
+# h5pom-mpi crate. Installs Open MPI and libclang first (apt, when root).
+test-mpi: setup-test setup-mpi
+	$(CARGO) test --release --features mpi --test mpi
+	$(CARGO) clippy -p h5pom -p h5pom-mpi --features mpi --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p h5pom-mpi --no-deps
 
 lint: setup
 	$(CARGO) fmt --all -- --check

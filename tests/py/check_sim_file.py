@@ -49,7 +49,8 @@ def main():
         params = res["Params"].attrs
         check("Params.particles", int(params["particles"]), want["particles"])
         for name in ["seed_0", "seed_1", "seed_2", "seed_3", "word_pos_hi", "word_pos_lo"]:
-            check(f"RngState.{name} is uint64", res["RngState"].attrs[name].dtype, np.uint64)
+            col = ecs["tables/RngState"][name]
+            check(f"RngState.{name} is a uint64 column", col.dtype, np.uint64)
 
         # Cloud entities: groups with the Particles component (group storage).
         clouds = {}

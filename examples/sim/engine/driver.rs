@@ -8,7 +8,7 @@ use bevy_ecs::prelude::*;
 use h5pom::ecs::{Durability, FlushPolicy, H5Sync, H5md, History, ParticleGroup};
 
 use super::checksum::world_checksum;
-use super::io_options::{AppliedIo, IoOptions, apply_io_options};
+use super::io_options::{AppliedIo, IoOptions, apply_io_options, apply_threads};
 use super::model::{Clock, Cloud, CloudStats, Params, Particles, Step, schema};
 use super::runlog::RunLogRows;
 use super::systems::{self, CellList, FlushError};
@@ -328,6 +328,7 @@ pub(crate) fn summarize(world: &mut World) -> Vec<CloudSummary> {
 
 /// Runs the simulation per `cfg`, telling `obs` about each tick.
 pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimError> {
+    apply_threads(&cfg.io)?;
     let schema = schema();
     let mut world = World::new();
     world.init_resource::<CellList>();

@@ -98,16 +98,35 @@ pub(crate) struct ThreadsError {
     actual: usize,
 }
 
-/// Sets up rayon's global pool and applies the compression to the arrays `sync` writes.
+/// Sets up rayon's global pool ([`apply_threads`]) and applies the compression to the arrays
+/// `sync` writes.
 ///
-/// The pool can be built once per process: a second run in the same process (the tests) keeps
-/// the first pool, which is an error only if it has another size than asked for. The store's
-/// array pipeline encodes chunks on that global pool. Snapshots (`Registry::snapshot`) use a
-/// file of their own and are written uncompressed.
+/// The store's array pipeline encodes chunks on that global pool. Snapshots
+/// (`Registry::snapshot`) use a file of their own and are written uncompressed.
 pub(crate) fn apply_io_options(
     opts: &IoOptions,
     sync: &mut h5pom::ecs::H5Sync,
 ) -> Result<AppliedIo, ThreadsError> {
+    apply_threads(opts)?;
+    let filters = match opts.compression {
+        Compression::None => Filters::none(),
+        Compression::Deflate(level) => Filters::deflate(level),
+        Compression::Lz4 => Filters::lz4(),
+        Compression::Zstd(level) => Filters::zstd(level),
+    };
+    sync.set_concurrency(Concurrency::Global);
+    sync.set_array_options(ArrayOptions::with_filters(filters));
+    Ok(AppliedIo {
+        compression: opts.compression,
+        threads: rayon::current_num_threads(),
+    })
+}
+
+/// Sets up rayon's global pool per `--threads`; call it before anything uses the pool (a load
+/// decodes on it). The pool can be built once per process: a second run in the same process
+/// (the tests) keeps the first pool, which is an error only if it has another size than asked
+/// for.
+pub(crate) fn apply_threads(opts: &IoOptions) -> Result<(), ThreadsError> {
     if let Some(n) = opts.threads {
         let built = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -121,18 +140,7 @@ pub(crate) fn apply_io_options(
             });
         }
     }
-    let filters = match opts.compression {
-        Compression::None => Filters::none(),
-        Compression::Deflate(level) => Filters::deflate(level),
-        Compression::Lz4 => Filters::lz4(),
-        Compression::Zstd(level) => Filters::zstd(level),
-    };
-    sync.set_concurrency(Concurrency::Global);
-    sync.set_array_options(ArrayOptions::with_filters(filters));
-    Ok(AppliedIo {
-        compression: opts.compression,
-        threads: rayon::current_num_threads(),
-    })
+    Ok(())
 }
 
 #[cfg(test)]

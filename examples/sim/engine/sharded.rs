@@ -15,7 +15,7 @@ use super::driver::{
     Config, FlushSample, Observer, Outcome, Started, TickReport, ack, same_file, summarize,
     total_size,
 };
-use super::io_options::apply_io_options;
+use super::io_options::{apply_io_options, apply_threads};
 use super::model::{Clock, Cloud, Params, Step, schema};
 use super::systems::{self, CellList, FlushError};
 use super::{SimError, init};
@@ -42,6 +42,7 @@ pub(crate) fn run_sharded<C: Collective>(
             "{flag} is not supported by sharded (MPI) runs yet"
         )));
     }
+    apply_threads(&cfg.io)?;
     let schema = schema();
     let registry = schema.registry().clone();
     let mut world = World::new();
