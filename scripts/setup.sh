@@ -10,6 +10,8 @@
 #   bench    adios2 in .venv/, for benches/history_writers.py (the ADIOS2 BP5 row).
 #   mpi      Open MPI (mpirun, mpicc, headers) and libclang, for the `mpi` feature's bindings
 #            (installed with apt when root). Neither `make run` nor `make test` needs it.
+#   phdf5    Debian's parallel HDF5 (libhdf5-openmpi-dev), for benches/mpi_flush.sh only (the
+#            comparison with collective parallel HDF5); nothing else uses it.
 #
 # Usage: scripts/setup.sh PART...   (the Makefile's setup targets name the parts they need)
 # Idempotent and quick when a part is present: each Python part leaves a stamp in .venv/ named
@@ -17,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ $# -gt 0 ] || { echo "usage: scripts/setup.sh build|readers|h5dump|plot|bench|mpi..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: scripts/setup.sh build|readers|h5dump|plot|bench|mpi|phdf5..." >&2; exit 2; }
 
 # pip-installs scripts/requirements-<part>.txt into .venv unless its stamp is there.
 python_part() {
@@ -64,11 +66,25 @@ mpi_part() {
   fi
 }
 
+phdf5_part() {
+  [ -f /usr/include/hdf5/openmpi/hdf5.h ] && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing parallel HDF5 (libhdf5-openmpi-dev) with apt-get" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends libhdf5-openmpi-dev >/dev/null
+  else
+    echo "setup: the parallel HDF5 comparison needs Debian's libhdf5-openmpi-dev" >&2
+    exit 1
+  fi
+}
+
 for part in "$@"; do
   case "$part" in
     build | readers | plot | bench) python_part "$part" ;;
     h5dump) h5dump_part ;;
     mpi) mpi_part ;;
-    *) echo "setup: unknown part '$part' (build, readers, h5dump, plot, bench, mpi)" >&2; exit 2 ;;
+    phdf5) phdf5_part ;;
+    *) echo "setup: unknown part '$part' (build, readers, h5dump, plot, bench, mpi, phdf5)" >&2; exit 2 ;;
   esac
 done

@@ -115,6 +115,33 @@ pub(crate) fn summary(o: &Outcome) -> String {
             ),
         ));
     }
+    let sharded: Vec<&FlushSample> = o
+        .flushes
+        .iter()
+        .filter(|f| f.commit > Duration::ZERO)
+        .collect();
+    if !sharded.is_empty() {
+        let p50 = |mut v: Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        rows.push((
+            "ranks",
+            format!(
+                "{} (sharded run; the figures above are rank {}'s, its clouds below)",
+                o.ranks, o.rank
+            ),
+        ));
+        rows.push((
+            "commit",
+            format!(
+                "in the flush time: p50 {} across ranks after the rank's own flush, of which \
+                 run file p50 {}",
+                ms(p50(sharded.iter().map(|f| f.commit).collect())),
+                ms(p50(sharded.iter().map(|f| f.run_file).collect()))
+            ),
+        ));
+    }
     if !o.snapshots.is_empty() {
         rows.push((
             "snapshots",

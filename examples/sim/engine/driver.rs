@@ -63,6 +63,10 @@ pub(crate) struct FlushSample {
     pub(crate) copy: Duration,
     /// `--background`: from the start of the flush to its commit (the writer's time included).
     pub(crate) committed_after: Duration,
+    /// Sharded runs: the commit across ranks after this rank's own flush (in `duration`).
+    pub(crate) commit: Duration,
+    /// Sharded runs, rank 0: writing the run file (in `commit`).
+    pub(crate) run_file: Duration,
 }
 
 impl FlushSample {
@@ -73,6 +77,7 @@ impl FlushSample {
             stored: stats.arrays_stored,
             copy: stats.copy,
             committed_after: stats.committed_after,
+            ..Default::default()
         }
     }
 }
@@ -136,6 +141,8 @@ pub(crate) struct Outcome {
     pub(crate) checksum: String,
     /// The MPI rank that ran this (0 for a run of one process); only rank 0 reports.
     pub(crate) rank: usize,
+    /// Processes that ran it (1 for an ordinary run).
+    pub(crate) ranks: usize,
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SimError {
@@ -440,5 +447,6 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
         clouds,
         checksum,
         rank: 0,
+        ranks: 1,
     })
 }

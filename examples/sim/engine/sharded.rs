@@ -156,12 +156,15 @@ pub(crate) fn run_sharded<C: Collective>(
         clouds,
         checksum,
         rank,
+        ranks: size,
     })
 }
 
 fn sample(f: &h5pom::ecs::ShardedFlush) -> FlushSample {
     let mut s = FlushSample::of(f.local);
     s.duration += f.commit;
+    s.commit = f.commit;
+    s.run_file = f.run_file;
     s
 }
 
