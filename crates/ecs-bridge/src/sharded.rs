@@ -389,10 +389,14 @@ pub struct ShardedSync<C: Collective> {
     /// A generation whose files are deleted once this one's first tick is committed:
     /// `(generation, ranks)`.
     retire: Option<(u64, usize)>,
-    /// Writer 0: what the run file presents.
+    /// Writer 0: what the run file presents, and its version (one more at each reading).
     spec: Option<RunSpec>,
-    /// This shard's shape at the last commit ([`fingerprint`]).
-    print: Option<u64>,
+    spec_version: u64,
+    /// Writer 0: the spec version each slot of the run file holds (`None`: unknown).
+    slot_version: [Option<u64>; 2],
+    /// This shard's shape at the last commit ([`fingerprint`], and the sync's count of entity
+    /// set changes).
+    print: Option<(u64, u64)>,
     /// The commit failed on some writer: the run keeps its last common tick.
     failed: Option<String>,
 }
@@ -465,6 +469,8 @@ impl<C: Collective> ShardedSync<C> {
             generation: 0,
             retire: None,
             spec: None,
+            spec_version: 0,
+            slot_version: [None; 2],
             print: None,
             failed: None,
         })
@@ -533,6 +539,8 @@ impl<C: Collective> ShardedSync<C> {
                 generation,
                 retire: info.map(|(ranks, g)| (g, ranks)),
                 spec: None,
+                spec_version: 0,
+                slot_version: [None; 2],
                 print: None,
                 failed: None,
             },
@@ -575,12 +583,16 @@ impl<C: Collective> ShardedSync<C> {
         let want = self.sync.flushes() + 1;
         let local = self.sync.flush_now(world);
         let start = Instant::now();
+        // The shard's shape: its entity set (persisted or dropped since the last commit) and
+        // its tables' shapes.
         let print = match &local {
-            Ok(s) => fingerprint(self.sync.file(), s).unwrap_or(u64::MAX),
-            Err(_) => u64::MAX,
+            Ok(_) => fingerprint(self.sync.file())
+                .ok()
+                .map(|p| (p, self.sync.entity_changes)),
+            Err(_) => None,
         };
-        let changed = print == u64::MAX || self.print != Some(print);
-        self.print = Some(print);
+        let changed = print.is_none() || self.print != print;
+        self.print = print;
         // One agreement: the tick every writer committed, and whether any shard changed
         // shape (then writer 0 reads the run file's description again).
         let mut v = [self.sync.flushes(), u64::from(!changed)];
@@ -624,8 +636,10 @@ impl<C: Collective> ShardedSync<C> {
         Ok(out)
     }
 
-    /// Writer 0, after every writer committed `tick`: writes the run file into its
-    /// uncommitted slot and commits it.
+    /// Writer 0, after every writer committed `tick`: brings the run file's uncommitted slot
+    /// to `tick` and commits it. A slot that already presents the shards as they are now only
+    /// gets its counters (`/ecs@tick`, `@next-id`); otherwise, or if that fails (a reader
+    /// holds the slot), it is written anew (a reader keeps the old file).
     fn write_run_file(&mut self, tick: u64, changed: bool, reread: &mut bool) -> Result<()> {
         let ranks = self.comm.size();
         let shards: Vec<PathBuf> = (0..ranks)
@@ -634,6 +648,7 @@ impl<C: Collective> ShardedSync<C> {
         if changed || self.spec.is_none() {
             *reread = true;
             self.spec = Some(RunSpec::read(&shards, tick)?);
+            self.spec_version += 1;
         }
         let Some(spec) = &self.spec else {
             unreachable!("set above")
@@ -643,22 +658,30 @@ impl<C: Collective> ShardedSync<C> {
             _ => 0,
         };
         let path = slot_paths(&self.run)[slot].clone();
-        remove(&path)?;
-        let file = File::create(&path, Schema::new())?;
-        spec.write(&file, &shards, tick, self.generation)?;
-        file.flush()?;
-        drop(file);
+        let counters_only = || -> Result<()> {
+            let file = File::open(&path, Schema::new())?;
+            Layout::open(file.clone())?.set_counters(tick, spec.next_id)?;
+            file.flush()?;
+            Ok(())
+        };
+        let current = self.slot_version[slot] == Some(self.spec_version);
+        let quick = current.then(counters_only);
+        if !matches!(quick, Some(Ok(()))) {
+            self.slot_version[slot] = None;
+            remove(&path)?;
+            let file = File::create(&path, Schema::new())?;
+            spec.write(&file, &shards, tick, self.generation)?;
+            file.flush()?;
+            drop(file);
+            self.slot_version[slot] = Some(self.spec_version);
+        }
         slots::commit(&self.run, slot, false, None)
     }
 }
 
-/// A cheap summary of a shard's shape: its table columns' shapes, and whether entities were
-/// persisted or dropped in this flush (then never equal to another flush's).
-fn fingerprint(file: &File, stats: &FlushStats) -> Result<u64> {
+/// A cheap summary of a shard's shape: its table columns and their shapes.
+fn fingerprint(file: &File) -> Result<u64> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    if stats.spawned + stats.despawned > 0 {
-        return Ok(u64::MAX);
-    }
     if let Ok(tables) = file.hdf5().group("/ecs/tables") {
         let bad = |e: hdf5::Error| crate::layout::not_ecs(file, e.to_string());
         for tag in tables.member_names().map_err(bad)? {
@@ -671,7 +694,7 @@ fn fingerprint(file: &File, stats: &FlushStats) -> Result<u64> {
             }
         }
     }
-    Ok(h.finish() & (u64::MAX >> 1))
+    Ok(h.finish())
 }
 
 impl RunSpec {

@@ -267,6 +267,8 @@ pub struct H5Sync {
     /// Every flush writes and commits a tick, even with nothing dirty (a shard of a sharded
     /// run: every rank's tick is the run's).
     pub(crate) every_flush_writes: bool,
+    /// Counts the collections that found entities persisted for the first time or dropped.
+    pub(crate) entity_changes: u64,
     /// Buffers of the last background batch, reused by the next.
     buffers: Vec<Vec<u8>>,
 }
@@ -441,6 +443,7 @@ impl H5Sync {
             share_encoded: true,
             in_flight: None,
             every_flush_writes: false,
+            entity_changes: 0,
             buffers: Vec::new(),
         }
     }
@@ -853,6 +856,9 @@ impl H5Sync {
                     t.pending_new.push(e);
                 }
             }
+        }
+        if !new_now.is_empty() || !gone_now.is_empty() {
+            self.entity_changes += 1;
         }
         if let Some(h) = &mut self.history {
             h.drain(world, &new_now, &gone_now);

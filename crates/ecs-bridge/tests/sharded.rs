@@ -249,12 +249,14 @@ fn two_writers_commit_one_world_that_loads_on_any_number_of_readers() {
 fn the_run_file_reads_as_one_world_without_h5pom() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run.h5");
-    let states = run_writers(&run, 2, 2, false);
+    // Three ticks: the run file's slots are written whole at ticks 1 and 2, and at tick 3 the
+    // slot of tick 1 only gets the new counters (nothing changed shape).
+    let states = run_writers(&run, 2, 3, false);
     let all = merged(&states);
     let f = hdf5::File::open(&run).unwrap();
     let ecs = f.group("ecs").unwrap();
     let tick: u64 = ecs.attr("tick").unwrap().read_scalar().unwrap();
-    assert_eq!(tick, 2);
+    assert_eq!(tick, 3);
     let index: Vec<u64> = f.dataset("ecs/index").unwrap().read_raw().unwrap();
     assert_eq!(index, all.keys().copied().collect::<Vec<_>>());
     // Table rows of both shards, stacked; every persisted position once.
@@ -290,7 +292,7 @@ fn the_run_file_reads_as_one_world_without_h5pom() {
         .unwrap()
         .read_scalar()
         .unwrap();
-    assert_eq!(step, 2);
+    assert_eq!(step, 3);
 }
 
 #[test]
