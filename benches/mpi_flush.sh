@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh build mpi phdf5
 P=${1:-1000000}; T=${2:-20}; RUNS=${3:-3}
 cargo build --release --example sim --features mpi --quiet
+agree=$(cargo bench --features mpi --bench mpi_agree --no-run --message-format=json 2>/dev/null \
+  | sed -n 's/.*"executable":"\([^"]*mpi_agree[^"]*\)".*/\1/p' | tail -1)
 mpicc -O2 -I/usr/include/hdf5/openmpi benches/mpi/phdf5_flush.c \
   -L/usr/lib/x86_64-linux-gnu/hdf5/openmpi -lhdf5 -o target/release/phdf5_flush
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -24,12 +26,13 @@ sim() { # ranks particles filter
     --ticks "$T" --threads $((2 / $1)) --compression "$3" --out "$dir/s.h5" --quiet)
   local flush commit
   flush=$(grep '^flush time' <<<"$out" | sed 's/.*p50 \([0-9.]* [a-z]*\).*/\1/')
-  commit=$(grep '^commit' <<<"$out" | sed 's/.*p50 \([0-9.]* [a-z]*\) across.*run file p50 \([0-9.]* [a-z]*\).*/commit \1, run file \2/' || true)
+  commit=$(grep '^commit' <<<"$out" | sed 's/.*p50 \([0-9.]* [a-z]*\) across.*run file p50 \([0-9.]* [a-z]*\).*own flush p50 \([0-9.]* [a-z]*\).*/commit \1 (run file \2), slowest rank'"'"'s own flush \3/' || true)
   echo "h5pom  ranks=$1 particles=$2 filter=$3 flush_p50=$flush ${commit:-}"
   rm -rf "$dir"/s.h5*
 }
 for run in $(seq "$RUNS"); do
   echo "# run $run (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  mpirun -np 2 --oversubscribe "$agree"
   for filter in none deflate:1; do
     c=${filter%%:*}
     sim 1 "$P" "$filter"

@@ -41,9 +41,14 @@ int main(int argc, char **argv) {
     hsize_t n = base + ((hsize_t)rank < rem);
     hsize_t first = rank * base + ((hsize_t)rank < rem ? (hsize_t)rank : rem);
     float *pos = malloc(n * 3 * sizeof(float)), *vel = malloc(n * 3 * sizeof(float));
+    /* Random values like the simulation's (positions in a box of side 100, velocities of
+     * order 1): full-entropy mantissas, so deflate has the simulation's work to do. */
+    unsigned long long x = 0x9E3779B97F4A7C15ULL ^ (first + 1);
     for (hsize_t i = 0; i < n * 3; i++) {
-        pos[i] = (float)((first * 3 + i) % 1000) * 0.1f;
-        vel[i] = (float)((first * 3 + i) % 777) * 0.01f - 3.0f;
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        pos[i] = (float)(x >> 40) * (100.0f / 16777216.0f);
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        vel[i] = (float)(x >> 40) * (2.0f / 16777216.0f) - 1.0f;
     }
 
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -75,9 +80,8 @@ int main(int argc, char **argv) {
 
     double *t = malloc(ticks * sizeof(double));
     for (int k = 0; k < ticks; k++) {
-        for (hsize_t i = 0; i < n * 3; i += 97) { /* every tick's data differs */
-            pos[i] += 0.5f;
-            vel[i] -= 0.25f;
+        for (hsize_t i = 0; i < n * 3; i++) { /* every value moves, as in the simulation */
+            pos[i] += vel[i] * 0.05f;
         }
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = MPI_Wtime();

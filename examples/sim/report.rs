@@ -136,9 +136,10 @@ pub(crate) fn summary(o: &Outcome) -> String {
             "commit",
             format!(
                 "in the flush time: p50 {} across ranks after the rank's own flush, of which \
-                 run file p50 {}",
+                 run file p50 {}; the slowest rank's own flush p50 {}",
                 ms(p50(sharded.iter().map(|f| f.commit).collect())),
-                ms(p50(sharded.iter().map(|f| f.run_file).collect()))
+                ms(p50(sharded.iter().map(|f| f.run_file).collect())),
+                ms(p50(sharded.iter().map(|f| f.slowest).collect()))
             ),
         ));
     }

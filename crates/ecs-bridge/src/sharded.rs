@@ -344,6 +344,8 @@ pub struct ShardedFlush {
     pub local: FlushStats,
     /// The tick committed across all writers.
     pub tick: u64,
+    /// The longest of the writers' own flushes this tick (the commit waits for it).
+    pub slowest: Duration,
     /// Time from the end of this writer's flush to the end of the commit: both agreements,
     /// and on writer 0 the run file.
     pub commit: Duration,
@@ -595,9 +597,14 @@ impl<C: Collective> ShardedSync<C> {
         self.print = print;
         // One agreement: the tick every writer committed, and whether any shard changed
         // shape (then writer 0 reads the run file's description again).
-        let mut v = [self.sync.flushes(), u64::from(!changed)];
+        // (The slowest writer's own flush rides along: the minimum of `MAX - nanoseconds`.)
+        let nanos = local.as_ref().map_or(0, |s| {
+            u64::try_from(s.duration.as_nanos()).unwrap_or(u64::MAX)
+        });
+        let mut v = [self.sync.flushes(), u64::from(!changed), u64::MAX - nanos];
         self.comm.all_min(&mut v);
         let (all, any_changed) = (v[0], v[1] == 0);
+        let slowest = Duration::from_nanos(u64::MAX - v[2]);
         if all < want {
             let why = match &local {
                 Err(e) => e.to_string(),
@@ -613,6 +620,7 @@ impl<C: Collective> ShardedSync<C> {
         let mut out = ShardedFlush {
             local,
             tick: want,
+            slowest,
             ..Default::default()
         };
         let written = if self.comm.rank() == 0 {

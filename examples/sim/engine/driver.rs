@@ -67,6 +67,8 @@ pub(crate) struct FlushSample {
     pub(crate) commit: Duration,
     /// Sharded runs, rank 0: writing the run file (in `commit`).
     pub(crate) run_file: Duration,
+    /// Sharded runs: the slowest rank's own flush.
+    pub(crate) slowest: Duration,
 }
 
 impl FlushSample {

@@ -165,6 +165,7 @@ fn sample(f: &h5pom::ecs::ShardedFlush) -> FlushSample {
     s.duration += f.commit;
     s.commit = f.commit;
     s.run_file = f.run_file;
+    s.slowest = f.slowest;
     s
 }
 
