@@ -30,9 +30,17 @@ pub struct Recovery {
 /// killed writer left them ([`File::clear_status_flags`]) and checks that the file opens.
 /// Never modifies the committed data. Must not run while a writer still has the file open.
 ///
+/// A sharded (MPI) run's file: every shard is brought to the run's last common tick (its link
+/// set to the slot holding it, the other slot rebuilt from it) and the run file written anew
+/// at that tick, so that a reader of the run file sees one tick in every shard (see
+/// `docs/FORMAT.md`, "Sharded (MPI) runs").
+///
 /// The command-line equivalent is `h5pom recover <file>`.
 pub fn recover(path: impl AsRef<Path>) -> Result<Recovery> {
     let path = path.as_ref();
+    if crate::sharded::is_sharded(path) {
+        return crate::sharded::recover(path);
+    }
     if let Some(slot) = committed_slot(path) {
         let slots = slot_paths(path);
         let tick = Layout::read_tick(&slots[slot])?;

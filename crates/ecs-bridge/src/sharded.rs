@@ -676,15 +676,69 @@ impl<C: Collective> ShardedSync<C> {
         let quick = current.then(counters_only);
         if !matches!(quick, Some(Ok(()))) {
             self.slot_version[slot] = None;
-            remove(&path)?;
-            let file = File::create(&path, Schema::new())?;
-            spec.write(&file, &shards, tick, self.generation)?;
-            file.flush()?;
-            drop(file);
+            write_run_slot(&path, spec, &shards, tick, self.generation)?;
             self.slot_version[slot] = Some(self.spec_version);
         }
         slots::commit(&self.run, slot, false, None)
     }
+}
+
+/// Writes the run file slot `path` anew (a reader of the old file keeps it).
+fn write_run_slot(
+    path: &Path,
+    spec: &RunSpec,
+    shards: &[PathBuf],
+    tick: u64,
+    generation: u64,
+) -> Result<()> {
+    remove(path)?;
+    let file = File::create(path, Schema::new())?;
+    spec.write(&file, shards, tick, generation)?;
+    file.flush()?;
+    Ok(())
+}
+
+/// [`recover`](crate::recover) of a sharded run: every shard's link is set to its slot holding
+/// the last common tick and its other slot rebuilt as a copy of it (a killed flush may have
+/// left it half written, and a writer ahead of the others is brought back to the common
+/// tick), then the run file is written anew at that tick. Afterwards a reader of the run file
+/// (h5py) sees the same tick in every shard. Must not run while any writer of the run lives.
+pub(crate) fn recover(run: &Path) -> Result<crate::Recovery> {
+    let found = Shards::find(run)?;
+    if found.plain {
+        return Err(EcsError::Sharded {
+            path: run.to_path_buf(),
+            reason: "not a sharded run".into(),
+        });
+    }
+    let links: Vec<PathBuf> = (0..found.files.len())
+        .map(|r| shard_path(run, found.generation, r))
+        .collect();
+    for (link, file) in links.iter().zip(&found.files) {
+        let pair = slot_paths(link);
+        let idx = usize::from(pair[1] == *file);
+        if slots::committed_slot(link) != Some(idx) {
+            slots::commit(link, idx, true, None)?;
+        }
+        slots::copy_slot(&pair[idx], &pair[1 - idx], true)?;
+    }
+    let spec = RunSpec::read(&links, found.tick)?;
+    let slot = match slots::committed_slot(run) {
+        Some(0) => 1,
+        _ => 0,
+    };
+    let path = slot_paths(run)[slot].clone();
+    write_run_slot(&path, &spec, &links, found.tick, found.generation)?;
+    std::fs::File::open(&path)
+        .and_then(|f| f.sync_all())
+        .map_err(slots::io_err("sync", &path))?;
+    slots::commit(run, slot, true, None)?;
+    Ok(crate::Recovery {
+        committed: path,
+        tick: found.tick,
+        slot_pair: true,
+        rebuilt: true,
+    })
 }
 
 /// A cheap summary of a shard's shape: its table columns and their shapes.

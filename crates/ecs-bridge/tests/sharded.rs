@@ -355,6 +355,36 @@ fn a_writer_ahead_of_the_others_is_read_at_the_last_common_tick() {
     assert_eq!(shards.tick, 2, "the common tick");
     let (loaded, _) = load_all(&run);
     assert_eq!(loaded, at_two);
+    // Until recovered, the run file's links follow writer 0's link to its tick 3.
+    let tick_of = |p: PathBuf| {
+        let f = hdf5::File::open(p).unwrap();
+        f.group("ecs")
+            .unwrap()
+            .attr("tick")
+            .unwrap()
+            .read_scalar::<u64>()
+            .unwrap()
+    };
+    assert_eq!(tick_of(shard_path(&run, 0, 0)), 3);
+    let r = h5pom_ecs::recover(&run).unwrap();
+    assert_eq!(r.tick, 2);
+    assert_eq!(tick_of(shard_path(&run, 0, 0)), 2);
+    assert_eq!(tick_of(shard_path(&run, 0, 1)), 2);
+    assert_eq!(tick_of(run.clone()), 2);
+    // Through the run file (links into the shards), every value is tick 2's.
+    let f = hdf5::File::open(&run).unwrap();
+    let ids: Vec<u64> = f
+        .dataset("ecs/tables/Pos/entity")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    let xs: Vec<f64> = f.dataset("ecs/tables/Pos/x").unwrap().read_raw().unwrap();
+    for (id, x) in ids.iter().zip(&xs) {
+        assert_eq!(at_two[id].1.unwrap().x, *x, "entity {id}");
+    }
+    drop(f);
+    let (loaded, _) = load_all(&run);
+    assert_eq!(loaded, at_two);
     // A resume goes on from the common tick.
     let mut world = World::new();
     let (_, l) = ShardedSync::resume(&mut world, &run, &registry(), Solo).unwrap();
