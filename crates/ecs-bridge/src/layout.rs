@@ -336,31 +336,9 @@ impl Layout {
         has_attr(&e.group, &e.path, tag)
     }
 
-    /// The ids of every entity group in the file (names only: no group is opened).
-    pub(crate) fn entity_ids(&self) -> Result<Vec<u64>> {
-        let mut out = Vec::new();
-        if !self.ecs.link_exists(ENTITIES) {
-            return Ok(out);
-        }
-        let bad = |e: hdf5::Error| not_ecs(&self.file, e.to_string());
-        let entities = self.ecs.group(ENTITIES).map_err(bad)?;
-        for shard in entities.member_names().map_err(bad)? {
-            let sg = entities.group(&shard).map_err(bad)?;
-            for name in sg.member_names().map_err(bad)? {
-                let id: u64 = name.parse().map_err(|_| {
-                    not_ecs(
-                        &self.file,
-                        format!("entity group name {name:?} is not an id"),
-                    )
-                })?;
-                out.push(id);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Every entity group in the file, checked to sit in its shard.
-    pub(crate) fn entity_groups(&self) -> Result<Vec<(u64, EntityGroup)>> {
+    /// Every entity group's id and shard group, checked to sit in its shard (names only: no
+    /// entity group is opened).
+    fn entity_names(&self) -> Result<Vec<(u64, Group, String)>> {
         let mut out = Vec::new();
         if !self.ecs.link_exists(ENTITIES) {
             return Ok(out);
@@ -382,18 +360,34 @@ impl Layout {
                         format!("entity {id} is in shard {shard}"),
                     ));
                 }
+                out.push((id, sg.clone(), name));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ids of every entity group in the file (no entity group is opened).
+    pub(crate) fn entity_ids(&self) -> Result<Vec<u64>> {
+        Ok(self.entity_names()?.into_iter().map(|(id, ..)| id).collect())
+    }
+
+    /// Every entity group in the file, checked to sit in its shard.
+    pub(crate) fn entity_groups(&self) -> Result<Vec<(u64, EntityGroup)>> {
+        let bad = |e: hdf5::Error| not_ecs(&self.file, e.to_string());
+        self.entity_names()?
+            .into_iter()
+            .map(|(id, sg, name)| {
                 let group = sg.group(&name).map_err(bad)?;
-                out.push((
+                Ok((
                     id,
                     EntityGroup {
                         group,
                         path: entity_path(id),
                         fresh: false,
                     },
-                ));
-            }
-        }
-        Ok(out)
+                ))
+            })
+            .collect()
     }
 
     /// The table of component `tag` (`/ecs/tables/<tag>`); created (with its tag attribute)
