@@ -169,6 +169,38 @@ fn two_ranks_match_one_process_and_resume_on_one_and_two_ranks() {
 }
 
 #[test]
+fn snapshots_of_two_ranks_resume_into_new_runs_on_one_and_two_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name);
+    let straight = checksum(&mut sim(0, &["--ticks", "8", "--out", p(&d("s.h5"))]));
+    let snaps = d("snaps");
+    checksum(&mut sim(
+        2,
+        &[
+            "--ticks",
+            "6",
+            "--snapshot-every",
+            "3",
+            "--snapshot-dir",
+            p(&snaps),
+            "--out",
+            p(&d("two.h5")),
+        ],
+    ));
+    let snap = snaps.join("sim-00000003.h5");
+    assert_eq!(clouds_in(&snap), (vec![0, 1, 2, 3], 3));
+    for (ranks, out) in [(0, "one.h5"), (2, "again.h5")] {
+        let got = checksum(&mut sim(
+            ranks,
+            &["--ticks", "5", "--resume", p(&snap), "--out", p(&d(out))],
+        ));
+        assert_eq!(got, straight, "resumed on {ranks} ranks");
+    }
+    // The snapshot stays as it was.
+    assert_eq!(clouds_in(&snap), (vec![0, 1, 2, 3], 3));
+}
+
+#[test]
 fn h5py_reads_the_whole_world_from_the_run_file() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run.h5");

@@ -368,7 +368,11 @@ impl Layout {
 
     /// The ids of every entity group in the file (no entity group is opened).
     pub(crate) fn entity_ids(&self) -> Result<Vec<u64>> {
-        Ok(self.entity_names()?.into_iter().map(|(id, ..)| id).collect())
+        Ok(self
+            .entity_names()?
+            .into_iter()
+            .map(|(id, ..)| id)
+            .collect())
     }
 
     /// Every entity group in the file, checked to sit in its shard.

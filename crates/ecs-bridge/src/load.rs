@@ -540,7 +540,18 @@ impl Registry {
         path: impl AsRef<Path>,
         arrays: h5pom_store::ArrayOptions,
     ) -> Result<crate::FlushStats> {
-        let path = path.as_ref();
+        self.snapshot_in_lane(world, path.as_ref(), arrays, None)
+    }
+
+    /// [`snapshot_with`](Self::snapshot_with); with `lane = Some((lanes, lane, floor))`, ids
+    /// given to entities without one come from that lane (a shard of a sharded snapshot).
+    pub(crate) fn snapshot_in_lane(
+        &self,
+        world: &mut World,
+        path: &Path,
+        arrays: h5pom_store::ArrayOptions,
+        lane: Option<(u64, u64, u64)>,
+    ) -> Result<crate::FlushStats> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -557,6 +568,9 @@ impl Registry {
         let stats = {
             let mut sync = H5Sync::create_with(&tmp, self, crate::Durability::Unprotected)?;
             sync.set_array_options(arrays);
+            if let Some((lanes, lane, floor)) = lane {
+                sync.share_ids(lanes, lane, floor);
+            }
             let r = sync.flush_all(world);
             drop(sync);
             match r {

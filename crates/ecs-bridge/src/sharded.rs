@@ -96,6 +96,15 @@ pub fn is_sharded(path: &Path) -> bool {
         .is_some_and(|f| run_info(&f).is_ok_and(|i| i.is_some()))
 }
 
+/// The files a shard may be: both slots of its pair, or the file itself when it is an
+/// ordinary file (a shard of a sharded snapshot).
+fn shard_files(shard: &Path) -> Vec<PathBuf> {
+    match std::fs::symlink_metadata(shard) {
+        Ok(m) if m.file_type().is_file() => vec![shard.to_path_buf()],
+        _ => slot_paths(shard).into(),
+    }
+}
+
 /// The shards a run file names: `(ranks, generation)`, or `None` for an ordinary file.
 pub(crate) fn run_info(file: &File) -> Result<Option<(usize, u64)>> {
     let Ok(g) = file.hdf5().group(&format!("/ecs/{SHARDS_GROUP}")) else {
@@ -151,7 +160,7 @@ impl Shards {
         let mut ticks: Vec<Vec<(u64, PathBuf)>> = Vec::with_capacity(ranks);
         for r in 0..ranks {
             let shard = shard_path(run, generation, r);
-            let found: Vec<(u64, PathBuf)> = slot_paths(&shard)
+            let found: Vec<(u64, PathBuf)> = shard_files(&shard)
                 .into_iter()
                 .filter_map(|p| Layout::read_tick(&p).ok().map(|t| (t, p)))
                 .collect();
@@ -438,14 +447,43 @@ fn remove(path: &Path) -> Result<()> {
     }
 }
 
+/// Writer 0: removes the run file at `run`, its slots and the shards it names.
+fn clear_run(run: &Path) -> Result<()> {
+    if let Ok(file) = File::open_read_only(run, Schema::new())
+        && let Ok(Some((ranks, generation))) = run_info(&file)
+    {
+        drop(file);
+        remove_generation(run, generation, ranks)?;
+    }
+    remove(run)?;
+    for p in slot_paths(run) {
+        remove(&p)?;
+    }
+    Ok(())
+}
+
+/// Writer 0 of a sharded snapshot: the run file over the `ranks` snapshot shards, written under
+/// a temporary name, synced and renamed over `path`.
+fn write_snapshot_run(path: &Path, ranks: usize) -> Result<()> {
+    let shards: Vec<PathBuf> = (0..ranks).map(|r| shard_path(path, 0, r)).collect();
+    let spec = RunSpec::read(&shards, 1)?;
+    let name = link_name(path);
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    write_run_slot(&tmp, &spec, &shards, 1, 0)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(slots::io_err("sync", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(slots::io_err("rename to", path))
+}
+
 /// Removes the files of one generation's shards.
 fn remove_generation(run: &Path, generation: u64, ranks: usize) -> Result<()> {
     for r in 0..ranks {
         let shard = shard_path(run, generation, r);
-        remove(&shard)?;
         for p in slot_paths(&shard) {
             remove(&p)?;
         }
+        remove(&shard)?;
     }
     Ok(())
 }
@@ -457,7 +495,7 @@ impl<C: Collective> ShardedSync<C> {
     pub fn create(run: impl AsRef<Path>, registry: &Registry, comm: C) -> Result<Self> {
         let run = run.as_ref().to_path_buf();
         let cleared = if comm.rank() == 0 {
-            Self::clear(&run)
+            clear_run(&run)
         } else {
             Ok(())
         };
@@ -476,21 +514,6 @@ impl<C: Collective> ShardedSync<C> {
             print: None,
             failed: None,
         })
-    }
-
-    /// Writer 0: removes the run file at `run`, its slots and the shards it names.
-    fn clear(run: &Path) -> Result<()> {
-        if let Ok(file) = File::open_read_only(run, Schema::new())
-            && let Ok(Some((ranks, generation))) = run_info(&file)
-        {
-            drop(file);
-            remove_generation(run, generation, ranks)?;
-        }
-        remove(run)?;
-        for p in slot_paths(run) {
-            remove(&p)?;
-        }
-        Ok(())
     }
 
     /// This writer's shard of generation `generation`, handing out ids of its lane from
@@ -520,14 +543,47 @@ impl<C: Collective> ShardedSync<C> {
         registry: &Registry,
         comm: C,
     ) -> Result<(Self, ShardedLoad)> {
-        let run = run.as_ref().to_path_buf();
-        let info = File::open_read_only(&run, Schema::new())
+        let run = run.as_ref();
+        Self::resume_from(world, run, run, registry, comm)
+    }
+
+    /// Loads the run or snapshot `from` (sharded, written by any number of writers, or an
+    /// ordinary file) on this communicator's writers, each its share at the last common tick,
+    /// and syncs into `to`: in place (a new generation, as [`resume`](Self::resume)) when
+    /// `to` is `from`, else a new sharded run at `to` (writer 0 first removes a run there)
+    /// whose first commit is the tick after `from`'s and writes every entity.
+    pub fn resume_from(
+        world: &mut World,
+        from: impl AsRef<Path>,
+        to: impl AsRef<Path>,
+        registry: &Registry,
+        comm: C,
+    ) -> Result<(Self, ShardedLoad)> {
+        let (from, run) = (from.as_ref(), to.as_ref().to_path_buf());
+        let in_place = match (from.canonicalize(), run.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        let info = File::open_read_only(from, Schema::new())
             .map_err(EcsError::from)
             .and_then(|f| run_info(&f));
-        let info = agree(&comm, &run, "opening the run", info)?;
-        let loaded = registry.load_share(world, &run, comm.rank(), comm.size());
-        let loaded = agree(&comm, &run, "loading the run", loaded)?;
-        let generation = info.map_or(0, |(_, g)| g + 1);
+        let info = agree(&comm, from, "opening the run", info)?;
+        let loaded = registry.load_share(world, from, comm.rank(), comm.size());
+        let loaded = agree(&comm, from, "loading the run", loaded)?;
+        let (generation, retire) = if in_place {
+            (
+                info.map_or(0, |(_, g)| g + 1),
+                info.map(|(ranks, g)| (g, ranks)),
+            )
+        } else {
+            let cleared = if comm.rank() == 0 {
+                clear_run(&run)
+            } else {
+                Ok(())
+            };
+            agree(&comm, &run, "removing the old run", cleared)?;
+            (0, None)
+        };
         let sync = Self::shard(&run, generation, registry, &comm, loaded.next_id).map(|mut s| {
             s.continue_from(loaded.report.tick);
             s
@@ -539,7 +595,7 @@ impl<C: Collective> ShardedSync<C> {
                 sync,
                 run,
                 generation,
-                retire: info.map(|(ranks, g)| (g, ranks)),
+                retire,
                 spec: None,
                 spec_version: 0,
                 slot_version: [None; 2],
@@ -548,6 +604,33 @@ impl<C: Collective> ShardedSync<C> {
             },
             loaded,
         ))
+    }
+
+    /// Snapshots the world of every writer into a new sharded snapshot at `path` (every writer
+    /// calls it): writer `r` writes its share as an ordinary snapshot file
+    /// `<path>.g0.r<r>` ([`Registry::snapshot_with`], the shard's array options), then writer 0
+    /// writes `path`, a run file over them (tick 1), under a temporary name renamed over
+    /// `path` once complete. An earlier snapshot at `path` is replaced. It loads like a run
+    /// ([`Registry::load`], [`Registry::load_share`], [`resume_from`](Self::resume_from)).
+    pub fn snapshot(&mut self, world: &mut World, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let (rank, size) = (self.comm.rank(), self.comm.size());
+        let cleared = if rank == 0 { clear_run(path) } else { Ok(()) };
+        agree(&self.comm, path, "removing the old snapshot", cleared)?;
+        let lane = (size as u64, rank as u64, self.sync.next_id());
+        let mine = self.sync.registry().clone().snapshot_in_lane(
+            world,
+            &shard_path(path, 0, rank),
+            self.sync.array_options(),
+            Some(lane),
+        );
+        agree(&self.comm, path, "writing the snapshot shards", mine)?;
+        let run = if rank == 0 {
+            write_snapshot_run(path, size)
+        } else {
+            Ok(())
+        };
+        agree(&self.comm, path, "writing the snapshot's run file", run)
     }
 
     /// This writer's shard sync (array options, concurrency, statistics).
@@ -765,7 +848,7 @@ impl RunSpec {
         let mut spec = RunSpec::default();
         let n = shards.len();
         for (r, shard) in shards.iter().enumerate() {
-            let slot = slot_paths(shard)
+            let slot = shard_files(shard)
                 .into_iter()
                 .find(|p| Layout::read_tick(p).is_ok_and(|t| t == tick))
                 .ok_or_else(|| EcsError::Sharded {

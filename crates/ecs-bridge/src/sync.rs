@@ -808,6 +808,16 @@ impl H5Sync {
         self.flushes = tick;
     }
 
+    /// The registered types.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The next id this sync would hand out.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.ids.next
+    }
+
     /// A new file that continues a run stored elsewhere: its first flush commits tick
     /// `tick + 1` (before any flush).
     pub(crate) fn continue_from(&mut self, tick: u64) {

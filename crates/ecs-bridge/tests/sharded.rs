@@ -403,3 +403,79 @@ fn an_ordinary_run_is_refused_by_h5sync_resume_only_when_sharded() {
     };
     assert!(matches!(err, h5pom_ecs::EcsError::Sharded { .. }), "{err}");
 }
+
+#[test]
+fn a_sharded_snapshot_loads_and_resumes_into_a_new_run_on_other_writer_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, snap) = (dir.path().join("run.h5"), dir.path().join("snap.h5"));
+    // Two writers: 2 ticks, a snapshot, 2 more ticks.
+    let handles: Vec<_> = Threads::team(2)
+        .into_iter()
+        .map(|comm| {
+            let (run, snap) = (run.clone(), snap.clone());
+            std::thread::spawn(move || {
+                let mut world = World::new();
+                populate(&mut world, comm.rank);
+                let mut sync = ShardedSync::create(&run, &registry(), comm).unwrap();
+                let mut at_snapshot = State::new();
+                for t in 1..=4 {
+                    step(&mut world);
+                    sync.flush(&mut world).unwrap();
+                    world.clear_trackers();
+                    if t == 2 {
+                        sync.snapshot(&mut world, &snap).unwrap();
+                        at_snapshot = state(&mut world);
+                    }
+                }
+                at_snapshot
+            })
+        })
+        .collect();
+    let at_snapshot = merged(
+        &handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(at_snapshot.len(), 12);
+    // The snapshot: one run file over two ordinary files, loaded whole or shared.
+    assert!(
+        std::fs::symlink_metadata(shard_path(&snap, 0, 1))
+            .unwrap()
+            .is_file()
+    );
+    let (loaded, w) = load_all(&snap);
+    assert_eq!(loaded, at_snapshot);
+    assert_eq!(w.resource::<Clock>().step, 2);
+    // Resumed from the snapshot into a new run on 3 writers, 2 ticks: the state of tick 4.
+    let straight = merged(&run_writers(&dir.path().join("s.h5"), 2, 4, false));
+    let out = dir.path().join("again.h5");
+    let handles: Vec<_> = Threads::team(3)
+        .into_iter()
+        .map(|comm| {
+            let (snap, out) = (snap.clone(), out.clone());
+            std::thread::spawn(move || {
+                let mut world = World::new();
+                let (mut sync, l) =
+                    ShardedSync::resume_from(&mut world, &snap, &out, &registry(), comm).unwrap();
+                assert_eq!(l.report.tick, 1);
+                for _ in 0..2 {
+                    step(&mut world);
+                    sync.flush(&mut world).unwrap();
+                    world.clear_trackers();
+                }
+                state(&mut world)
+            })
+        })
+        .collect();
+    let resumed = merged(
+        &handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(resumed, straight);
+    assert_eq!(load_all(&out).0, straight);
+    // The snapshot is untouched by the new run.
+    assert_eq!(load_all(&snap).0, at_snapshot);
+}

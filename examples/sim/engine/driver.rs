@@ -147,7 +147,7 @@ pub(crate) struct Outcome {
     pub(crate) ranks: usize,
 }
 
-fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SimError {
+pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SimError {
     let path = path.to_path_buf();
     move |source| SimError::Io { op, path, source }
 }

@@ -12,7 +12,7 @@ use h5pom::ecs::{Collective, ShardedSync, slot_paths};
 
 use super::checksum::{checksum_parts, combine};
 use super::driver::{
-    Config, FlushSample, Observer, Outcome, Started, TickReport, ack, same_file, summarize,
+    Config, FlushSample, Observer, Outcome, Started, TickReport, ack, io_err, same_file, summarize,
     total_size,
 };
 use super::io_options::{apply_io_options, apply_threads};
@@ -34,7 +34,6 @@ pub(crate) fn run_sharded<C: Collective>(
     let unsupported = [
         (cfg.history, "--history"),
         (cfg.background, "--background"),
-        (cfg.snapshot_every.is_some(), "--snapshot-every"),
         (cfg.at_step.is_some(), "--at-step"),
     ];
     if let Some((_, flag)) = unsupported.iter().find(|(on, _)| *on) {
@@ -65,12 +64,7 @@ pub(crate) fn run_sharded<C: Collective>(
             (ShardedSync::create(&cfg.out, &registry, comm)?, None)
         }
         Some(from) => {
-            if !same_file(from, &cfg.out) {
-                return Err(SimError::Unsupported(
-                    "a sharded run resumes in place: give --out the file --resume names".into(),
-                ));
-            }
-            let (sync, _) = ShardedSync::resume(&mut world, from, &registry, comm)?;
+            let (sync, _) = ShardedSync::resume_from(&mut world, from, &cfg.out, &registry, comm)?;
             for (name, present) in [
                 ("Params", world.contains_resource::<Params>()),
                 ("Step", world.contains_resource::<Step>()),
@@ -83,7 +77,7 @@ pub(crate) fn run_sharded<C: Collective>(
                     });
                 }
             }
-            (sync, Some((from.clone(), true)))
+            (sync, Some((from.clone(), same_file(from, &cfg.out))))
         }
     };
     let applied = apply_io_options(&cfg.io, sync.shard_sync())?;
@@ -101,7 +95,12 @@ pub(crate) fn run_sharded<C: Collective>(
     let mut out_files: Vec<PathBuf> = slot_paths(&cfg.out).into();
     out_files.extend(slot_paths(sync.shard_sync().path()));
     let every = u64::from(cfg.flush_every.max(1));
-    let (mut tick_times, mut samples) = (Vec::new(), Vec::new());
+    let (mut tick_times, mut samples, mut snapshots) = (Vec::new(), Vec::new(), Vec::new());
+    let mut snapshot_time = Duration::ZERO;
+    if cfg.snapshot_every.is_some() {
+        std::fs::create_dir_all(&cfg.snapshot_dir)
+            .map_err(io_err("create directory", &cfg.snapshot_dir))?;
+    }
     let mut flushed_at = None;
     for k in 1..=cfg.ticks {
         let t0 = Instant::now();
@@ -119,13 +118,26 @@ pub(crate) fn run_sharded<C: Collective>(
         };
         world.clear_trackers();
         let duration = t0.elapsed();
+        let mut snapshot = None;
+        if cfg
+            .snapshot_every
+            .is_some_and(|n| n > 0 && step.is_multiple_of(n))
+        {
+            // A sharded snapshot: each rank's share, and rank 0's file over them.
+            let path = cfg.snapshot_dir.join(format!("sim-{step:08}.h5"));
+            let t = Instant::now();
+            sync.snapshot(&mut world, &path)?;
+            snapshot_time += t.elapsed();
+            snapshots.push(path.clone());
+            snapshot = Some(path);
+        }
         tick_times.push(duration);
         samples.extend(flush);
         obs.tick(&TickReport {
             step,
             duration,
             flush,
-            snapshot: None,
+            snapshot,
         });
     }
     // A run of no ticks still commits its world (the run file appears with the first commit).
@@ -148,8 +160,8 @@ pub(crate) fn run_sharded<C: Collective>(
         time,
         tick_times,
         flushes: samples,
-        snapshots: Vec::new(),
-        snapshot_time: Duration::ZERO,
+        snapshots,
+        snapshot_time,
         out_bytes_before: 0,
         out_bytes_after: total_size(&out_files)?,
         out_files,
