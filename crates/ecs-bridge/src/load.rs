@@ -464,6 +464,9 @@ impl Registry {
     ) -> Result<LoadReport> {
         use crate::history::{ENTITY, HistoryReader, INDEX_TAG, PRESENT, SampleCx};
         self.validate()?;
+        if crate::sharded::is_sharded(path.as_ref()) {
+            return self.load_at_sharded(world, path.as_ref(), step);
+        }
         let reader = HistoryReader::open(path.as_ref())?;
         let file = reader.file().clone();
         let no_history = |why: String| not_ecs(&file, why);

@@ -39,6 +39,35 @@ pub const SHARDS_GROUP: &str = "mpi";
 pub const RANKS_ATTR: &str = "ranks";
 /// `/ecs/mpi@generation`: the generation of the shard files (a resume starts a new one).
 pub const GENERATION_ATTR: &str = "generation";
+/// `/ecs/mpi@history-generations` and `@history-ranks`: earlier generations kept for their
+/// history (oldest first), and their writer counts.
+pub const HISTORY_GENERATIONS_ATTR: &str = "history-generations";
+/// See [`HISTORY_GENERATIONS_ATTR`].
+pub const HISTORY_RANKS_ATTR: &str = "history-ranks";
+
+/// The history sidecar of a shard (or of any synced file): `<file>.history`.
+fn sidecar(p: &Path) -> PathBuf {
+    let name = p.file_name().unwrap_or_default().to_string_lossy();
+    p.with_file_name(format!("{name}.history"))
+}
+
+/// Earlier generations a run file keeps for their history: `(generation, ranks)`, oldest first.
+pub(crate) fn past_generations(file: &File) -> Vec<(u64, usize)> {
+    let Ok(g) = file.hdf5().group(&format!("/ecs/{SHARDS_GROUP}")) else {
+        return Vec::new();
+    };
+    let read = |name: &str| -> Vec<u64> {
+        g.attr(name)
+            .and_then(|a| a.read_raw::<u64>())
+            .unwrap_or_default()
+    };
+    let (gens, ranks) = (read(HISTORY_GENERATIONS_ATTR), read(HISTORY_RANKS_ATTR));
+    gens.into_iter()
+        .zip(ranks)
+        .filter(|&(_, n)| n > 0 && n <= 1 << 20)
+        .map(|(g, n)| (g, n as usize))
+        .collect()
+}
 
 /// What the writers of a sharded run need from their communicator: two agreements. The `mpi`
 /// feature implements it for an MPI communicator (`MPI_Allreduce`); [`Solo`] is the
@@ -315,6 +344,46 @@ impl Registry {
         Ok(out)
     }
 
+    /// [`load_at`](Self::load_at) of a sharded run: the newest generation whose history has
+    /// a sample at or before `step`, every shard of it at `step`, into one world.
+    pub(crate) fn load_at_sharded(
+        &self,
+        world: &mut World,
+        run: &Path,
+        step: i64,
+    ) -> Result<LoadReport> {
+        let file = File::open_read_only(run, Schema::new())?;
+        let Some(current) = run_info(&file)? else {
+            return Err(crate::layout::not_ecs(&file, "not a sharded run"));
+        };
+        let mut generations = past_generations(&file);
+        drop(file);
+        generations.push((current.1, current.0));
+        for &(g, ranks) in generations.iter().rev() {
+            let first = shard_path(run, g, 0);
+            let covers = crate::history::HistoryReader::open(&first)
+                .and_then(|r| r.sample_at(crate::history::INDEX_TAG, step))
+                .is_ok_and(|k| k.is_some());
+            if !covers {
+                continue;
+            }
+            let mut report = LoadReport::default();
+            for r in 0..ranks {
+                let got = self.load_at(world, shard_path(run, g, r), step)?;
+                report.entities += got.entities;
+                report.components += got.components;
+                report.resources = report.resources.max(got.resources);
+                report.renumbered += got.renumbered;
+                report.tick = report.tick.max(got.tick);
+            }
+            return Ok(report);
+        }
+        Err(EcsError::Sharded {
+            path: run.to_path_buf(),
+            reason: format!("no history sample at or before step {step}"),
+        })
+    }
+
     /// [`load`](Self::load) of a sharded run: everything, into one world.
     pub(crate) fn load_sharded(
         &self,
@@ -376,8 +445,13 @@ struct RunSpec {
     tables: BTreeMap<String, TableSpec>,
     /// Shard 0 has `/ecs/resources`.
     resources: bool,
-    /// Root members of shard 0 besides `/ecs` (a run log): linked from the run file.
+    /// Root members of shard 0 besides `/ecs` and the H5MD roots (a run log): linked from the
+    /// run file.
     extras: Vec<String>,
+    /// Shard 0's history sidecar has `/h5md`.
+    h5md: bool,
+    /// H5MD particle groups and observables of the shards' sidecars: (root, name, shard).
+    views: Vec<(&'static str, String, usize)>,
     next_id: u64,
 }
 
@@ -410,6 +484,10 @@ pub struct ShardedSync<C: Collective> {
     print: Option<(u64, u64)>,
     /// The commit failed on some writer: the run keeps its last common tick.
     failed: Option<String>,
+    /// Every shard keeps its history ([`keep_history`](Self::keep_history)).
+    history: bool,
+    /// Earlier generations kept for their history, oldest first.
+    past: Vec<(u64, usize)>,
 }
 
 impl<C: Collective> std::fmt::Debug for ShardedSync<C> {
@@ -469,7 +547,7 @@ fn write_snapshot_run(path: &Path, ranks: usize) -> Result<()> {
     let spec = RunSpec::read(&shards, 1)?;
     let name = link_name(path);
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    write_run_slot(&tmp, &spec, &shards, 1, 0)?;
+    write_run_slot(&tmp, &spec, &shards, 1, 0, &[])?;
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
         .map_err(slots::io_err("sync", &tmp))?;
@@ -513,6 +591,8 @@ impl<C: Collective> ShardedSync<C> {
             slot_version: [None; 2],
             print: None,
             failed: None,
+            history: false,
+            past: Vec::new(),
         })
     }
 
@@ -566,8 +646,9 @@ impl<C: Collective> ShardedSync<C> {
         };
         let info = File::open_read_only(from, Schema::new())
             .map_err(EcsError::from)
-            .and_then(|f| run_info(&f));
-        let info = agree(&comm, from, "opening the run", info)?;
+            .and_then(|f| Ok((run_info(&f)?, past_generations(&f))));
+        let (info, past) = agree(&comm, from, "opening the run", info)?;
+        let past = if in_place { past } else { Vec::new() };
         let loaded = registry.load_share(world, from, comm.rank(), comm.size());
         let loaded = agree(&comm, from, "loading the run", loaded)?;
         let (generation, retire) = if in_place {
@@ -601,6 +682,8 @@ impl<C: Collective> ShardedSync<C> {
                 slot_version: [None; 2],
                 print: None,
                 failed: None,
+                history: false,
+                past,
             },
             loaded,
         ))
@@ -631,6 +714,27 @@ impl<C: Collective> ShardedSync<C> {
             Ok(())
         };
         agree(&self.comm, path, "writing the snapshot's run file", run)
+    }
+
+    /// Keeps the history of every flush (every writer calls it, right after
+    /// [`create`](Self::create) or a resume): each shard keeps its own history sidecar
+    /// (`<shard>.history`, see [`H5Sync::keep_history`]), and the run file links the H5MD view
+    /// of every shard (`/h5md` of shard 0, every shard's `/particles/<group>`).
+    /// [`Registry::load_at`] reads the run at any step. A resume keeps the generation it
+    /// continues (its files are not deleted) so that the steps before it stay readable.
+    pub fn keep_history(&mut self, history: crate::History) -> Result<()> {
+        let registry = self.sync.registry().clone();
+        let r = self.sync.keep_history(&registry, history);
+        agree(&self.comm, &self.run, "keeping history", r)?;
+        self.history = true;
+        // The generation this run continues stays, for the steps before the resume.
+        if let Some(old) = self.retire
+            && sidecar(&shard_path(&self.run, old.0, 0)).exists()
+            && !self.past.contains(&old)
+        {
+            self.past.push(old);
+        }
+        Ok(())
     }
 
     /// This writer's shard sync (array options, concurrency, statistics).
@@ -720,6 +824,7 @@ impl<C: Collective> ShardedSync<C> {
         }
         if let Some((g, ranks)) = self.retire.take()
             && self.comm.rank() == 0
+            && !self.past.contains(&(g, ranks))
         {
             remove_generation(&self.run, g, ranks)?;
         }
@@ -759,7 +864,7 @@ impl<C: Collective> ShardedSync<C> {
         let quick = current.then(counters_only);
         if !matches!(quick, Some(Ok(()))) {
             self.slot_version[slot] = None;
-            write_run_slot(&path, spec, &shards, tick, self.generation)?;
+            write_run_slot(&path, spec, &shards, tick, self.generation, &self.past)?;
             self.slot_version[slot] = Some(self.spec_version);
         }
         slots::commit(&self.run, slot, false, None)
@@ -773,10 +878,11 @@ fn write_run_slot(
     shards: &[PathBuf],
     tick: u64,
     generation: u64,
+    past: &[(u64, usize)],
 ) -> Result<()> {
     remove(path)?;
     let file = File::create(path, Schema::new())?;
-    spec.write(&file, shards, tick, generation)?;
+    spec.write(&file, shards, tick, generation, past)?;
     file.flush()?;
     Ok(())
 }
@@ -806,12 +912,15 @@ pub(crate) fn recover(run: &Path) -> Result<crate::Recovery> {
         slots::copy_slot(&pair[idx], &pair[1 - idx], true)?;
     }
     let spec = RunSpec::read(&links, found.tick)?;
+    let past = File::open_read_only(run, Schema::new())
+        .map(|f| past_generations(&f))
+        .unwrap_or_default();
     let slot = match slots::committed_slot(run) {
         Some(0) => 1,
         _ => 0,
     };
     let path = slot_paths(run)[slot].clone();
-    write_run_slot(&path, &spec, &links, found.tick, found.generation)?;
+    write_run_slot(&path, &spec, &links, found.tick, found.generation, &past)?;
     std::fs::File::open(&path)
         .and_then(|f| f.sync_all())
         .map_err(slots::io_err("sync", &path))?;
@@ -842,6 +951,22 @@ fn fingerprint(file: &File) -> Result<u64> {
     Ok(h.finish())
 }
 
+/// Opens a shard's file (or sidecar) read-only as its writer opens it, without libhdf5's file
+/// lock: writer 0 reads the shards while no writer writes (between the two agreements), and
+/// one process (writer 0's own shard, or writers that are threads) cannot open a file both
+/// with and without the lock.
+fn open_shard_file(p: &Path) -> Result<File> {
+    Ok(File::open_unlocked(
+        p,
+        h5pom_store::Mode::Read,
+        Schema::new(),
+    )?)
+}
+
+fn shard_tick(p: &Path) -> Result<u64> {
+    Layout::open(open_shard_file(p)?)?.tick()
+}
+
 impl RunSpec {
     /// Reads what the run file must present from each shard's slot holding `tick`.
     fn read(shards: &[PathBuf], tick: u64) -> Result<Self> {
@@ -850,12 +975,12 @@ impl RunSpec {
         for (r, shard) in shards.iter().enumerate() {
             let slot = shard_files(shard)
                 .into_iter()
-                .find(|p| Layout::read_tick(p).is_ok_and(|t| t == tick))
+                .find(|p| shard_tick(p).is_ok_and(|t| t == tick))
                 .ok_or_else(|| EcsError::Sharded {
                     path: shard.clone(),
                     reason: format!("no slot holds the committed tick {tick}"),
                 })?;
-            let file = File::open_read_only(&slot, Schema::new())?;
+            let file = open_shard_file(&slot)?;
             let layout = Layout::open(file.clone())?;
             spec.next_id = spec.next_id.max(layout.next_id().unwrap_or(1));
             let mut groups = layout.entity_ids()?;
@@ -897,8 +1022,25 @@ impl RunSpec {
                     .member_names()
                     .map_err(bad)?
                     .into_iter()
-                    .filter(|m| m != "ecs")
+                    .filter(|m| !["ecs", "h5md", "particles", "observables"].contains(&&**m))
                     .collect();
+            }
+            // The shard's history sidecar: its H5MD view (written by the shard's writer, which
+            // waits for this commit to end: nothing is appended while it is read).
+            let side = sidecar(shard);
+            if side.exists() {
+                let side_file = open_shard_file(&side)?;
+                let h = side_file.hdf5();
+                if r == 0 {
+                    spec.h5md = h.link_exists("h5md");
+                }
+                for root in ["particles", "observables"] {
+                    if let Ok(g) = h.group(root) {
+                        for name in g.member_names().map_err(bad)? {
+                            spec.views.push((root, name, r));
+                        }
+                    }
+                }
             }
         }
         spec.index.sort_unstable();
@@ -907,7 +1049,14 @@ impl RunSpec {
     }
 
     /// Writes the run file: the ECS layout of one world, through links into the shards.
-    fn write(&self, file: &File, shards: &[PathBuf], tick: u64, generation: u64) -> Result<()> {
+    fn write(
+        &self,
+        file: &File,
+        shards: &[PathBuf],
+        tick: u64,
+        generation: u64,
+        past: &[(u64, usize)],
+    ) -> Result<()> {
         let h5 = |op: &'static str, path: String| {
             move |source: hdf5::Error| {
                 EcsError::Store(h5pom_store::Error::Hdf5 { op, path, source })
@@ -933,6 +1082,20 @@ impl RunSpec {
             &Value::U64(shards.len() as u64),
         )?;
         set_attr(&info, &info_path, GENERATION_ATTR, &Value::U64(generation))?;
+        if !past.is_empty() {
+            let gens: Vec<u64> = past.iter().map(|p| p.0).collect();
+            let ranks: Vec<u64> = past.iter().map(|p| p.1 as u64).collect();
+            for (name, v) in [
+                (HISTORY_GENERATIONS_ATTR, gens),
+                (HISTORY_RANKS_ATTR, ranks),
+            ] {
+                info.new_attr::<u64>()
+                    .shape(v.len())
+                    .create(name)
+                    .and_then(|a| a.write_raw(&v))
+                    .map_err(h5("write attribute", format!("{info_path}@{name}")))?;
+            }
+        }
         for (r, name) in names.iter().enumerate() {
             info.link_external(name, "/", &r.to_string())
                 .map_err(h5("create link", format!("{info_path}/{r}")))?;
@@ -1005,6 +1168,33 @@ impl RunSpec {
         if self.resources {
             ecs.link_external(&names[0], "/ecs/resources", "resources")
                 .map_err(h5("create link", "/ecs/resources".into()))?;
+        }
+        // The H5MD view: shard 0's `/h5md`, every shard's particle groups (a name taken by an
+        // earlier shard gets `-r<R>`), and observables likewise.
+        let sides: Vec<String> = shards.iter().map(|s| link_name(&sidecar(s))).collect();
+        if self.h5md {
+            root.link_external(&sides[0], "/h5md", "h5md")
+                .map_err(h5("create link", "/h5md".into()))?;
+        }
+        let mut roots: HashMap<&str, hdf5::Group> = HashMap::new();
+        for (kind, name, r) in &self.views {
+            let g = match roots.get(kind) {
+                Some(g) => g.clone(),
+                None => {
+                    let g = root
+                        .create_group(kind)
+                        .map_err(h5("create group", format!("/{kind}")))?;
+                    roots.insert(kind, g.clone());
+                    g
+                }
+            };
+            let here = if g.link_exists(name) {
+                format!("{name}-r{r}")
+            } else {
+                name.clone()
+            };
+            g.link_external(&sides[*r], &format!("/{kind}/{name}"), &here)
+                .map_err(h5("create link", format!("/{kind}/{here}")))?;
         }
         for extra in &self.extras {
             let target = format!("/{extra}");

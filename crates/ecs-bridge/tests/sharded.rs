@@ -479,3 +479,72 @@ fn a_sharded_snapshot_loads_and_resumes_into_a_new_run_on_other_writer_counts() 
     // The snapshot is untouched by the new run.
     assert_eq!(load_all(&snap).0, at_snapshot);
 }
+
+/// `size` writers keeping history, `ticks` commits (from scratch or resumed in place): the
+/// merged state after each tick.
+fn run_with_history(run: &Path, size: usize, ticks: usize, resume: bool) -> Vec<State> {
+    let handles: Vec<_> = Threads::team(size)
+        .into_iter()
+        .map(|comm| {
+            let run = run.to_path_buf();
+            std::thread::spawn(move || {
+                let mut world = World::new();
+                let rank = comm.rank;
+                let mut sync = if resume {
+                    ShardedSync::resume(&mut world, &run, &registry(), comm)
+                        .unwrap()
+                        .0
+                } else {
+                    populate(&mut world, rank);
+                    ShardedSync::create(&run, &registry(), comm).unwrap()
+                };
+                let history = h5pom_ecs::History::new().step_time(|w| {
+                    let step = w.get_resource::<Clock>().map_or(0, |c| c.step);
+                    (i64::try_from(step).unwrap_or(i64::MAX), f64::NAN)
+                });
+                sync.keep_history(history).unwrap();
+                let mut states = Vec::new();
+                for _ in 0..ticks {
+                    step(&mut world);
+                    sync.flush(&mut world).unwrap();
+                    world.clear_trackers();
+                    states.push(state(&mut world));
+                }
+                states
+            })
+        })
+        .collect();
+    let per_writer: Vec<Vec<State>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    (0..ticks)
+        .map(|t| merged(&per_writer.iter().map(|w| w[t].clone()).collect::<Vec<_>>()))
+        .collect()
+}
+
+fn load_at(run: &Path, step: i64) -> (State, u64) {
+    let mut world = World::new();
+    registry().load_at(&mut world, run, step).unwrap();
+    (state(&mut world), world.resource::<Clock>().step)
+}
+
+#[test]
+fn a_sharded_history_reloads_any_step_across_a_change_of_writer_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run.h5");
+    let mut states = run_with_history(&run, 2, 4, false);
+    for (k, s) in states.iter().enumerate() {
+        let step = k as i64 + 1;
+        assert_eq!(load_at(&run, step), (s.clone(), step as u64), "step {step}");
+    }
+    // Resumed on 3 writers (a new generation; the old one is kept for its history).
+    states.extend(run_with_history(&run, 3, 2, true));
+    assert!(std::fs::symlink_metadata(shard_path(&run, 0, 0)).is_ok());
+    assert!(std::fs::symlink_metadata(shard_path(&run, 1, 2)).is_ok());
+    for (k, s) in states.iter().enumerate() {
+        let step = k as i64 + 1;
+        assert_eq!(load_at(&run, step), (s.clone(), step as u64), "step {step}");
+    }
+    // The same as six straight ticks.
+    let straight = merged(&run_writers(&dir.path().join("s.h5"), 2, 6, false));
+    assert_eq!(states[5], straight);
+    assert!(registry().load_at(&mut World::new(), &run, 0).is_err());
+}
