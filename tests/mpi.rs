@@ -201,6 +201,71 @@ fn snapshots_of_two_ranks_resume_into_new_runs_on_one_and_two_ranks() {
 }
 
 #[test]
+fn the_history_of_two_ranks_reads_as_that_of_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one.h5"), dir.path().join("two.h5"));
+    let a = checksum(&mut sim(
+        0,
+        &["--ticks", "6", "--history", "--out", p(&one)],
+    ));
+    let b = checksum(&mut sim(
+        2,
+        &["--ticks", "6", "--history", "--out", p(&two)],
+    ));
+    assert_eq!(a, b);
+    // Reload at every step: the same world from both.
+    let schema = schema();
+    for step in 1..=6 {
+        let at = |path: &Path| {
+            let mut world = World::new();
+            schema
+                .registry()
+                .load_at(&mut world, path, step)
+                .expect("load_at");
+            assert_eq!(world.resource::<Step>().step, step as u64);
+            engine::checksum::world_checksum(&mut world, &schema)
+        };
+        assert_eq!(at(&two), at(&one), "step {step}");
+    }
+    // MDAnalysis and h5py read the particle groups through the MPI run's file.
+    let out = Command::new(common::python())
+        .arg(common::py_dir().join("check_mpi_history.py"))
+        .args([p(&two), p(&one)])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Resumed on 1 process, the history goes on: step 8 reads as a straight run's.
+    let c = checksum(&mut sim(
+        0,
+        &[
+            "--ticks",
+            "2",
+            "--resume",
+            p(&two),
+            "--out",
+            p(&two),
+            "--history",
+        ],
+    ));
+    let straight = checksum(&mut sim(
+        0,
+        &["--ticks", "8", "--history", "--out", p(&one)],
+    ));
+    assert_eq!(c, straight);
+    let mut world = World::new();
+    schema
+        .registry()
+        .load_at(&mut world, &two, 3)
+        .expect("step 3 after the resume");
+    assert_eq!(world.resource::<Step>().step, 3);
+}
+
+#[test]
 fn h5py_reads_the_whole_world_from_the_run_file() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run.h5");

@@ -225,16 +225,15 @@ fn open(cfg: &Config, world: &mut World) -> Result<(H5Sync, Option<(PathBuf, boo
 }
 
 /// The history the sim keeps with `--history`: steps and times from `Step` and `Clock`, and an
-/// H5MD view with one particle group per cloud (`cloud<index>`: positions, velocities, the
-/// periodic box) and the clouds' kinetic energies as an observable.
-fn history(clouds: usize) -> History {
+/// H5MD view with one particle group per cloud of `clouds` (`cloud<index>`: positions,
+/// velocities, the periodic box) and the clouds' kinetic energies as an observable.
+pub(crate) fn history(clouds: impl IntoIterator<Item = u32>) -> History {
     let mut h5md = H5md::new("h5pom sim").observable(
         "kinetic_energy",
         <CloudStats as h5pom::Object>::TYPE_TAG,
         "kinetic_energy",
     );
-    for index in 0..clouds {
-        let index = u32::try_from(index).unwrap_or(u32::MAX);
+    for index in clouds {
         let cloud = move |w: &World| {
             let mut q = w.try_query::<(Entity, &Cloud)>()?;
             q.iter(w).find(|(_, c)| c.index == index).map(|(e, _)| e)
@@ -344,7 +343,11 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
     world.init_resource::<FlushError>();
     let (mut sync, resumed) = open(cfg, &mut world)?;
     if cfg.history {
-        let clouds = world.query::<&Cloud>().iter(&world).count();
+        let clouds: Vec<u32> = world
+            .query::<&Cloud>()
+            .iter(&world)
+            .map(|c| c.index)
+            .collect();
         sync.keep_history(schema.registry(), history(clouds))?;
         sync.set_share_encoded(cfg.share_encoded);
     }

@@ -12,8 +12,8 @@ use h5pom::ecs::{Collective, ShardedSync, slot_paths};
 
 use super::checksum::{checksum_parts, combine};
 use super::driver::{
-    Config, FlushSample, Observer, Outcome, Started, TickReport, ack, io_err, same_file, summarize,
-    total_size,
+    Config, FlushSample, Observer, Outcome, Started, TickReport, ack, history, io_err, same_file,
+    summarize, total_size,
 };
 use super::io_options::{apply_io_options, apply_threads};
 use super::model::{Clock, Cloud, Params, Step, schema};
@@ -32,7 +32,6 @@ pub(crate) fn run_sharded<C: Collective>(
     comm: C,
 ) -> Result<Outcome, SimError> {
     let unsupported = [
-        (cfg.history, "--history"),
         (cfg.background, "--background"),
         (cfg.at_step.is_some(), "--at-step"),
     ];
@@ -81,6 +80,17 @@ pub(crate) fn run_sharded<C: Collective>(
         }
     };
     let applied = apply_io_options(&cfg.io, sync.shard_sync())?;
+    if cfg.history {
+        // Each rank's history holds its own clouds; the run file links them all.
+        let mut clouds: Vec<u32> = world
+            .query::<&Cloud>()
+            .iter(&world)
+            .map(|c| c.index)
+            .collect();
+        clouds.sort_unstable();
+        sync.keep_history(history(clouds))?;
+        sync.shard_sync().set_share_encoded(cfg.share_encoded);
+    }
     let mut schedule = systems::schedule();
     systems::check(&mut schedule, &mut world).map_err(SimError::Schedule)?;
     let started = Started {

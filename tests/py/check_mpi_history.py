@@ -1,0 +1,38 @@
+"""The H5MD view of a sharded (MPI) run with --history, read through its run file.
+
+Usage: check_mpi_history.py RUN ONE
+
+RUN is the run file of the MPI run, ONE the run file of the same command run as one process.
+Through RUN alone, every particle group (each in its rank's history file, linked from the run
+file) must hold the same steps, positions and velocities as ONE's; MDAnalysis opens RUN as
+H5MD (its first particle group) with every frame equal. Prints `ok <n> checks` or raises.
+"""
+import sys
+import warnings
+
+import h5py
+import numpy as np
+
+warnings.filterwarnings("ignore")
+import MDAnalysis as mda  # noqa: E402
+
+run, one = sys.argv[1], sys.argv[2]
+checks = 0
+with h5py.File(run, "r") as f, h5py.File(one, "r") as g:
+    assert sorted(f["particles"]) == sorted(g["particles"]), (list(f["particles"]), list(g["particles"]))
+    assert list(f["h5md"].attrs["version"]) == [1, 1]
+    for name in g["particles"]:
+        for element in ("position", "velocity"):
+            for part in ("value", "step"):
+                a = f[f"particles/{name}/{element}/{part}"][()]
+                b = g[f"particles/{name}/{element}/{part}"][()]
+                np.testing.assert_array_equal(a, b, err_msg=f"{name}/{element}/{part}")
+                checks += 1
+    pos = g["particles/cloud0/position/value"][()]
+u = mda.Universe(run, topology_format="MINIMAL", format="H5MD", n_atoms=pos.shape[1],
+                 convert_units=False)
+assert len(u.trajectory) == pos.shape[0], (len(u.trajectory), pos.shape)
+for i, ts in enumerate(u.trajectory):
+    np.testing.assert_array_equal(ts.positions, pos[i])
+    checks += 1
+print(f"ok {checks} checks")
