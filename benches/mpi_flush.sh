@@ -12,9 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build mpi phdf5
 P=${1:-1000000}; T=${2:-20}; RUNS=${3:-3}
-cargo build --release --example sim --features mpi --quiet
-agree=$(cargo bench --features mpi --bench mpi_agree --no-run --message-format=json 2>/dev/null \
-  | sed -n 's/.*"executable":"\([^"]*mpi_agree[^"]*\)".*/\1/p' | tail -1)
+cargo build --release --example sim --example mpi_agree --features mpi --quiet
+agree=target/release/examples/mpi_agree
 mpicc -O2 -I/usr/include/hdf5/openmpi benches/mpi/phdf5_flush.c \
   -L/usr/lib/x86_64-linux-gnu/hdf5/openmpi -lhdf5 -o target/release/phdf5_flush
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

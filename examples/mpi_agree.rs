@@ -2,8 +2,8 @@
 //! `u64`s (the first agreement) and of one (the second), as `ShardedSync::flush` makes them,
 //! timed over many rounds after a barrier, so that no rank waits for another's work.
 //!
-//! `mpirun -np 2 target/release/deps/mpi_agree-<hash>` (built by
-//! `cargo bench --features mpi --bench mpi_agree --no-run`; `benches/mpi_flush.sh` runs it).
+//! `cargo build --release --features mpi --example mpi_agree`, then
+//! `mpirun -np 2 target/release/examples/mpi_agree` (`benches/mpi_flush.sh` runs it).
 
 use std::time::Instant;
 
