@@ -452,11 +452,24 @@ struct RunSpec {
     h5md: bool,
     /// H5MD particle groups and observables of the shards' sidecars: (root, name, shard).
     views: Vec<(&'static str, String, usize)>,
+    /// The shards' `/ecs/history` groups, by tag (shards without history: none).
+    history: BTreeMap<String, HistoryGroup>,
+    /// The shards' history sidecars (paths).
+    side_paths: Vec<PathBuf>,
     next_id: u64,
 }
 
 /// A table column's type, and per shard its shape (`None`: the shard has no such column).
 type ColumnSpec = (hdf5::Datatype, Vec<Option<Vec<usize>>>);
+
+/// One `/ecs/history/<Tag>` group of the shards' sidecars.
+#[derive(Default)]
+struct HistoryGroup {
+    /// Its datasets: type, and per shard the shape.
+    datasets: BTreeMap<String, ColumnSpec>,
+    /// Sub-groups (an entity's array series): (name, shard).
+    groups: Vec<(String, usize)>,
+}
 
 #[derive(Default)]
 struct TableSpec {
@@ -855,7 +868,7 @@ impl<C: Collective> ShardedSync<C> {
         };
         let path = slot_paths(&self.run)[slot].clone();
         let counters_only = || -> Result<()> {
-            let file = File::open(&path, Schema::new())?;
+            let file = File::open_unlocked(&path, h5pom_store::Mode::ReadWrite, Schema::new())?;
             Layout::open(file.clone())?.set_counters(tick, spec.next_id)?;
             file.flush()?;
             Ok(())
@@ -871,6 +884,127 @@ impl<C: Collective> ShardedSync<C> {
     }
 }
 
+impl RunSpec {
+    /// `/ecs/history` of the run file: per component type (and the index), one group whose
+    /// `[sample, entity]` datasets hold the shards' side by side (virtual datasets growing
+    /// with the sidecars), with `entity` stacked, `step`/`time`/`tick` those of the first
+    /// shard that has the group, and the dimension scales `step` and `entity` attached, so
+    /// that xarray reads it as one world; an entity's array series (a sub-group) is an
+    /// external link. Only types whose sample axes are aligned across shards (the same number
+    /// of samples everywhere: sharded shards sample every type at every flush) are stacked.
+    /// Resources are mirrored from shard 0.
+    fn write_history(&self, ecs: &hdf5::Group, sides: &[String]) -> Result<()> {
+        use h5pom_store::mirror::{
+            StackPart, attach_scale, map_whole, set_scale, side_by_side, stack,
+        };
+        let h5 = |op: &'static str, path: String| {
+            move |source: hdf5::Error| {
+                EcsError::Store(h5pom_store::Error::Hdf5 { op, path, source })
+            }
+        };
+        let hist = ecs
+            .create_group("history")
+            .map_err(h5("create group", "/ecs/history".into()))?;
+        for (tag, hg) in &self.history {
+            let path = format!("/ecs/history/{tag}");
+            let shape = |name: &str| hg.datasets.get(name).map(|(_, s)| s.clone());
+            let Some(entity) = shape(ENTITY_COLUMN) else {
+                // A resource: shard 0's group, mirrored.
+                let side0 = open_shard_file(&self.side_paths[0])?;
+                let Ok(src) = side0.hdf5().group(&path) else {
+                    continue;
+                };
+                let dst = hist
+                    .create_group(tag)
+                    .map_err(h5("create group", path.clone()))?;
+                h5pom_store::mirror::Mirror::new(sides[0].clone(), "step")
+                    .update(&src, &dst, &path)?;
+                continue;
+            };
+            let steps = shape("step").unwrap_or_default();
+            let lens: Vec<usize> = steps.iter().flatten().map(|s| s[0]).collect();
+            if lens.is_empty() || lens.iter().any(|&l| l != lens[0]) {
+                continue; // sample axes not aligned across shards: not presented
+            }
+            let samples = lens[0];
+            let Some(first) = steps.iter().position(Option::is_some) else {
+                continue;
+            };
+            let g = hist
+                .create_group(tag)
+                .map_err(h5("create group", path.clone()))?;
+            let widths: Vec<usize> = entity
+                .iter()
+                .map(|s| s.as_ref().map_or(0, |s| s[0]))
+                .collect();
+            let mut made: Vec<(String, hdf5::Dataset)> = Vec::new();
+            for (name, (dtype, shapes)) in &hg.datasets {
+                let src_path = format!("{path}/{name}");
+                let ds = match name.as_str() {
+                    "step" | "time" | "tick" => {
+                        map_whole(&g, name, dtype, &[samples], true, &sides[first], &src_path)?
+                    }
+                    _ if name == ENTITY_COLUMN => {
+                        let parts: Vec<StackPart> = (0..sides.len())
+                            .map(|r| StackPart {
+                                file: if widths[r] > 0 {
+                                    sides[r].clone()
+                                } else {
+                                    String::new()
+                                },
+                                path: src_path.clone(),
+                                shape: vec![widths[r]],
+                            })
+                            .collect();
+                        stack(&g, name, dtype, &parts)?
+                    }
+                    _ => {
+                        let two_d = shapes.iter().flatten().all(|s| s.len() == 2);
+                        if !two_d {
+                            continue;
+                        }
+                        let parts: Vec<StackPart> = (0..sides.len())
+                            .map(|r| StackPart {
+                                file: if shapes[r].is_some() && widths[r] > 0 {
+                                    sides[r].clone()
+                                } else {
+                                    String::new()
+                                },
+                                path: src_path.clone(),
+                                shape: vec![samples, widths[r]],
+                            })
+                            .collect();
+                        if widths.iter().sum::<usize>() == 0 {
+                            continue;
+                        }
+                        side_by_side(&g, name, dtype, samples, &parts)?
+                    }
+                };
+                made.push((name.clone(), ds));
+            }
+            let find = |n: &str| made.iter().find(|(m, _)| m == n).map(|(_, d)| d.clone());
+            if let (Some(step), Some(entity)) = (find("step"), find(ENTITY_COLUMN)) {
+                set_scale(&step, "step")?;
+                set_scale(&entity, ENTITY_COLUMN)?;
+                for (name, ds) in &made {
+                    if name == "step" || name == ENTITY_COLUMN {
+                        continue;
+                    }
+                    attach_scale(ds, &step, 0)?;
+                    if ds.ndim() == 2 {
+                        attach_scale(ds, &entity, 1)?;
+                    }
+                }
+            }
+            for (sub, r) in &hg.groups {
+                g.link_external(&sides[*r], &format!("{path}/{sub}"), sub)
+                    .map_err(h5("create link", format!("{path}/{sub}")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes the run file slot `path` anew (a reader of the old file keeps it).
 fn write_run_slot(
     path: &Path,
@@ -881,7 +1015,10 @@ fn write_run_slot(
     past: &[(u64, usize)],
 ) -> Result<()> {
     remove(path)?;
-    let file = File::create(path, Schema::new())?;
+    // Without libhdf5's lock, as the shards and their sidecars are opened: attaching scales
+    // to the history's virtual datasets makes libhdf5 open the sidecars with this file's
+    // access properties, and writer 0 holds its own sidecar open unlocked.
+    let file = File::open_unlocked(path, h5pom_store::Mode::Create, Schema::new())?;
     spec.write(&file, shards, tick, generation, past)?;
     file.flush()?;
     Ok(())
@@ -1028,6 +1165,7 @@ impl RunSpec {
             // The shard's history sidecar: its H5MD view (written by the shard's writer, which
             // waits for this commit to end: nothing is appended while it is read).
             let side = sidecar(shard);
+            spec.side_paths.push(side.clone());
             if side.exists() {
                 let side_file = open_shard_file(&side)?;
                 let h = side_file.hdf5();
@@ -1038,6 +1176,24 @@ impl RunSpec {
                     if let Ok(g) = h.group(root) {
                         for name in g.member_names().map_err(bad)? {
                             spec.views.push((root, name, r));
+                        }
+                    }
+                }
+                if let Ok(root) = h.group("ecs/history") {
+                    for tag in root.member_names().map_err(bad)? {
+                        let Ok(g) = root.group(&tag) else { continue };
+                        let hg = spec.history.entry(tag).or_default();
+                        for m in g.member_names().map_err(bad)? {
+                            if let Ok(ds) = g.dataset(&m) {
+                                let dtype = ds.dtype().map_err(bad)?;
+                                let c = hg
+                                    .datasets
+                                    .entry(m)
+                                    .or_insert_with(|| (dtype, vec![None; n]));
+                                c.1[r] = Some(ds.shape());
+                            } else {
+                                hg.groups.push((m, r));
+                            }
                         }
                     }
                 }
@@ -1195,6 +1351,9 @@ impl RunSpec {
             };
             g.link_external(&sides[*r], &format!("/{kind}/{name}"), &here)
                 .map_err(h5("create link", format!("/{kind}/{here}")))?;
+        }
+        if !self.history.is_empty() {
+            self.write_history(&ecs, &sides)?;
         }
         for extra in &self.extras {
             let target = format!("/{extra}");

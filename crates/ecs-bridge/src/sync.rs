@@ -550,6 +550,8 @@ impl H5Sync {
         )?;
         // The history's arrays are compressed like the run's.
         run.file().set_array_options(self.array_options());
+        let mut run = run;
+        run.sample_every_flush(self.every_flush_writes);
         self.history = Some(run);
         Ok(())
     }

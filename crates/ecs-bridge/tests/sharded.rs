@@ -535,6 +535,23 @@ fn a_sharded_history_reloads_any_step_across_a_change_of_writer_count() {
         let step = k as i64 + 1;
         assert_eq!(load_at(&run, step), (s.clone(), step as u64), "step {step}");
     }
+    // The run file's `/ecs/history/Pos`: both shards side by side, every sample.
+    {
+        let f = hdf5::File::open(&run).unwrap();
+        let ids: Vec<u64> = f
+            .dataset("ecs/history/Pos/entity")
+            .unwrap()
+            .read_raw()
+            .unwrap();
+        let x = f.dataset("ecs/history/Pos/x").unwrap();
+        assert_eq!(x.shape(), vec![4, 12]);
+        let x: Vec<f64> = x.read_raw().unwrap();
+        for (k, s) in states.iter().enumerate() {
+            for (i, id) in ids.iter().enumerate() {
+                assert_eq!(x[k * 12 + i], s[id].1.unwrap().x, "sample {k}, entity {id}");
+            }
+        }
+    }
     // Resumed on 3 writers (a new generation; the old one is kept for its history).
     states.extend(run_with_history(&run, 3, 2, true));
     assert!(std::fs::symlink_metadata(shard_path(&run, 0, 0)).is_ok());

@@ -279,3 +279,67 @@ pub fn stack(
     crate::ffi::vds::create_concat(dst, name, dtype, tail, &views)
         .ctx("create virtual dataset", here)
 }
+
+/// Creates `name` in `dst`: a virtual dataset of type `dtype` holding the 2-D `[sample, …]`
+/// `parts` side by side along their second axis (the columns of part 0, then those of part 1,
+/// …), each mapped with an unlimited selection along the first axis, so that it grows with
+/// its sources as [`Mirror`]s do. `samples` is its extent now. An empty `file` is a gap whose
+/// `shape[1]` columns read as the fill value.
+pub fn side_by_side(
+    dst: &Group,
+    name: &str,
+    dtype: &hdf5::Datatype,
+    samples: usize,
+    parts: &[StackPart],
+) -> Result<Dataset> {
+    let views: Vec<crate::ffi::vds::Part<'_>> = parts
+        .iter()
+        .map(|p| crate::ffi::vds::Part {
+            file: &p.file,
+            path: &p.path,
+            shape: &p.shape,
+        })
+        .collect();
+    crate::ffi::vds::create_side_by_side(dst, name, dtype, samples, &views)
+        .ctx("create virtual dataset", || join(&dst.name(), name))
+}
+
+/// Creates `name` in `dst`: a virtual dataset of type `dtype` and shape `shape` mapping all of
+/// the dataset `src_path` of the file `source` one to one, unlimited along the first axis when
+/// `grows` (as [`Mirror`] does for a growing series). With an empty fixed axis it is an
+/// ordinary empty dataset.
+pub fn map_whole(
+    dst: &Group,
+    name: &str,
+    dtype: &hdf5::Datatype,
+    shape: &[usize],
+    grows: bool,
+    source: &str,
+    src_path: &str,
+) -> Result<Dataset> {
+    let here = || join(&dst.name(), name);
+    let mappable = !shape.is_empty()
+        && shape
+            .iter()
+            .enumerate()
+            .all(|(k, &n)| n > 0 || (k == 0 && grows));
+    if mappable {
+        return crate::ffi::vds::create_virtual(dst, name, dtype, shape, grows, source, src_path)
+            .ctx("create virtual dataset", here);
+    }
+    dst.new_dataset_builder()
+        .empty_as(dtype)
+        .shape(shape)
+        .create(name)
+        .ctx("create dataset", here)
+}
+
+/// Makes `ds` a dimension scale named `name` (HDF5 `H5DSset_scale`).
+pub fn set_scale(ds: &Dataset, name: &str) -> Result<()> {
+    crate::ffi::scale::set_scale(ds, name).ctx("set dimension scale", || ds.name())
+}
+
+/// Attaches the dimension scale `scale` to axis `axis` of `ds` (HDF5 `H5DSattach_scale`).
+pub fn attach_scale(ds: &Dataset, scale: &Dataset, axis: usize) -> Result<()> {
+    crate::ffi::scale::attach_scale(ds, scale, axis).ctx("attach dimension scale", || ds.name())
+}

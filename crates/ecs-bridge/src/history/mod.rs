@@ -129,6 +129,9 @@ pub(crate) struct HistoryCx<'a> {
     pub(crate) step: i64,
     pub(crate) time: f64,
     pub(crate) tick: u64,
+    /// Every component type with a recorded instance samples at every flush, changed or not
+    /// (the shards of a sharded run: their sample axes stay aligned).
+    pub(crate) every: bool,
 }
 
 fn h5(op: &'static str, path: impl Into<String>) -> impl FnOnce(hdf5::Error) -> EcsError {

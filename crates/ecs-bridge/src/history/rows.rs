@@ -323,7 +323,7 @@ impl<C: Component, K: RowCodec<C>> HistorySync for HistoryRows<C, K> {
             }
         }
         let first = self.samples.is_none();
-        if dirty.is_empty() && gone.is_empty() && !(self.everything && first) {
+        if !cx.every && dirty.is_empty() && gone.is_empty() && !(self.everything && first) {
             self.everything = false;
             return Ok(false);
         }

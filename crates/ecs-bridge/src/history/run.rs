@@ -27,6 +27,8 @@ pub(crate) struct HistoryRun {
     h5md: Option<H5mdRun>,
     /// The sidecar's write sequence (`None` for a history in the run file).
     seq: Option<SeqWriter>,
+    /// Sample every type at every flush ([`HistoryCx::every`]).
+    every: bool,
 }
 
 /// `/ecs/history` of `file`, created if `create`.
@@ -144,6 +146,7 @@ impl HistoryRun {
             pending_gone: Vec::new(),
             link,
             seq,
+            every: false,
         })
     }
 
@@ -162,6 +165,11 @@ impl HistoryRun {
     /// The history file.
     pub(crate) fn file(&self) -> &File {
         &self.file
+    }
+
+    /// Samples every component type (and the index) at every flush, changed or not.
+    pub(crate) fn sample_every_flush(&mut self, on: bool) {
+        self.every = on;
     }
 
     /// The sidecar's file name, to link to.
@@ -224,10 +232,11 @@ impl HistoryRun {
             step,
             time,
             tick,
+            every: self.every,
         };
-        let mut any = self
-            .index
-            .append(ids, !new.is_empty() || !gone.is_empty(), &cx)?;
+        let mut any =
+            self.index
+                .append(ids, self.every || !new.is_empty() || !gone.is_empty(), &cx)?;
         for t in &mut self.types {
             for &id in &gone {
                 t.entity_gone(id);

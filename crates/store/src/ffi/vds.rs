@@ -216,3 +216,99 @@ pub(crate) fn create_concat(
         unsafe { hdf5::from_id::<Dataset>(ds) }
     })
 }
+
+/// Creates `name` in `group`: a virtual dataset of type `dtype`, `[samples, Σ widths]`, whose
+/// first axis is unlimited, holding the 2-D `parts` side by side along the second axis (part
+/// `k`'s columns start at the sum of the widths before it), each mapped with an unlimited
+/// selection along the first axis: it grows with its sources without being rewritten. A part
+/// with an empty file name is a gap (its columns read as the fill value). At least one part
+/// must have a column and a file.
+pub(crate) fn create_side_by_side(
+    group: &Group,
+    name: &str,
+    dtype: &Datatype,
+    samples: usize,
+    parts: &[Part<'_>],
+) -> H5Result<Dataset> {
+    let cname = CString::new(name).map_err(|_| "dataset name contains NUL")?;
+    let mut names = Vec::with_capacity(parts.len());
+    let mut width = 0usize;
+    for p in parts {
+        let w = match p.shape {
+            [_, w] => *w,
+            _ => return Err("a side-by-side part is not 2-D".into()),
+        };
+        let file = CString::new(p.file).map_err(|_| "file name contains NUL")?;
+        let path = CString::new(p.path).map_err(|_| "dataset path contains NUL")?;
+        names.push((file, path, width, w));
+        width = width.checked_add(w).ok_or("too many columns")?;
+    }
+    if width == 0 {
+        return Err("a side-by-side virtual dataset needs a column".into());
+    }
+    hdf5::sync::sync(|| {
+        // A 2-D dataspace `[samples, cols]` (first axis unlimited) with the columns
+        // `first .. first + n` of every sample selected, unlimited along the first axis.
+        let slab = |cols: usize, first: usize, n: usize| -> H5Result<OwnedId> {
+            let dims = [samples as hsize_t, cols as hsize_t];
+            let maxdims = [H5S_UNLIMITED, cols as hsize_t];
+            // SAFETY: `dims` and `maxdims` hold 2 values; the lock is held.
+            let s = OwnedId::new(unsafe { H5Screate_simple(2, dims.as_ptr(), maxdims.as_ptr()) })?;
+            let start = [0 as hsize_t, first as hsize_t];
+            let count = [H5S_UNLIMITED, n as hsize_t];
+            // SAFETY: `s` is a live 2-D dataspace; `start` and `count` hold 2 values within
+            // its extent (unlimited along the unlimited axis); null stride and block mean 1.
+            check(unsafe {
+                H5Sselect_hyperslab(
+                    s.id(),
+                    H5S_seloper_t::H5S_SELECT_SET,
+                    start.as_ptr(),
+                    std::ptr::null(),
+                    count.as_ptr(),
+                    std::ptr::null(),
+                )
+            })?;
+            Ok(s)
+        };
+        let dcpl_cls = *hdf5::globals::H5P_DATASET_CREATE;
+        // SAFETY: plain constructor call with a valid class id; the lock is held.
+        let dcpl = OwnedId::new(unsafe { H5Pcreate(dcpl_cls) })?;
+        for (file, path, first, n) in &names {
+            if *n == 0 || file.as_bytes().is_empty() {
+                continue; // no column, or a gap
+            }
+            let vspace = slab(width, *first, *n)?;
+            let sspace = slab(*n, 0, *n)?;
+            // SAFETY: live plist and dataspaces with matching unlimited selections; the
+            // strings are NUL-terminated and outlive the call (libhdf5 copies them).
+            check(unsafe {
+                H5Pset_virtual(
+                    dcpl.id(),
+                    vspace.id(),
+                    file.as_ptr(),
+                    path.as_ptr(),
+                    sspace.id(),
+                )
+            })?;
+        }
+        // SAFETY: live plist.
+        check(unsafe { H5Pset_obj_track_times(dcpl.id(), 0) })?;
+        let space = slab(width, 0, width)?;
+        // SAFETY: all ids are live, `cname` is NUL-terminated and outlives the call (the
+        // dataspace's selection is ignored here, its extent is the dataset's).
+        let ds = unsafe {
+            H5Dcreate2(
+                group.id(),
+                cname.as_ptr(),
+                dtype.id(),
+                space.id(),
+                H5P_DEFAULT,
+                dcpl.id(),
+                H5P_DEFAULT,
+            )
+        };
+        let ds = hdf5::h5check(ds)?;
+        // SAFETY: `ds` is a fresh dataset id with refcount 1, handed over to the handle.
+        unsafe { hdf5::from_id::<Dataset>(ds) }
+    })
+}
