@@ -154,9 +154,9 @@ fn step(world: &mut World) {
     world.resource_mut::<Clock>().step += 1;
 }
 
-/// Runs `size` writers for `ticks` commits on `run`, from scratch or resumed; returns each
-/// writer's final state.
-fn run_writers(run: &Path, size: usize, ticks: usize, resume: bool) -> Vec<State> {
+/// Runs `size` writers for `ticks` commits on `run`, from scratch or resumed, keeping history
+/// if `history`; returns each writer's state after each tick.
+fn run_team(run: &Path, size: usize, ticks: usize, resume: bool, history: bool) -> Vec<Vec<State>> {
     let handles: Vec<_> = Threads::team(size)
         .into_iter()
         .map(|comm| {
@@ -172,17 +172,37 @@ fn run_writers(run: &Path, size: usize, ticks: usize, resume: bool) -> Vec<State
                     populate(&mut world, rank);
                     ShardedSync::create(&run, &registry(), comm).unwrap()
                 };
+                if history {
+                    let history = h5pom_ecs::History::new().step_time(|w| {
+                        let step = w.get_resource::<Clock>().map_or(0, |c| c.step);
+                        (i64::try_from(step).unwrap_or(i64::MAX), f64::NAN)
+                    });
+                    sync.keep_history(history).unwrap();
+                }
+                let mut states = Vec::new();
                 for _ in 0..ticks {
                     step(&mut world);
                     let f = sync.flush(&mut world).unwrap();
                     assert_eq!(f.tick, sync.tick());
                     world.clear_trackers();
+                    states.push(state(&mut world));
                 }
-                state(&mut world)
+                if states.is_empty() {
+                    states.push(state(&mut world));
+                }
+                states
             })
         })
         .collect();
     handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// Each writer's final state after `ticks` commits (no history).
+fn run_writers(run: &Path, size: usize, ticks: usize, resume: bool) -> Vec<State> {
+    run_team(run, size, ticks, resume, false)
+        .into_iter()
+        .map(|mut s| s.pop().unwrap())
+        .collect()
 }
 
 fn merged(states: &[State]) -> State {
@@ -483,38 +503,7 @@ fn a_sharded_snapshot_loads_and_resumes_into_a_new_run_on_other_writer_counts() 
 /// `size` writers keeping history, `ticks` commits (from scratch or resumed in place): the
 /// merged state after each tick.
 fn run_with_history(run: &Path, size: usize, ticks: usize, resume: bool) -> Vec<State> {
-    let handles: Vec<_> = Threads::team(size)
-        .into_iter()
-        .map(|comm| {
-            let run = run.to_path_buf();
-            std::thread::spawn(move || {
-                let mut world = World::new();
-                let rank = comm.rank;
-                let mut sync = if resume {
-                    ShardedSync::resume(&mut world, &run, &registry(), comm)
-                        .unwrap()
-                        .0
-                } else {
-                    populate(&mut world, rank);
-                    ShardedSync::create(&run, &registry(), comm).unwrap()
-                };
-                let history = h5pom_ecs::History::new().step_time(|w| {
-                    let step = w.get_resource::<Clock>().map_or(0, |c| c.step);
-                    (i64::try_from(step).unwrap_or(i64::MAX), f64::NAN)
-                });
-                sync.keep_history(history).unwrap();
-                let mut states = Vec::new();
-                for _ in 0..ticks {
-                    step(&mut world);
-                    sync.flush(&mut world).unwrap();
-                    world.clear_trackers();
-                    states.push(state(&mut world));
-                }
-                states
-            })
-        })
-        .collect();
-    let per_writer: Vec<Vec<State>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let per_writer = run_team(run, size, ticks, resume, true);
     (0..ticks)
         .map(|t| merged(&per_writer.iter().map(|w| w[t].clone()).collect::<Vec<_>>()))
         .collect()

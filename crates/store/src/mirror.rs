@@ -197,22 +197,8 @@ fn create(
     grows: bool,
     shape: &[usize],
 ) -> Result<Dataset> {
-    let here = || join(&dst.name(), name);
     let dtype = src.dtype().ctx("read type", || src_path.to_owned())?;
-    let mappable = !shape.is_empty()
-        && shape
-            .iter()
-            .enumerate()
-            .all(|(k, &n)| n > 0 || (k == 0 && grows));
-    if mappable {
-        return crate::ffi::vds::create_virtual(dst, name, &dtype, shape, grows, source, src_path)
-            .ctx("create virtual dataset", here);
-    }
-    dst.new_dataset_builder()
-        .empty_as(dtype)
-        .shape(shape)
-        .create(name)
-        .ctx("create dataset", here)
+    map_whole(dst, name, &dtype, shape, grows, source, src_path)
 }
 
 /// One source of [`stack`]: all of the dataset `path` in the file `file` (a name relative to
@@ -226,6 +212,18 @@ pub struct StackPart {
     pub path: String,
     /// The source's shape (first axis: rows).
     pub shape: Vec<usize>,
+}
+
+/// The parts as the raw VDS calls take them.
+fn views(parts: &[StackPart]) -> Vec<crate::ffi::vds::Part<'_>> {
+    parts
+        .iter()
+        .map(|p| crate::ffi::vds::Part {
+            file: &p.file,
+            path: &p.path,
+            shape: &p.shape,
+        })
+        .collect()
 }
 
 /// Creates `name` in `dst`: a virtual dataset of type `dtype` holding the `parts` one after
@@ -268,15 +266,7 @@ pub fn stack(
             .create(name)
             .ctx("create dataset", here);
     }
-    let views: Vec<crate::ffi::vds::Part<'_>> = parts
-        .iter()
-        .map(|p| crate::ffi::vds::Part {
-            file: &p.file,
-            path: &p.path,
-            shape: &p.shape,
-        })
-        .collect();
-    crate::ffi::vds::create_concat(dst, name, dtype, tail, &views)
+    crate::ffi::vds::create_concat(dst, name, dtype, tail, &views(parts))
         .ctx("create virtual dataset", here)
 }
 
@@ -292,15 +282,7 @@ pub fn side_by_side(
     samples: usize,
     parts: &[StackPart],
 ) -> Result<Dataset> {
-    let views: Vec<crate::ffi::vds::Part<'_>> = parts
-        .iter()
-        .map(|p| crate::ffi::vds::Part {
-            file: &p.file,
-            path: &p.path,
-            shape: &p.shape,
-        })
-        .collect();
-    crate::ffi::vds::create_side_by_side(dst, name, dtype, samples, &views)
+    crate::ffi::vds::create_side_by_side(dst, name, dtype, samples, &views(parts))
         .ctx("create virtual dataset", || join(&dst.name(), name))
 }
 

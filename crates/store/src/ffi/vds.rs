@@ -194,27 +194,39 @@ pub(crate) fn create_concat(
                 )
             })?;
         }
-        // SAFETY: live plist.
-        check(unsafe { H5Pset_obj_track_times(dcpl.id(), 0) })?;
         // SAFETY: `dims` holds `rank` values; the lock is held.
         let space =
             OwnedId::new(unsafe { H5Screate_simple(rank, dims.as_ptr(), std::ptr::null()) })?;
-        // SAFETY: all ids are live, `cname` is NUL-terminated and outlives the call.
-        let ds = unsafe {
-            H5Dcreate2(
-                group.id(),
-                cname.as_ptr(),
-                dtype.id(),
-                space.id(),
-                H5P_DEFAULT,
-                dcpl.id(),
-                H5P_DEFAULT,
-            )
-        };
-        let ds = hdf5::h5check(ds)?;
-        // SAFETY: `ds` is a fresh dataset id with refcount 1, handed over to the handle.
-        unsafe { hdf5::from_id::<Dataset>(ds) }
+        create_with(group, &cname, dtype, &space, &dcpl)
     })
+}
+
+/// `H5Dcreate2` of a virtual dataset whose mappings `dcpl` holds, in dataspace `space` (its
+/// extent; a selection is ignored), without modification times. Called with the lock held.
+fn create_with(
+    group: &Group,
+    name: &CString,
+    dtype: &Datatype,
+    space: &OwnedId,
+    dcpl: &OwnedId,
+) -> H5Result<Dataset> {
+    // SAFETY: live plist.
+    check(unsafe { H5Pset_obj_track_times(dcpl.id(), 0) })?;
+    // SAFETY: all ids are live, `name` is NUL-terminated and outlives the call.
+    let ds = unsafe {
+        H5Dcreate2(
+            group.id(),
+            name.as_ptr(),
+            dtype.id(),
+            space.id(),
+            H5P_DEFAULT,
+            dcpl.id(),
+            H5P_DEFAULT,
+        )
+    };
+    let ds = hdf5::h5check(ds)?;
+    // SAFETY: `ds` is a fresh dataset id with refcount 1, handed over to the handle.
+    unsafe { hdf5::from_id::<Dataset>(ds) }
 }
 
 /// Creates `name` in `group`: a virtual dataset of type `dtype`, `[samples, Σ widths]`, whose
@@ -291,24 +303,7 @@ pub(crate) fn create_side_by_side(
                 )
             })?;
         }
-        // SAFETY: live plist.
-        check(unsafe { H5Pset_obj_track_times(dcpl.id(), 0) })?;
         let space = slab(width, 0, width)?;
-        // SAFETY: all ids are live, `cname` is NUL-terminated and outlives the call (the
-        // dataspace's selection is ignored here, its extent is the dataset's).
-        let ds = unsafe {
-            H5Dcreate2(
-                group.id(),
-                cname.as_ptr(),
-                dtype.id(),
-                space.id(),
-                H5P_DEFAULT,
-                dcpl.id(),
-                H5P_DEFAULT,
-            )
-        };
-        let ds = hdf5::h5check(ds)?;
-        // SAFETY: `ds` is a fresh dataset id with refcount 1, handed over to the handle.
-        unsafe { hdf5::from_id::<Dataset>(ds) }
+        create_with(group, &cname, dtype, &space, &dcpl)
     })
 }
