@@ -5,7 +5,8 @@ Usage: check_mpi_history.py RUN ONE
 RUN is the run file of the MPI run, ONE the run file of the same command run as one process.
 Through RUN alone, every particle group (each in its rank's history file, linked from the run
 file) must hold the same steps, positions and velocities as ONE's; MDAnalysis opens RUN as
-H5MD (its first particle group) with every frame equal; xarray (h5netcdf) opens every
+H5MD (its first particle group) with every frame equal; every observable is there once with
+the same values per step (the ranks' columns side by side); xarray (h5netcdf) opens every
 /ecs/history/<Tag> group of RUN with dimensions `step` and `entity` and no phony dimension, and
 its last sample, entity by entity, equals ONE's (a sharded run samples every type at every
 flush, one process only on change: where both have every step, every sample is compared).
@@ -32,6 +33,15 @@ with h5py.File(run, "r") as f, h5py.File(one, "r") as g:
                 b = g[f"particles/{name}/{element}/{part}"][()]
                 np.testing.assert_array_equal(a, b, err_msg=f"{name}/{element}/{part}")
                 checks += 1
+    # Observables: one each (the shards' series side by side), the same values per step.
+    assert sorted(f["observables"]) == sorted(g["observables"]), list(f["observables"])
+    for name in g["observables"]:
+        a, b = f[f"observables/{name}/value"][()], g[f"observables/{name}/value"][()]
+        assert a.shape == b.shape, (name, a.shape, b.shape)
+        np.testing.assert_array_equal(np.sort(a, axis=-1), np.sort(b, axis=-1), err_msg=name)
+        np.testing.assert_array_equal(f[f"observables/{name}/step"][()],
+                                      g[f"observables/{name}/step"][()])
+        checks += 1
     pos = g["particles/cloud0/position/value"][()]
 u = mda.Universe(run, topology_format="MINIMAL", format="H5MD", n_atoms=pos.shape[1],
                  convert_units=False)

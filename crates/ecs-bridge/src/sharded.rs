@@ -452,6 +452,9 @@ struct RunSpec {
     h5md: bool,
     /// H5MD particle groups and observables of the shards' sidecars: (root, name, shard).
     views: Vec<(&'static str, String, usize)>,
+    /// H5MD observables that are a history series: name → (tag, field) (their `value` is a
+    /// hard link to `/ecs/history/<tag>/<field>` in the sidecar).
+    observed: HashMap<String, (String, String)>,
     /// The shards' `/ecs/history` groups, by tag (shards without history: none).
     history: BTreeMap<String, HistoryGroup>,
     /// The shards' history sidecars (paths).
@@ -1179,6 +1182,27 @@ impl RunSpec {
                         }
                     }
                 }
+                // Which history series each observable is (same object: same token).
+                if let Ok(obs) = h.group("observables") {
+                    let mut series = Vec::new();
+                    if let Ok(root) = h.group("ecs/history") {
+                        for tag in root.member_names().map_err(bad)? {
+                            let Ok(g) = root.group(&tag) else { continue };
+                            for m in g.member_names().map_err(bad)? {
+                                if let Ok(info) = g.loc_info_by_name(&m) {
+                                    series.push((info.token, (tag.clone(), m)));
+                                }
+                            }
+                        }
+                    }
+                    for name in obs.member_names().map_err(bad)? {
+                        if let Ok(info) = obs.loc_info_by_name(&format!("{name}/value"))
+                            && let Some((_, ts)) = series.iter().find(|(t, _)| *t == info.token)
+                        {
+                            spec.observed.insert(name, ts.clone());
+                        }
+                    }
+                }
                 if let Ok(root) = h.group("ecs/history") {
                     for tag in root.member_names().map_err(bad)? {
                         let Ok(g) = root.group(&tag) else { continue };
@@ -1332,8 +1356,40 @@ impl RunSpec {
             root.link_external(&sides[0], "/h5md", "h5md")
                 .map_err(h5("create link", "/h5md".into()))?;
         }
+        if !self.history.is_empty() {
+            self.write_history(&ecs, &sides)?;
+        }
         let mut roots: HashMap<&str, hdf5::Group> = HashMap::new();
         for (kind, name, r) in &self.views {
+            // An observable that is a history series presented whole in the run file: its
+            // datasets are hard links to that series (once, for every shard).
+            if *kind == "observables"
+                && let Some((tag, field)) = self.observed.get(name)
+                && ecs.link_exists(&format!("history/{tag}/{field}"))
+            {
+                let g = match roots.get(kind) {
+                    Some(g) => g.clone(),
+                    None => {
+                        let g = root
+                            .create_group(kind)
+                            .map_err(h5("create group", format!("/{kind}")))?;
+                        roots.insert(kind, g.clone());
+                        g
+                    }
+                };
+                if g.link_exists(name) {
+                    continue;
+                }
+                let opath = format!("/observables/{name}");
+                let o = g
+                    .create_group(name)
+                    .map_err(h5("create group", opath.clone()))?;
+                for (link, target) in [("step", "step"), ("time", "time"), ("value", field)] {
+                    o.link_hard(&format!("/ecs/history/{tag}/{target}"), link)
+                        .map_err(h5("create link", format!("{opath}/{link}")))?;
+                }
+                continue;
+            }
             let g = match roots.get(kind) {
                 Some(g) => g.clone(),
                 None => {
@@ -1351,9 +1407,6 @@ impl RunSpec {
             };
             g.link_external(&sides[*r], &format!("/{kind}/{name}"), &here)
                 .map_err(h5("create link", format!("/{kind}/{here}")))?;
-        }
-        if !self.history.is_empty() {
-            self.write_history(&ecs, &sides)?;
         }
         for extra in &self.extras {
             let target = format!("/{extra}");
