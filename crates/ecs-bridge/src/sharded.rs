@@ -838,11 +838,19 @@ impl<C: Collective> ShardedSync<C> {
             self.failed = Some(e.to_string());
             return Err(e);
         }
+        // The generation this one replaced is no longer named by the run file: its files go.
+        // A failure to delete them loses nothing and is not the commit's (the other writers
+        // returned Ok): it is logged and retried at the next flush.
         if let Some((g, ranks)) = self.retire.take()
             && self.comm.rank() == 0
             && !self.past.contains(&(g, ranks))
+            && let Err(e) = remove_generation(&self.run, g, ranks)
         {
-            remove_generation(&self.run, g, ranks)?;
+            log::warn!(
+                "h5pom: {}: could not delete the shards of generation {g} yet: {e}",
+                self.run.display()
+            );
+            self.retire = Some((g, ranks));
         }
         out.commit = start.elapsed();
         Ok(out)
