@@ -1,4 +1,4 @@
-//! The cost of the agreements of a sharded commit on this machine: `MPI_Allreduce(MIN)` of two
+//! The cost of the agreements of a sharded commit on this machine: `MPI_Allreduce(MIN)` of three
 //! `u64`s (the first agreement) and of one (the second), as `ShardedSync::flush` makes them,
 //! timed over many rounds after a barrier, so that no rank waits for another's work.
 //!
@@ -21,7 +21,7 @@ fn main() {
     for round in 0..rounds + 100 {
         comm.raw().barrier();
         let t = Instant::now();
-        let mut first = [round as u64, 1];
+        let mut first = [round as u64, 1, u64::MAX];
         comm.all_min(&mut first);
         let mut second = [1u64];
         comm.all_min(&mut second);

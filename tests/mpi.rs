@@ -24,41 +24,10 @@ use engine::model::{Cloud, Step, schema};
 const PARTICLES: &str = "4000";
 const CLOUDS: &str = "4";
 
+/// The simulation example built with `--features mpi`, next to this test's binary.
 fn sim_bin() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let profile: &[&str] = if cfg!(debug_assertions) {
-            &[]
-        } else {
-            &["--release"]
-        };
-        let status = Command::new(&cargo)
-            .arg("build")
-            .args(profile)
-            .args([
-                "-p",
-                "h5pom",
-                "--example",
-                "sim",
-                "--features",
-                "mpi",
-                "--quiet",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build");
-        assert!(
-            status.success(),
-            "cargo build of the sim with --features mpi failed"
-        );
-    });
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    dir.join("examples").join("sim")
+    common::cargo_build(&["-p", "h5pom", "--example", "sim", "--features", "mpi"]);
+    common::target_bin("examples", "sim")
 }
 
 /// `mpirun -np <ranks>` (Open MPI; allowed to run as root, as CI does), or the sim itself for

@@ -35,51 +35,10 @@ use engine::model::{Step, schema};
 const PARTICLES: &str = "2000";
 const CLOUDS: &str = "2";
 
-/// Builds the binaries these tests run, once per test process: `cargo test --examples`
-/// builds the example only as a test harness, so `target/<profile>/examples/sim` may be
-/// missing or stale.
-fn build_binaries() {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let profile: &[&str] = if cfg!(debug_assertions) {
-            &[]
-        } else {
-            &["--release"]
-        };
-        for what in [
-            &["-p", "h5pom", "--example", "sim"][..],
-            &["-p", "h5pom-cli", "--bin", "h5pom"],
-        ] {
-            let status = Command::new(&cargo)
-                .arg("build")
-                .args(profile)
-                .args(what)
-                .args(["--quiet"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "cargo build {what:?} failed");
-        }
-    });
-}
-
-/// The simulation example's binary, next to this test's.
+/// The simulation example's binary, next to this test's (built in this test's profile).
 fn sim_bin() -> PathBuf {
-    build_binaries();
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let sim = profile_dir.join("examples").join("sim");
-    assert!(
-        sim.is_file(),
-        "{} is missing: run the tests with `cargo test --examples` (or `make test`), which \
-         builds the examples",
-        sim.display()
-    );
-    sim
+    common::cargo_build(&["-p", "h5pom", "--example", "sim"]);
+    common::target_bin("examples", "sim")
 }
 
 fn sim(out: &Path, ticks: u64) -> Command {
@@ -495,14 +454,8 @@ fn a_full_disk_stops_the_run_with_an_error_and_the_last_commit_still_loads() {
 
 /// The `h5pom` inspector, next to this test's binary.
 fn h5pom_bin() -> PathBuf {
-    let sim = sim_bin();
-    let bin = sim
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .join("h5pom");
-    assert!(bin.is_file(), "{} is missing", bin.display());
-    bin
+    common::cargo_build(&["-p", "h5pom-cli", "--bin", "h5pom"]);
+    common::target_bin("", "h5pom")
 }
 
 #[test]

@@ -238,3 +238,47 @@ impl fmt::Display for Json {
         }
     }
 }
+
+/// Builds the targets `what` names (cargo arguments, e.g. `["-p", "h5pom", "--example",
+/// "sim"]`) in this test's profile, once per test process and set of arguments: `cargo test
+/// --examples` builds the examples only as test harnesses, so `target/<profile>/examples/<name>`
+/// may be missing or stale.
+pub(crate) fn cargo_build(what: &[&str]) {
+    static BUILT: std::sync::Mutex<Vec<Vec<String>>> = std::sync::Mutex::new(Vec::new());
+    let key: Vec<String> = what.iter().map(|s| (*s).to_owned()).collect();
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if built.contains(&key) {
+        return;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let profile: &[&str] = if cfg!(debug_assertions) {
+        &[]
+    } else {
+        &["--release"]
+    };
+    let status = Command::new(&cargo)
+        .arg("build")
+        .args(profile)
+        .args(what)
+        .args(["--quiet"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build {what:?} failed");
+    built.push(key);
+}
+
+/// `target/<profile>/<sub>/<name>`, beside this test's binary (`sub`: `examples`, or `""` for
+/// a binary).
+pub(crate) fn target_bin(sub: &str, name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = profile_dir.join(sub).join(name);
+    assert!(bin.is_file(), "{} is missing", bin.display());
+    bin
+}

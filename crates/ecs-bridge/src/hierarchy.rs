@@ -16,7 +16,7 @@ use crate::table::TableRows;
 /// The tag of the hierarchy table.
 pub const CHILD_OF_TAG: &str = "ChildOf";
 /// Its one column: the parent's persistent id.
-const PARENT: &str = "parent";
+pub(crate) const PARENT: &str = "parent";
 
 type Q = SystemState<Query<'static, 'static, (Entity, &'static ChildOf), With<Persist>>>;
 type Changed_ = SystemState<Query<'static, 'static, (), (Changed<ChildOf>, With<Persist>)>>;

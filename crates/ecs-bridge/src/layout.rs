@@ -105,7 +105,10 @@ pub(crate) struct Layout {
 }
 
 /// An HDF5 failure at `path` while doing `op`: the bridge's one mapping of them.
-fn h5(op: &'static str, path: impl Into<String>) -> impl FnOnce(hdf5::Error) -> EcsError {
+pub(crate) fn h5(
+    op: &'static str,
+    path: impl Into<String>,
+) -> impl FnOnce(hdf5::Error) -> EcsError {
     let path = path.into();
     move |source| EcsError::Store(h5pom_store::Error::Hdf5 { op, path, source })
 }

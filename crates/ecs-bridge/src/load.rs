@@ -112,16 +112,7 @@ pub(crate) fn spawn_persisted(
         return Err(not_ecs(file, "entity id 0 is reserved"));
     }
     if mode == LoadMode::Replace {
-        let persisted: Vec<Entity> = world
-            .query_filtered::<Entity, With<Persist>>()
-            .iter(world)
-            .collect();
-        for e in persisted {
-            // (A child despawned with its parent is gone already.)
-            if let Ok(e) = world.get_entity_mut(e) {
-                e.despawn();
-            }
-        }
+        despawn_persisted(world);
     }
     // Ids already used in the world (loading alongside existing entities).
     let mut used: HashSet<u64> = world
@@ -208,6 +199,20 @@ pub(crate) fn spawn_persisted(
         entities: entities.len(),
         renumbered,
     })
+}
+
+/// Despawns every persisted entity of `world` (with their `Children`): a replacing load.
+pub(crate) fn despawn_persisted(world: &mut World) {
+    let persisted: Vec<Entity> = world
+        .query_filtered::<Entity, With<Persist>>()
+        .iter(world)
+        .collect();
+    for e in persisted {
+        // (A child despawned with its parent is gone already.)
+        if let Ok(e) = world.get_entity_mut(e) {
+            e.despawn();
+        }
+    }
 }
 
 /// The ids of `group_ids`, of `/ecs/index` and of the registered tables' `entity` columns

@@ -26,8 +26,7 @@ use h5pom_store::reexports::hdf5;
 use h5pom_store::{File, Schema, Value, get_attr, set_attr};
 
 use crate::error::{EcsError, Result};
-use crate::ids::Persist;
-use crate::layout::{ENTITY_COLUMN, Layout, entity_path, shard_name};
+use crate::layout::{ENTITY_COLUMN, Layout, entity_path, h5, shard_name};
 use crate::load::{LoadMode, LoadReport};
 use crate::registry::Registry;
 use crate::slots::{self, Durability, slot_paths};
@@ -69,7 +68,8 @@ pub(crate) fn past_generations(file: &File) -> Vec<(u64, usize)> {
         .collect()
 }
 
-/// What the writers of a sharded run need from their communicator: two agreements. The `mpi`
+/// What the writers of a sharded run need from their communicator: agreements (h5pom's commit
+/// uses [`all_min`](Self::all_min); the others serve the application's own totals). The `mpi`
 /// feature implements it for an MPI communicator (`MPI_Allreduce`); [`Solo`] is the
 /// one-writer case.
 pub trait Collective {
@@ -82,8 +82,7 @@ pub trait Collective {
     fn all_min(&self, values: &mut [u64]);
     /// Replaces each value by its maximum over all writers.
     fn all_max(&self, values: &mut [u64]);
-    /// Replaces each value by its sum over all writers (modulo 2^64), for the application's
-    /// own totals (h5pom's commit does not use it).
+    /// Replaces each value by its sum over all writers (modulo 2^64).
     fn all_sum(&self, values: &mut [u64]);
 }
 
@@ -230,7 +229,7 @@ impl Shards {
 pub struct ShardedLoad {
     /// Entities, components and resources loaded here; `tick` is the run's common tick.
     pub report: LoadReport,
-    /// The shards read and the tick.
+    /// How many shards (writers) the run read has.
     pub writers: usize,
     /// The largest `/ecs@next-id` of the shards (ids below it may be in use anywhere).
     pub next_id: u64,
@@ -255,7 +254,8 @@ fn partition(
         let mut parent: HashMap<u64, u64> = HashMap::new();
         if let Some(t) = layout.table(crate::CHILD_OF_TAG, false)? {
             let kids = h5pom_store::table::read_keys(file, &t.group, &t.path, ENTITY_COLUMN)?;
-            let parents = h5pom_store::table::read_keys(file, &t.group, &t.path, "parent")?;
+            let parents =
+                h5pom_store::table::read_keys(file, &t.group, &t.path, crate::hierarchy::PARENT)?;
             parent.extend(kids.into_iter().zip(parents));
         }
         // Each id's root, following stored parents (a cycle, which a hierarchy cannot
@@ -393,17 +393,7 @@ impl Registry {
     ) -> Result<LoadReport> {
         match mode {
             LoadMode::Add => {}
-            LoadMode::Replace => {
-                let persisted: Vec<Entity> = world
-                    .query_filtered::<Entity, With<Persist>>()
-                    .iter(world)
-                    .collect();
-                for e in persisted {
-                    if let Ok(e) = world.get_entity_mut(e) {
-                        e.despawn();
-                    }
-                }
-            }
+            LoadMode::Replace => crate::load::despawn_persisted(world),
             LoadMode::Renumber => {
                 return Err(EcsError::Sharded {
                     path: run.to_path_buf(),
@@ -500,8 +490,6 @@ pub struct ShardedSync<C: Collective> {
     print: Option<(u64, u64)>,
     /// The commit failed on some writer: the run keeps its last common tick.
     failed: Option<String>,
-    /// Every shard keeps its history ([`keep_history`](Self::keep_history)).
-    history: bool,
     /// Earlier generations kept for their history, oldest first.
     past: Vec<(u64, usize)>,
 }
@@ -607,7 +595,6 @@ impl<C: Collective> ShardedSync<C> {
             slot_version: [None; 2],
             print: None,
             failed: None,
-            history: false,
             past: Vec::new(),
         })
     }
@@ -698,7 +685,6 @@ impl<C: Collective> ShardedSync<C> {
                 slot_version: [None; 2],
                 print: None,
                 failed: None,
-                history: false,
                 past,
             },
             loaded,
@@ -742,7 +728,6 @@ impl<C: Collective> ShardedSync<C> {
         let registry = self.sync.registry().clone();
         let r = self.sync.keep_history(&registry, history);
         agree(&self.comm, &self.run, "keeping history", r)?;
-        self.history = true;
         // The generation this run continues stays, for the steps before the resume.
         if let Some(old) = self.retire
             && sidecar(&shard_path(&self.run, old.0, 0)).exists()
@@ -873,10 +858,7 @@ impl<C: Collective> ShardedSync<C> {
         let Some(spec) = &self.spec else {
             unreachable!("set above")
         };
-        let slot = match slots::committed_slot(&self.run) {
-            Some(0) => 1,
-            _ => 0,
-        };
+        let slot = uncommitted_slot(&self.run);
         let path = slot_paths(&self.run)[slot].clone();
         let counters_only = || -> Result<()> {
             let file = File::open_unlocked(&path, h5pom_store::Mode::ReadWrite, Schema::new())?;
@@ -908,14 +890,9 @@ impl RunSpec {
         use h5pom_store::mirror::{
             StackPart, attach_scale, map_whole, set_scale, side_by_side, stack,
         };
-        let h5 = |op: &'static str, path: String| {
-            move |source: hdf5::Error| {
-                EcsError::Store(h5pom_store::Error::Hdf5 { op, path, source })
-            }
-        };
         let hist = ecs
             .create_group("history")
-            .map_err(h5("create group", "/ecs/history".into()))?;
+            .map_err(h5("create group", "/ecs/history"))?;
         for (tag, hg) in &self.history {
             let path = format!("/ecs/history/{tag}");
             let shape = |name: &str| hg.datasets.get(name).map(|(_, s)| s.clone());
@@ -1016,6 +993,11 @@ impl RunSpec {
     }
 }
 
+/// The slot of the run file's pair that the next write goes to: the one not committed.
+fn uncommitted_slot(run: &Path) -> usize {
+    usize::from(slots::committed_slot(run) == Some(0))
+}
+
 /// Writes the run file slot `path` anew (a reader of the old file keeps it).
 fn write_run_slot(
     path: &Path,
@@ -1063,10 +1045,7 @@ pub(crate) fn recover(run: &Path) -> Result<crate::Recovery> {
     let past = File::open_read_only(run, Schema::new())
         .map(|f| past_generations(&f))
         .unwrap_or_default();
-    let slot = match slots::committed_slot(run) {
-        Some(0) => 1,
-        _ => 0,
-    };
+    let slot = uncommitted_slot(run);
     let path = slot_paths(run)[slot].clone();
     write_run_slot(&path, &spec, &links, found.tick, found.generation, &past)?;
     std::fs::File::open(&path)
@@ -1190,33 +1169,18 @@ impl RunSpec {
                         }
                     }
                 }
-                // Which history series each observable is (same object: same token).
-                if let Ok(obs) = h.group("observables") {
-                    let mut series = Vec::new();
-                    if let Ok(root) = h.group("ecs/history") {
-                        for tag in root.member_names().map_err(bad)? {
-                            let Ok(g) = root.group(&tag) else { continue };
-                            for m in g.member_names().map_err(bad)? {
-                                if let Ok(info) = g.loc_info_by_name(&m) {
-                                    series.push((info.token, (tag.clone(), m)));
-                                }
-                            }
-                        }
-                    }
-                    for name in obs.member_names().map_err(bad)? {
-                        if let Ok(info) = obs.loc_info_by_name(&format!("{name}/value"))
-                            && let Some((_, ts)) = series.iter().find(|(t, _)| *t == info.token)
-                        {
-                            spec.observed.insert(name, ts.clone());
-                        }
-                    }
-                }
+                // The history groups, and which series each observable is (its `value` is
+                // the same object: same token).
+                let mut series = Vec::new();
                 if let Ok(root) = h.group("ecs/history") {
                     for tag in root.member_names().map_err(bad)? {
                         let Ok(g) = root.group(&tag) else { continue };
-                        let hg = spec.history.entry(tag).or_default();
+                        let hg = spec.history.entry(tag.clone()).or_default();
                         for m in g.member_names().map_err(bad)? {
                             if let Ok(ds) = g.dataset(&m) {
+                                if let Ok(info) = g.loc_info_by_name(&m) {
+                                    series.push((info.token, (tag.clone(), m.clone())));
+                                }
                                 let dtype = ds.dtype().map_err(bad)?;
                                 let c = hg
                                     .datasets
@@ -1226,6 +1190,15 @@ impl RunSpec {
                             } else {
                                 hg.groups.push((m, r));
                             }
+                        }
+                    }
+                }
+                if let Ok(obs) = h.group("observables") {
+                    for name in obs.member_names().map_err(bad)? {
+                        if let Ok(info) = obs.loc_info_by_name(&format!("{name}/value"))
+                            && let Some((_, ts)) = series.iter().find(|(t, _)| *t == info.token)
+                        {
+                            spec.observed.insert(name, ts.clone());
                         }
                     }
                 }
@@ -1245,23 +1218,15 @@ impl RunSpec {
         generation: u64,
         past: &[(u64, usize)],
     ) -> Result<()> {
-        let h5 = |op: &'static str, path: String| {
-            move |source: hdf5::Error| {
-                EcsError::Store(h5pom_store::Error::Hdf5 { op, path, source })
-            }
-        };
         let layout = Layout::create(file.clone())?;
         layout.set_counters(tick, self.next_id)?;
         layout.write_index(&self.index)?;
-        let root = file
-            .hdf5()
-            .group("/")
-            .map_err(h5("open group", "/".into()))?;
-        let ecs = root.group("ecs").map_err(h5("open group", "/ecs".into()))?;
+        let root = file.hdf5().group("/").map_err(h5("open group", "/"))?;
+        let ecs = root.group("ecs").map_err(h5("open group", "/ecs"))?;
         let names: Vec<String> = shards.iter().map(|s| link_name(s)).collect();
         let info = ecs
             .create_group(SHARDS_GROUP)
-            .map_err(h5("create group", "/ecs/mpi".into()))?;
+            .map_err(h5("create group", "/ecs/mpi"))?;
         let info_path = format!("/ecs/{SHARDS_GROUP}");
         set_attr(
             &info,
@@ -1293,7 +1258,7 @@ impl RunSpec {
         if self.groups.iter().any(|g| !g.is_empty()) {
             let entities = ecs
                 .create_group("entities")
-                .map_err(h5("create group", "/ecs/entities".into()))?;
+                .map_err(h5("create group", "/ecs/entities"))?;
             for (r, ids) in self.groups.iter().enumerate() {
                 for &id in ids {
                     let sname = shard_name(id);
@@ -1317,7 +1282,7 @@ impl RunSpec {
         if !self.tables.is_empty() {
             let tables = ecs
                 .create_group("tables")
-                .map_err(h5("create group", "/ecs/tables".into()))?;
+                .map_err(h5("create group", "/ecs/tables"))?;
             for (tag, t) in &self.tables {
                 let tpath = format!("/ecs/tables/{tag}");
                 let g = tables
@@ -1355,36 +1320,36 @@ impl RunSpec {
         }
         if self.resources {
             ecs.link_external(&names[0], "/ecs/resources", "resources")
-                .map_err(h5("create link", "/ecs/resources".into()))?;
+                .map_err(h5("create link", "/ecs/resources"))?;
         }
         // The H5MD view: shard 0's `/h5md`, every shard's particle groups (a name taken by an
         // earlier shard gets `-r<R>`), and observables likewise.
         let sides: Vec<String> = shards.iter().map(|s| link_name(&sidecar(s))).collect();
         if self.h5md {
             root.link_external(&sides[0], "/h5md", "h5md")
-                .map_err(h5("create link", "/h5md".into()))?;
+                .map_err(h5("create link", "/h5md"))?;
         }
         if !self.history.is_empty() {
             self.write_history(&ecs, &sides)?;
         }
         let mut roots: HashMap<&str, hdf5::Group> = HashMap::new();
         for (kind, name, r) in &self.views {
+            let g = match roots.get(kind) {
+                Some(g) => g.clone(),
+                None => {
+                    let g = root
+                        .create_group(kind)
+                        .map_err(h5("create group", format!("/{kind}")))?;
+                    roots.insert(kind, g.clone());
+                    g
+                }
+            };
             // An observable that is a history series presented whole in the run file: its
             // datasets are hard links to that series (once, for every shard).
             if *kind == "observables"
                 && let Some((tag, field)) = self.observed.get(name)
                 && ecs.link_exists(&format!("history/{tag}/{field}"))
             {
-                let g = match roots.get(kind) {
-                    Some(g) => g.clone(),
-                    None => {
-                        let g = root
-                            .create_group(kind)
-                            .map_err(h5("create group", format!("/{kind}")))?;
-                        roots.insert(kind, g.clone());
-                        g
-                    }
-                };
                 if g.link_exists(name) {
                     continue;
                 }
@@ -1398,16 +1363,6 @@ impl RunSpec {
                 }
                 continue;
             }
-            let g = match roots.get(kind) {
-                Some(g) => g.clone(),
-                None => {
-                    let g = root
-                        .create_group(kind)
-                        .map_err(h5("create group", format!("/{kind}")))?;
-                    roots.insert(kind, g.clone());
-                    g
-                }
-            };
             let here = if g.link_exists(name) {
                 format!("{name}-r{r}")
             } else {

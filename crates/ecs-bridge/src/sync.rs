@@ -540,7 +540,7 @@ impl H5Sync {
         // it attaches their dimension scales, and one process cannot hold a file open both
         // ways.
         let locking = self.durability == Durability::Unprotected;
-        let run = HistoryRun::open(
+        let mut run = HistoryRun::open(
             &self.path,
             in_file.as_ref(),
             locking,
@@ -550,7 +550,6 @@ impl H5Sync {
         )?;
         // The history's arrays are compressed like the run's.
         run.file().set_array_options(self.array_options());
-        let mut run = run;
         run.sample_every_flush(self.every_flush_writes);
         self.history = Some(run);
         Ok(())

@@ -210,18 +210,35 @@ fn open(cfg: &Config, world: &mut World) -> Result<(H5Sync, Option<(PathBuf, boo
             H5Sync::create_with(&cfg.out, &registry, cfg.durability)?
         }
     };
+    require_simulation(world, from)?;
+    Ok((sync, Some((from.clone(), in_place))))
+}
+
+/// Refuses a world loaded from `from` that lacks the simulation's resources.
+pub(crate) fn require_simulation(world: &World, from: &Path) -> Result<(), SimError> {
     let missing = [
         ("Params", world.contains_resource::<Params>()),
         ("Step", world.contains_resource::<Step>()),
         ("Clock", world.contains_resource::<Clock>()),
     ];
-    if let Some((name, _)) = missing.into_iter().find(|(_, present)| !present) {
-        return Err(SimError::NotASimulation {
-            path: from.clone(),
+    match missing.into_iter().find(|(_, present)| !present) {
+        Some((name, _)) => Err(SimError::NotASimulation {
+            path: from.to_path_buf(),
             missing: name,
-        });
+        }),
+        None => Ok(()),
     }
-    Ok((sync, Some((from.clone(), in_place))))
+}
+
+/// The indices of the clouds in `world`, ascending (the history's particle groups).
+pub(crate) fn cloud_indices(world: &mut World) -> Vec<u32> {
+    let mut v: Vec<u32> = world
+        .query::<&Cloud>()
+        .iter(world)
+        .map(|c| c.index)
+        .collect();
+    v.sort_unstable();
+    v
 }
 
 /// The history the sim keeps with `--history`: steps and times from `Step` and `Clock`, and an
@@ -343,12 +360,7 @@ pub(crate) fn run(cfg: &Config, obs: &mut dyn Observer) -> Result<Outcome, SimEr
     world.init_resource::<FlushError>();
     let (mut sync, resumed) = open(cfg, &mut world)?;
     if cfg.history {
-        let clouds: Vec<u32> = world
-            .query::<&Cloud>()
-            .iter(&world)
-            .map(|c| c.index)
-            .collect();
-        sync.keep_history(schema.registry(), history(clouds))?;
+        sync.keep_history(schema.registry(), history(cloud_indices(&mut world)))?;
         sync.set_share_encoded(cfg.share_encoded);
     }
     sync.set_policy(match cfg.flush_every {

@@ -12,8 +12,8 @@ use h5pom::ecs::{Collective, ShardedSync, slot_paths};
 
 use super::checksum::{checksum_parts, combine};
 use super::driver::{
-    Config, FlushSample, Observer, Outcome, Started, TickReport, ack, history, io_err, same_file,
-    summarize, total_size,
+    Config, FlushSample, Observer, Outcome, Started, TickReport, ack, cloud_indices, history,
+    io_err, require_simulation, same_file, summarize, total_size,
 };
 use super::io_options::{apply_io_options, apply_threads};
 use super::model::{Clock, Cloud, Params, Step, schema};
@@ -64,31 +64,14 @@ pub(crate) fn run_sharded<C: Collective>(
         }
         Some(from) => {
             let (sync, _) = ShardedSync::resume_from(&mut world, from, &cfg.out, &registry, comm)?;
-            for (name, present) in [
-                ("Params", world.contains_resource::<Params>()),
-                ("Step", world.contains_resource::<Step>()),
-                ("Clock", world.contains_resource::<Clock>()),
-            ] {
-                if !present {
-                    return Err(SimError::NotASimulation {
-                        path: from.clone(),
-                        missing: name,
-                    });
-                }
-            }
+            require_simulation(&world, from)?;
             (sync, Some((from.clone(), same_file(from, &cfg.out))))
         }
     };
     let applied = apply_io_options(&cfg.io, sync.shard_sync())?;
     if cfg.history {
         // Each rank's history holds its own clouds; the run file links them all.
-        let mut clouds: Vec<u32> = world
-            .query::<&Cloud>()
-            .iter(&world)
-            .map(|c| c.index)
-            .collect();
-        clouds.sort_unstable();
-        sync.keep_history(history(clouds))?;
+        sync.keep_history(history(cloud_indices(&mut world)))?;
         sync.shard_sync().set_share_encoded(cfg.share_encoded);
     }
     let mut schedule = systems::schedule();
